@@ -1,0 +1,152 @@
+"""The ``dsrsd`` command line. Every user-fixable problem ends in one message and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .errors import DsrsdError
+
+SYNTHETIC_DEFAULT = {"enrolments": 3000, "seed": 0}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("DSRSD_CACHE", Path.home() / ".cache" / "dsrsd"))
+
+
+def synthetic_dir(enrolments: int = SYNTHETIC_DEFAULT["enrolments"], seed: int = SYNTHETIC_DEFAULT["seed"],
+                  progress: bool = False) -> Path:
+    """The default synthetic cohort, generated once into the cache and reused."""
+    from .data.synth import write_cohort
+
+    path = cache_root() / f"synthetic-v1-n{enrolments}-s{seed}"
+    if not (path / "ground_truth.json").exists():
+        write_cohort(path, enrolments=enrolments, seed=seed, progress=progress)
+    return path
+
+
+def resolve_data(arg: str, progress: bool = False) -> Path:
+    if arg == "synthetic":
+        return synthetic_dir(progress=progress)
+    path = Path(arg)
+    if not path.is_dir():
+        raise DsrsdError(f"data directory {path} does not exist (give a folder with the OULAD tables, or 'synthetic')")
+    return path
+
+
+def check_writable(out: Path) -> None:
+    """Fail before hours of training, not after, when the run cannot be saved."""
+    parent = out.resolve().parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise DsrsdError(f"cannot write the output directory {out}: {probe} is not writable")
+    if out.exists() and not out.is_dir():
+        raise DsrsdError(f"--out {out} exists and is a file, not a directory")
+
+
+# ---- commands ---------------------------------------------------------------------------
+def cmd_synth(args) -> int:
+    from .data.synth import write_cohort
+
+    summary = write_cohort(args.out, enrolments=args.enrolments, seed=args.seed, progress=not args.quiet)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from .data.validate import validate_data
+
+    text, ok = validate_data(resolve_data(args.data))
+    print(text)
+    return 0 if ok else 2
+
+
+def cmd_train(args) -> int:
+    from .data.cache import load_cached
+    from .data.splits import learner_split
+    from .run_dir import write_training_run
+    from .train.config import Config
+    from .train.trainer import resolve_device, train_model
+
+    cfg = Config.from_file(args.config) if args.config else Config()
+    overrides = {k: getattr(args, k) for k in ("target", "epochs", "seed", "cutoff_fraction", "task")
+                 if getattr(args, k) is not None}
+    cfg = Config.from_dict({**cfg.to_dict(), **overrides}, "command line")
+    if cfg.task != "final_outcome":
+        raise DsrsdError(f"task {cfg.task!r} is not available yet; use --task final_outcome")
+    out = Path(args.out)
+    check_writable(out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise DsrsdError(f"{out} already exists and is not empty; choose another --out or pass --overwrite")
+    device = resolve_device(args.device)
+    progress = not args.quiet
+    t0 = time.perf_counter()
+    data_dir = resolve_data(args.data, progress)
+    data = load_cached(data_dir, target=cfg.target, cutoff_fraction=cfg.cutoff_fraction, progress=progress)
+    t_data = time.perf_counter() - t0
+    split = learner_split(data.meta["id_student"].to_numpy(), data.y, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    result = train_model(data, split, cfg, str(device), progress)
+    result.seconds["prepare_data"] = t_data
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    write_training_run(out, data, result, cfg, str(device), "synthetic" if args.data == "synthetic" else str(data_dir),
+                       overwrite=args.overwrite)
+    test = result.metrics["test"]
+    print(f"wrote {out}: test AUC {test['auc']:.3f}, macro-F1 {test['macro_f1']:.3f}, accuracy {test['accuracy']:.3f} "
+          f"(best epoch {result.best_epoch}, {result.seconds['per_epoch_mean']:.1f} s/epoch on {device})")
+    return 0
+
+
+# ---- parser -----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dsrsd", description="DSRSD-Net for learner data: train, explain, inspect.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write a synthetic cohort in the OULAD schema with a planted ground truth")
+    s.add_argument("--out", required=True)
+    s.add_argument("--enrolments", type=int, default=SYNTHETIC_DEFAULT["enrolments"])
+    s.add_argument("--seed", type=int, default=SYNTHETIC_DEFAULT["seed"])
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_synth)
+
+    v = sub.add_parser("validate-data", help="check a folder of OULAD tables and report what a run would use")
+    v.add_argument("data", help="folder with the OULAD tables, or 'synthetic'")
+    v.set_defaults(func=cmd_validate)
+
+    t = sub.add_parser("train", help="train DSRSD-Net and write a run directory")
+    t.add_argument("--data", required=True, help="folder with the OULAD tables, or 'synthetic'")
+    t.add_argument("--task", default=None, help="final_outcome")
+    t.add_argument("--target", default=None, choices=["at_risk", "four_class"])
+    t.add_argument("--cutoff-fraction", dest="cutoff_fraction", type=float, default=None,
+                   help="predict at this fraction of each module's length (default 0.5)")
+    t.add_argument("--out", required=True)
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--config", default=None, help="TOML or JSON file of settings (see dsrsd_core/train/config.py)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=cmd_train)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DsrsdError as e:
+        print(f"dsrsd {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dsrsd {args.command}: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

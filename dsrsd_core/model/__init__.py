@@ -1,0 +1,3 @@
+from .dsrsd_net import DSRSDNet, stream_names
+
+__all__ = ["DSRSDNet", "stream_names"]

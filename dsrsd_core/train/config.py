@@ -1,0 +1,90 @@
+"""Every training setting in one dataclass; a config file (TOML or JSON) overrides the defaults."""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from ..errors import DsrsdError
+
+
+@dataclass
+class Config:
+    # data and task
+    task: str = "final_outcome"
+    target: str = "at_risk"
+    cutoff_fraction: float = 0.5
+    # model
+    d_model: int = 64
+    d_stream: int = 32
+    dropout: float = 0.1
+    residual: bool = True
+    # loss weights: total = task + w_align (InfoNCE + w_regression * regression) + w_decorrelation + w_orthogonality
+    w_align: float = 0.1
+    w_regression: float = 1.0
+    w_decorrelation: float = 0.05
+    w_orthogonality: float = 0.1
+    temperature: float = 0.1
+    variance_floor: float = 1.0
+    # training
+    modality_dropout: float = 0.2
+    epochs: int = 30
+    patience: int = 5
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "Config":
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise DsrsdError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        cfg = cls()
+        for k, v in values.items():
+            default = getattr(cfg, k)
+            if isinstance(default, bool) and not isinstance(v, bool):
+                raise DsrsdError(f"{source}: setting '{k}' must be true or false, got {v!r}")
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                if not isinstance(v, (int, float)) or isinstance(v, bool):
+                    raise DsrsdError(f"{source}: setting '{k}' must be a number, got {v!r}")
+                v = type(default)(v) if isinstance(default, float) or float(v).is_integer() else v
+            setattr(cfg, k, v)
+        cfg.check(source)
+        return cfg
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Config":
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise DsrsdError(f"cannot read config file {path}: {e.strerror}") from None
+        try:
+            values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+            raise DsrsdError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {e}") from None
+        return cls.from_dict(values, str(path))
+
+    def check(self, source: str = "config") -> None:
+        for name in ("w_align", "w_regression", "w_decorrelation", "w_orthogonality", "modality_dropout"):
+            if getattr(self, name) < 0:
+                raise DsrsdError(f"{source}: '{name}' must be >= 0")
+        if not 0 <= self.modality_dropout < 1:
+            raise DsrsdError(f"{source}: 'modality_dropout' must be in [0, 1)")
+        if not 0 < self.cutoff_fraction <= 1:
+            raise DsrsdError(f"{source}: 'cutoff_fraction' must be in (0, 1]")
+        if self.val_fraction <= 0 or self.test_fraction <= 0 or self.val_fraction + self.test_fraction >= 0.8:
+            raise DsrsdError(f"{source}: val_fraction and test_fraction must be positive and leave most data for training")
+        for name in ("epochs", "batch_size", "d_model", "d_stream"):
+            if getattr(self, name) < 1:
+                raise DsrsdError(f"{source}: '{name}' must be at least 1")
+        if self.target not in ("at_risk", "four_class"):
+            raise DsrsdError(f"{source}: target must be 'at_risk' or 'four_class', got {self.target!r}")

@@ -1,0 +1,160 @@
+"""Fit DSRSD-Net with early stopping; one code path for CPU, one GPU and torchrun (DDP).
+
+Under ``torchrun`` every rank trains on its share of the training learners, gradients are
+averaged by DistributedDataParallel, and every rank evaluates the full validation split, so
+early-stopping decisions agree without extra communication. Only rank 0 writes anything.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data.dataset import MultimodalData
+from ..errors import DsrsdError
+from ..model import DSRSDNet
+from .batching import batches, select, to_tensors
+from .config import Config
+from .metrics import classification_metrics
+from .objective import loss_terms
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DsrsdError("--device cuda was asked for, but this torch build sees no CUDA GPU; use --device cpu or auto")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise DsrsdError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def build_model(specs: list[dict], n_classes: int, cfg: Config) -> DSRSDNet:
+    return DSRSDNet(specs, n_classes, cfg.d_model, cfg.d_stream, cfg.dropout, cfg.residual)
+
+
+def drop_modalities(present: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Hide each present modality with probability ``p``; a sample never loses all of them."""
+    if p <= 0:
+        return present
+    keep = torch.rand(present.shape, generator=generator, device="cpu").to(present.device) >= p
+    dropped = present & keep
+    return torch.where(dropped.any(1, keepdim=True), dropped, present)
+
+
+@torch.no_grad()
+def predict(model: DSRSDNet, tensors: dict, idx=None, batch_size: int = 2048,
+            stream_mask: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+    """Class probabilities and gate weights for rows ``idx`` (all rows by default)."""
+    model.eval()
+    n = len(tensors["y"])
+    idx = torch.arange(n) if idx is None else torch.as_tensor(idx)
+    proba, gate = [], []
+    for b in batches(idx, batch_size):
+        batch = select(tensors, b.to(tensors["y"].device))
+        sm = None if stream_mask is None else stream_mask[b].to(tensors["y"].device)
+        out = model(batch, sm)
+        proba.append(torch.softmax(out["logits"].float(), -1).cpu())
+        gate.append(out["gate"].float().cpu())
+    return {"proba": torch.cat(proba).numpy(), "gate": torch.cat(gate).numpy()}
+
+
+@dataclass
+class TrainResult:
+    model: DSRSDNet
+    history: list[dict]
+    metrics: dict
+    split: np.ndarray
+    proba: np.ndarray
+    gate: np.ndarray
+    best_epoch: int
+    seconds: dict = field(default_factory=dict)
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    if world > 1:
+        return torch.distributed.get_rank(), world
+    return 0, 1
+
+
+def train_model(data: MultimodalData, split: np.ndarray, cfg: Config, device: str = "auto",
+                progress: bool = True) -> TrainResult:
+    """Train on ``split == "train"``, stop early on validation AUC, report metrics per split."""
+    rank, world = _distributed()
+    dev = resolve_device(device)
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+        torch.cuda.set_device(dev)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed + rank)
+    t0 = time.perf_counter()
+    tensors = to_tensors(data, dev)
+    train_idx = np.flatnonzero(split == "train")
+    val_idx = np.flatnonzero(split == "val")
+    if len(np.unique(data.y[train_idx])) < 2:
+        raise DsrsdError("the training split holds only one class; the cohort is too small or too unbalanced to train")
+    model = build_model(data.specs(), len(data.classes), cfg).to(dev)
+    model.fit_normalisation(select(tensors, torch.as_tensor(train_idx, device=dev)))
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
+                                                  find_unused_parameters=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    amp = dev.type == "cuda"
+    my_train = torch.as_tensor(train_idx[rank::world])
+    history, best, best_state, best_epoch, stale = [], -np.inf, None, 0, 0
+    bar = tqdm(range(1, cfg.epochs + 1), desc="training", unit="epoch", disable=not progress or rank != 0)
+    epoch_times = []
+    for epoch in bar:
+        te = time.perf_counter()
+        net.train()
+        sums, n_batches = {}, 0
+        for b in batches(my_train, cfg.batch_size, shuffle=True, generator=gen):
+            if len(b) < 2:
+                continue
+            batch = select(tensors, b.to(dev))
+            true_present = batch["present"]
+            batch["present"] = drop_modalities(true_present, cfg.modality_dropout, gen)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                out = net(batch)
+                terms = loss_terms(out, batch["y"], true_present, cfg)
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            n_batches += 1
+        row = {"epoch": epoch, **{f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()}}
+        val = predict(model, tensors, val_idx)
+        vm = classification_metrics(data.y[val_idx], val["proba"], data.classes)
+        row.update({"val_auc": vm["auc"], "val_macro_f1": vm["macro_f1"], "val_accuracy": vm["accuracy"]})
+        epoch_times.append(time.perf_counter() - te)
+        row["seconds"] = epoch_times[-1]
+        history.append(row)
+        score = vm["auc"] if np.isfinite(vm["auc"]) else vm["macro_f1"]
+        if score > best + 1e-4:
+            best, best_epoch, stale = score, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+        bar.set_postfix(loss=f"{row['train_total']:.3f}", val_auc=f"{vm['auc']:.3f}")
+        if stale >= cfg.patience:
+            break
+    model.load_state_dict(best_state)
+    out = predict(model, tensors)
+    metrics = {s: classification_metrics(data.y[split == s], out["proba"][split == s], data.classes)
+               for s in ("train", "val", "test")}
+    seconds = {"total": time.perf_counter() - t0, "per_epoch_mean": float(np.mean(epoch_times)),
+               "epochs_run": len(history)}
+    return TrainResult(model.cpu(), history, metrics, split, out["proba"], out["gate"], best_epoch, seconds)

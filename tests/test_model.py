@@ -1,0 +1,96 @@
+"""DSRSD-Net's structural properties."""
+import numpy as np
+import torch
+from factories import random_data
+
+from dsrsd_core.model import DSRSDNet
+from dsrsd_core.model.dual_stream import ResidualDualStream
+from dsrsd_core.model.fusion import GatedFusion
+from dsrsd_core.train.batching import to_tensors
+
+
+def make(n=32, **kw):
+    data = random_data(n)
+    torch.manual_seed(0)
+    model = DSRSDNet(data.specs(), len(data.classes), d_model=16, d_stream=8, **kw)
+    tensors = to_tensors(data)
+    model.fit_normalisation(tensors)
+    return model.eval(), tensors, data
+
+
+def test_residual_identity_holds_exactly():
+    ds = ResidualDualStream(16, 8)
+    h = torch.randn(50, 16, dtype=torch.float64)
+    ds = ds.double()
+    s, r, p = ds(h)
+    assert torch.allclose(ds.back(s) + r, h, atol=1e-12)
+    model, tensors, _ = make()
+    enc = model.encode(tensors)
+    for j, m in enumerate(model.modalities):
+        assert torch.allclose(model.dual[m].back(enc["s"][:, j]) + enc["r"][:, j], enc["h"][:, j], atol=1e-5)
+
+
+def test_private_stream_reads_residual_not_encoding():
+    ds = ResidualDualStream(16, 8)
+    h = torch.randn(5, 16)
+    s, r, p = ds(h)
+    assert torch.allclose(p, ds.private(r))
+    ablated = ResidualDualStream(16, 8, residual=False)
+    ablated.load_state_dict(ds.state_dict())
+    assert torch.allclose(ablated(h)[2], ds.private(h))
+
+
+def test_gate_weights_sum_to_one_over_present_streams_and_zero_elsewhere():
+    fusion = GatedFusion(4, 3)
+    streams = torch.randn(6, 4, 3)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 0, 1, 0], [0, 0, 0, 1], [0, 1, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0]]).bool()
+    fused, w = fusion(streams, mask)
+    assert torch.allclose(w[:5].sum(1), torch.ones(5))
+    assert (w[~mask] == 0).all()
+    assert (w[5] == 0).all() and (fused[5] == 0).all()  # nothing present: zero fused vector
+
+
+def test_absent_stream_values_do_not_matter():
+    fusion = GatedFusion(4, 3)
+    streams = torch.randn(2, 4, 3)
+    mask = torch.tensor([[1, 0, 1, 1], [1, 1, 0, 1]]).bool()
+    changed = streams.clone()
+    changed[0, 1] = 1e6
+    changed[1, 2] = -1e6
+    assert torch.allclose(fusion(streams, mask)[0], fusion(changed, mask)[0])
+
+
+def test_missing_modality_gives_finite_outputs_independent_of_its_data():
+    model, tensors, _ = make()
+    tensors["present"][:, 1] = False
+    out = model(tensors)
+    for key in ("logits", "gate", "s", "p", "z"):
+        assert torch.isfinite(out[key]).all(), key
+    assert (out["gate"][:, 2:4] == 0).all()
+    tensors["clickstream"]["x"] = tensors["clickstream"]["x"] + 100.0
+    assert torch.allclose(model(tensors)["logits"], out["logits"], atol=1e-5)
+
+
+def test_all_streams_masked_predicts_the_head_on_zero():
+    model, tensors, _ = make()
+    out = model(tensors, stream_mask=torch.zeros(len(tensors["y"]), 6, dtype=torch.bool))
+    expected = model.head(torch.zeros(1, 8))
+    assert torch.allclose(out["logits"], expected.expand_as(out["logits"]), atol=1e-6)
+
+
+def test_padding_after_the_last_step_is_ignored():
+    model, tensors, _ = make()
+    before = model(tensors)["logits"]
+    steps = tensors["assessments"]["steps"]
+    tensors["assessments"]["x"] = torch.where(steps.unsqueeze(-1), tensors["assessments"]["x"], torch.tensor(99.0))
+    assert torch.allclose(model(tensors)["logits"], before, atol=1e-5)
+
+
+def test_state_dict_round_trips_with_weights_only(tmp_path):
+    model, tensors, data = make()
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    clone = DSRSDNet(data.specs(), 2, d_model=16, d_stream=8)
+    clone.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
+    clone.eval()
+    assert torch.allclose(clone(tensors)["logits"], model(tensors)["logits"])
+    assert np.isclose(float(clone.encoders["profile"].norm.std.sum()), float(model.encoders["profile"].norm.std.sum()))

@@ -1,0 +1,73 @@
+"""A short end-to-end fit on random data; the objective's terms; modality dropout."""
+import numpy as np
+import pytest
+import torch
+from factories import random_data
+
+from dsrsd_core.data.splits import learner_split
+from dsrsd_core.errors import DsrsdError
+from dsrsd_core.train.config import Config
+from dsrsd_core.train.trainer import drop_modalities, train_model
+
+
+def test_learner_split_keeps_learners_together_and_is_seeded():
+    learners = np.repeat(np.arange(200), 2)
+    y = np.tile([0, 1], 200)
+    a = learner_split(learners, y, seed=3)
+    b = learner_split(learners, y, seed=3)
+    assert (a == b).all()
+    assert (a[0::2] == a[1::2]).all()  # both enrolments of a learner in one split
+    assert abs((a == "test").mean() - 0.15) < 0.03
+    assert not (a == learner_split(learners, y, seed=4)).all()
+
+
+def test_modality_dropout_never_removes_everything():
+    present = torch.ones(1000, 3, dtype=torch.bool)
+    present[::3, 1:] = False
+    dropped = drop_modalities(present, 0.6, torch.Generator().manual_seed(0))
+    assert dropped.any(1).all()
+    assert not (dropped & ~present).any()
+    assert dropped.sum() < present.sum()
+
+
+def test_short_training_learns_and_reports_every_term():
+    data = random_data(400, seed=1)
+    split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
+    cfg = Config(epochs=8, patience=8, d_model=16, d_stream=8, batch_size=64)
+    result = train_model(data, split, cfg, "cpu", progress=False)
+    assert result.metrics["test"]["auc"] > 0.75
+    assert np.allclose(result.proba.sum(1), 1, atol=1e-5)
+    row = result.history[0]
+    for term in ("task", "infonce", "regression", "decorrelation", "orthogonality", "total"):
+        assert np.isfinite(row[f"train_{term}"])
+    assert 1 <= result.best_epoch <= len(result.history)
+
+
+def test_zero_weights_reduce_total_to_task():
+    data = random_data(200, seed=2)
+    split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
+    cfg = Config(epochs=1, d_model=8, d_stream=4, w_align=0, w_decorrelation=0, w_orthogonality=0)
+    row = train_model(data, split, cfg, "cpu", progress=False).history[0]
+    assert row["train_total"] == pytest.approx(row["train_task"], rel=1e-6)
+
+
+def test_one_class_training_split_is_a_clear_error():
+    data = random_data(100)
+    data.y[:] = 0
+    split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
+    with pytest.raises(DsrsdError, match="only one class"):
+        train_model(data, split, Config(epochs=1), "cpu", progress=False)
+
+
+def test_config_rejects_unknown_and_mistyped_settings(tmp_path):
+    with pytest.raises(DsrsdError, match="unknown setting"):
+        Config.from_dict({"w_algin": 1.0})
+    with pytest.raises(DsrsdError, match="must be a number"):
+        Config.from_dict({"lr": "fast"})
+    f = tmp_path / "c.toml"
+    f.write_text("w_align = 0.0\nepochs = 3\n")
+    cfg = Config.from_file(f)
+    assert cfg.w_align == 0.0 and cfg.epochs == 3
+    f.write_text("epochs = [")
+    with pytest.raises(DsrsdError, match="not valid TOML"):
+        Config.from_file(f)
