@@ -1,6 +1,7 @@
 """Writing a training run directory (the contract between core and app; see docs/run_format.md)."""
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 from datetime import datetime, timezone
@@ -12,6 +13,7 @@ import torch
 
 from . import __version__
 from .data.dataset import MultimodalData
+from .errors import DsrsdError
 from .io import atomic_dir, atomic_path, write_json, write_parquet
 from .train.config import Config
 from .train.trainer import TrainResult
@@ -80,3 +82,166 @@ def write_training_run(out: str | Path, data: MultimodalData, result: TrainResul
         write_parquet(tmp / "history.parquet", pd.DataFrame(result.history))
         write_parquet(tmp / "samples.parquet", samples_table(data, result))
     return Path(out)
+
+
+# ---- reading ----------------------------------------------------------------------------
+RUN_FILES = ("run.json", "config.json", "metrics.json", "history.parquet", "samples.parquet", "model.pt")
+EXPLAIN_TABLES = ("predictions", "shapley", "stream_ig", "umap", "neighbours", "modality_drop",
+                  "modality_drop_samples", "robustness")
+EXPLAIN_DOCS = ("summary", "diagnostics")
+
+
+class Run:
+    """A run directory, read without the training data or code beyond this package.
+
+    Small documents (``info``, ``config``, ``metrics``) load at once; tables load on first use.
+    """
+
+    def __init__(self, path: Path, info: dict, config: dict, metrics: dict):
+        self.path, self.info, self.config, self.metrics = path, info, config, metrics
+        self._cache: dict = {}
+
+    def __repr__(self):
+        return f"Run({str(self.path)!r}, model={self.info.get('model')!r}, explained={self.explained})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def classes(self) -> list[str]:
+        return self.info["classes"]
+
+    @property
+    def modalities(self) -> list[str]:
+        return [m["name"] for m in self.info["modalities"]]
+
+    @property
+    def streams(self) -> list[str]:
+        return self.info["streams"]
+
+    @property
+    def explained(self) -> bool:
+        return (self.path / "explain" / "summary.json").exists()
+
+    def _parquet(self, rel: str) -> pd.DataFrame:
+        if rel not in self._cache:
+            file = self.path / rel
+            if not file.exists():
+                raise DsrsdError(f"{self.path}: {rel} is missing; run `dsrsd explain {self.path}`")
+            try:
+                self._cache[rel] = pd.read_parquet(file)
+            except Exception as e:  # pyarrow raises several types for a damaged file
+                raise DsrsdError(f"{file} is unreadable ({type(e).__name__}); rerun `dsrsd explain {self.path}`") from None
+        return self._cache[rel]
+
+    @property
+    def history(self) -> pd.DataFrame:
+        return self._parquet("history.parquet")
+
+    @property
+    def samples(self) -> pd.DataFrame:
+        return self._parquet("samples.parquet")
+
+    def table(self, name: str) -> pd.DataFrame:
+        """An explain table by name: one of EXPLAIN_TABLES or ``input_<modality>[_steps|_features]``."""
+        return self._parquet(f"explain/{name}.parquet")
+
+    def doc(self, name: str) -> dict:
+        key = f"explain/{name}.json"
+        if key not in self._cache:
+            try:
+                self._cache[key] = json.loads((self.path / key).read_text())
+            except FileNotFoundError:
+                raise DsrsdError(f"{self.path}: {key} is missing; run `dsrsd explain {self.path}`") from None
+            except (OSError, ValueError) as e:
+                raise DsrsdError(f"{self.path / key} is unreadable ({e}); rerun `dsrsd explain {self.path}`") from None
+        return self._cache[key]
+
+    @property
+    def summary(self) -> dict:
+        return self.doc("summary")
+
+    @property
+    def diagnostics(self) -> dict:
+        return self.doc("diagnostics")
+
+    def embeddings(self) -> dict[str, np.ndarray]:
+        """``shared``, ``private`` and ``aligned`` arrays, each (N, M, k) float32."""
+        try:
+            with np.load(self.path / "explain" / "embeddings.npz", allow_pickle=False) as z:
+                return {k: z[k].astype(np.float32) for k in z.files}
+        except (OSError, ValueError) as e:
+            raise DsrsdError(f"{self.path}/explain/embeddings.npz is missing or unreadable ({e}); "
+                             f"rerun `dsrsd explain {self.path}`") from None
+
+    def model(self):
+        """The trained model, rebuilt from the run's settings; weights loaded with ``weights_only=True``."""
+        from .train.trainer import build_model
+
+        cfg = Config.from_dict(self.config, str(self.path / "config.json"))
+        model = build_model(self.info["modalities"], len(self.classes), cfg)
+        try:
+            state = torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as e:  # unpickling errors, truncated zip, shape mismatches
+            raise DsrsdError(f"{self.path / 'model.pt'} cannot be loaded ({type(e).__name__}: {str(e)[:200]}); "
+                             f"the file is corrupt or from other model code; retrain with `dsrsd train`") from None
+        return model.eval()
+
+    def ground_truth_path(self, data=None) -> Path | None:
+        source = (data.report.get("source") if data is not None else None) or self.info["data"].get("report", {}).get("source")
+        if source:
+            path = Path(source) / "ground_truth.json"
+            if path.exists():
+                return path
+        return None
+
+
+def load_run(path: str | Path, require_explain: bool = True) -> Run:
+    """Open a run directory, checking that it is complete and of this format version."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DsrsdError(f"no run directory at {path}; train one with `dsrsd train --data synthetic --out {path}`")
+    missing = [f for f in RUN_FILES if not (path / f).exists()]
+    if "run.json" in missing:
+        raise DsrsdError(f"{path} is not a run directory (no run.json); train one with `dsrsd train`")
+    try:
+        info = json.loads((path / "run.json").read_text())
+    except (OSError, ValueError) as e:
+        raise DsrsdError(f"{path / 'run.json'} is unreadable ({e}); retrain with `dsrsd train`") from None
+    version = info.get("format_version")
+    if version != FORMAT_VERSION:
+        raise DsrsdError(f"{path} has run format version {version}, this dsrsd reads version {FORMAT_VERSION}; "
+                         f"retrain with `dsrsd train` (see docs/run_format.md)")
+    if missing:
+        raise DsrsdError(f"{path} is incomplete (missing {', '.join(missing)}); retrain with `dsrsd train`")
+    try:
+        config = json.loads((path / "config.json").read_text())
+        metrics = json.loads((path / "metrics.json").read_text())
+    except (OSError, ValueError) as e:
+        raise DsrsdError(f"{path}: config.json or metrics.json is unreadable ({e}); retrain with `dsrsd train`") from None
+    run = Run(path, info, config, metrics)
+    if require_explain:
+        absent = [f"explain/{t}.parquet" for t in EXPLAIN_TABLES if not (path / "explain" / f"{t}.parquet").exists()]
+        absent += [f"explain/{d}.json" for d in EXPLAIN_DOCS if not (path / "explain" / f"{d}.json").exists()]
+        if absent:
+            raise DsrsdError(f"{path} has no complete explanation (missing {', '.join(absent[:3])}"
+                             f"{'...' if len(absent) > 3 else ''}); run `dsrsd explain {path}`")
+    return run
+
+
+def load_training_data(run: Run, progress: bool = False) -> MultimodalData:
+    """Rebuild the run's prepared data from its source, refusing data that changed since training."""
+    from .cli import synthetic_dir
+    from .data.cache import load_cached
+
+    source = run.info["data"]["source"]
+    data_dir = synthetic_dir(progress=progress) if source == "synthetic" else Path(source)
+    if not data_dir.is_dir():
+        raise DsrsdError(f"{run.path}: explaining needs the training data, and {data_dir} is not there")
+    data = load_cached(data_dir, target=run.config["target"], cutoff_fraction=run.config["cutoff_fraction"],
+                       progress=progress)
+    if run.info["data"].get("fingerprint") and data.report.get("fingerprint") != run.info["data"]["fingerprint"]:
+        raise DsrsdError(f"{run.path}: the files in {data_dir} changed since this run was trained; retrain")
+    return data

@@ -48,7 +48,10 @@ class DSRSDNet(nn.Module):
         h, s, r, p = [], [], [], []
         for m in self.modalities:
             b = batch[m]
-            hm = self.encoders[m](b["x"], b.get("steps"), b.get("cat"))
+            if "emb" in b:
+                hm = self.encoders[m](b["x"], b.get("steps"), b.get("cat"), emb=b["emb"])
+            else:
+                hm = self.encoders[m](b["x"], b.get("steps"), b.get("cat"))
             sm, rm, pm = self.dual[m](hm)
             h.append(hm), s.append(sm), r.append(rm), p.append(pm)
         s = torch.stack(s, 1)

@@ -48,9 +48,15 @@ class TabularEncoder(nn.Module):
     def fit(self, x, steps=None, cat=None):
         self.norm.fit(x)
 
-    def forward(self, x, steps=None, cat=None):
+    def embed(self, cat):
+        """Category codes (B, C) -> concatenated embeddings (B, sum of embedding sizes)."""
+        return torch.cat([emb(cat[:, i]) for i, emb in enumerate(self.embeddings)], -1)
+
+    def forward(self, x, steps=None, cat=None, emb=None):
+        """``emb`` replaces ``embed(cat)``: input-level attribution integrates along embeddings."""
         parts = [self.norm(x.float())]
-        parts += [emb(cat[:, i]) for i, emb in enumerate(self.embeddings)]
+        if len(self.embeddings):
+            parts.append(self.embed(cat) if emb is None else emb)
         return self.mlp(torch.cat(parts, -1))
 
 

@@ -1,0 +1,95 @@
+"""Shared and private embeddings, their 2-D UMAP maps, and numbers that say what the maps show."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.neighbors import NearestNeighbors
+
+
+def knn_indices(points: np.ndarray, k: int = 15) -> np.ndarray:
+    """(n, k) indices of each point's nearest other points (Euclidean)."""
+    k = min(k, len(points) - 1)
+    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points)
+    return idx[:, 1:]
+
+
+def neighbour_mixing(points: np.ndarray, groups: np.ndarray, k: int = 15) -> float:
+    """Mean share of a point's k nearest neighbours that belong to another group.
+
+    For M equally sized, perfectly mixed groups this is about (M - 1) / M; for separated groups 0.
+    """
+    idx = knn_indices(points, k)
+    return float((groups[idx] != groups[:, None]).mean())
+
+
+def label_separation(points: np.ndarray, labels: np.ndarray, k: int = 15) -> float:
+    """kNN label agreement above chance: mean share of same-label neighbours minus sum_c p_c^2."""
+    idx = knn_indices(points, k)
+    agree = float((labels[idx] == labels[:, None]).mean())
+    p = np.bincount(labels) / len(labels)
+    return agree - float((p ** 2).sum())
+
+
+def umap_2d(points: np.ndarray, seed: int, n_neighbors: int = 15) -> np.ndarray:
+    import umap  # imported here: it is slow to import and only the recorder needs it
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(points) - 1),
+                            min_dist=0.2, random_state=seed)
+        return reducer.fit_transform(points).astype(np.float32)
+
+
+def embedding_maps(shared: np.ndarray, private: np.ndarray, present: np.ndarray, modalities: list[str],
+                   labels: np.ndarray, seed: int, max_samples: int = 4000, progress=None) -> tuple[pd.DataFrame, dict]:
+    """UMAP coordinates for (a) all shared streams, (b) all private streams, (c) each modality's
+    shared vs private streams, over at most ``max_samples`` samples (seeded subsample).
+
+    Returns a long table (map, sample, modality, stream, x, y) and the numbers for each map:
+    modality mixing and label separation in the original (not the 2-D) space.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(shared)
+    chosen = np.sort(rng.choice(n, max_samples, replace=False)) if n > max_samples else np.arange(n)
+    rows, numbers = [], {}
+
+    def add(map_name, vectors, sample, modality, stream):
+        xy = umap_2d(vectors, seed)
+        rows.append(pd.DataFrame({"map": map_name, "sample": sample, "modality": modality, "stream": stream,
+                                  "x": xy[:, 0], "y": xy[:, 1]}))
+        if progress:
+            progress()
+
+    for kind, block in (("shared", shared), ("private", private)):
+        sample, modality, vectors = [], [], []
+        for j, m in enumerate(modalities):
+            keep = chosen[present[chosen, j]]
+            sample.append(keep), modality.append(np.full(len(keep), m, dtype=object)), vectors.append(block[keep, j])
+        sample, modality, vectors = np.concatenate(sample), np.concatenate(modality), np.concatenate(vectors)
+        add(f"{kind}_all", vectors, sample, modality, kind)
+        numbers[f"{kind}_all"] = {
+            "modality_mixing": neighbour_mixing(vectors, modality),
+            "label_separation": label_separation(vectors, labels[sample]),
+            "n_points": int(len(vectors)),
+        }
+    for j, m in enumerate(modalities):
+        keep = chosen[present[chosen, j]]
+        vectors = np.concatenate([shared[keep, j], private[keep, j]])
+        stream = np.repeat(np.array(["shared", "private"], dtype=object), len(keep))
+        add(f"{m}_shared_private", vectors, np.concatenate([keep, keep]), m, stream)
+        numbers[f"{m}_shared_private"] = {
+            "stream_mixing": neighbour_mixing(vectors, stream),
+            "label_separation_shared": label_separation(shared[keep, j], labels[keep]),
+            "label_separation_private": label_separation(private[keep, j], labels[keep]),
+            "n_points": int(len(vectors)),
+        }
+    return pd.concat(rows, ignore_index=True), numbers
+
+
+def nearest_learners(shared: np.ndarray, present: np.ndarray, k: int = 10) -> np.ndarray:
+    """(N, k) nearest samples in the shared space (present modalities' shared streams, averaged)."""
+    w = present[..., None].astype(np.float32)
+    pooled = (shared * w).sum(1) / np.maximum(w.sum(1), 1)
+    return knn_indices(pooled, k)

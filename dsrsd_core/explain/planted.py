@@ -1,0 +1,39 @@
+"""Checking measured attributions against the synthetic cohort's planted ground truth."""
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import spearmanr
+
+
+def ranking_agreement(importance: dict[str, float], expected_ranking: list[str]) -> float:
+    """Spearman correlation between measured importance and the expected order (first = most important)."""
+    names = [m for m in expected_ranking if m in importance]
+    expected = [len(names) - i for i in range(len(names))]
+    measured = [importance[m] for m in names]
+    if len(names) < 2 or np.ptp(measured) == 0:
+        return float("nan")
+    return float(spearmanr(expected, measured).statistic)
+
+
+def planted_truth_check(importance: dict[str, float], stream_importance: dict[str, float] | None,
+                        truth: dict) -> dict:
+    """Rank agreement with ``truth["modality_ranking"]``, the dominance trap's share, and (for models
+    with shared/private streams) the share of attribution held by shared streams."""
+    total = sum(importance.values()) or 1.0
+    shares = {m: v / total for m, v in importance.items()}
+    trap = truth.get("dominance_trap")
+    out = {
+        "expected_ranking": truth["modality_ranking"],
+        "measured_ranking": sorted(importance, key=importance.get, reverse=True),
+        "modality_share": shares,
+        "rank_correlation": ranking_agreement(importance, truth["modality_ranking"]),
+        "dominance_trap": trap,
+        "trap_share": shares.get(trap),
+        "trap_wins": bool(trap is not None and max(importance, key=importance.get) == trap),
+    }
+    if stream_importance:
+        s_total = sum(stream_importance.values()) or 1.0
+        out["shared_attribution_fraction"] = sum(v for k, v in stream_importance.items()
+                                                 if k.endswith(".shared")) / s_total
+        out["planted_shared_signal_fraction"] = truth.get("shared_signal_fraction")
+    return out
