@@ -100,7 +100,32 @@ def cmd_train(args) -> int:
     test = result.metrics["test"]
     print(f"wrote {out}: test AUC {test['auc']:.3f}, macro-F1 {test['macro_f1']:.3f}, accuracy {test['accuracy']:.3f} "
           f"(best epoch {result.best_epoch}, {result.seconds['per_epoch_mean']:.1f} s/epoch on {device})")
+    if not args.no_explain:
+        from .explain.recorder import explain
+
+        print(explain_line(out, explain(out, data=data, progress=progress)))
     return 0
+
+
+def cmd_explain(args) -> int:
+    from .explain.recorder import explain
+
+    summary = explain(args.run_dir, progress=not args.quiet, umap_max_samples=args.umap_max_samples)
+    print(explain_line(args.run_dir, summary))
+    return 0
+
+
+def explain_line(run_dir, summary: dict) -> str:
+    shares = summary["attribution"]["test"]["modality_share"]
+    top = max(shares, key=shares.get)
+    text = (f"explained {run_dir} in {summary['seconds']['total']:.0f} s: {top} drives the predictions "
+            f"({shares[top]:.0%} of stream attribution on the test split)")
+    if "planted_truth" in summary:
+        pt = summary["planted_truth"]
+        text += (f"; planted-truth rank correlation {pt['rank_correlation']:.2f}, "
+                 f"shared-stream fraction {pt['shared_attribution_fraction']:.2f} "
+                 f"(planted {pt['planted_shared_signal_fraction']:.2f})")
+    return text
 
 
 # ---- parser -----------------------------------------------------------------------------
@@ -132,7 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", default=None, help="TOML or JSON file of settings (see dsrsd_core/train/config.py)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--no-explain", action="store_true", help="skip `dsrsd explain` after training")
     t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("explain", help="add attributions, embeddings, UMAP maps and modality-drop results to a run")
+    e.add_argument("run_dir")
+    e.add_argument("--umap-max-samples", type=int, default=3000,
+                   help="UMAP maps use at most this many samples (seeded subsample)")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_explain)
     return p
 
 

@@ -78,6 +78,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False):
         raise DsrsdError(f"cannot create the output directory {path}: {e.strerror}") from None
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)

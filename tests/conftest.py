@@ -14,3 +14,9 @@ def real_oulad_dir() -> Path:
     if not (REAL_OULAD / "courses.csv").is_file():
         pytest.skip(f"real OULAD data not found at {REAL_OULAD}")
     return REAL_OULAD
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Tests never read or fill the user's ~/.cache/dsrsd."""
+    monkeypatch.setenv("DSRSD_CACHE", str(tmp_path_factory.getbasetemp() / "dsrsd-cache"))

@@ -38,7 +38,7 @@ def umap_2d(points: np.ndarray, seed: int, n_neighbors: int = 15) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(points) - 1),
-                            min_dist=0.2, random_state=seed)
+                            min_dist=0.2, n_epochs=200, random_state=seed)
         return reducer.fit_transform(points).astype(np.float32)
 
 

@@ -37,3 +37,28 @@ def planted_truth_check(importance: dict[str, float], stream_importance: dict[st
                                                  if k.endswith(".shared")) / s_total
         out["planted_shared_signal_fraction"] = truth.get("shared_signal_fraction")
     return out
+
+
+def latent_correlation(phi_last: np.ndarray, streams: list[str], meta, truth: dict) -> dict:
+    """Per planted factor and stream: Pearson correlation of the factor with the stream's Shapley value.
+
+    ``phi_last`` (N, S) holds Shapley values for one class; samples are matched to
+    ``truth["learners"]`` by (code_module, code_presentation, id_student).
+    """
+    import pandas as pd
+
+    learners = pd.DataFrame(truth.get("learners", {}))
+    keys = ["code_module", "code_presentation", "id_student"]
+    if learners.empty or not set(keys) <= set(learners.columns):
+        return {}
+    factors = [f for f in truth.get("factors", {}) if f in learners.columns]
+    left = meta[keys].astype({"code_module": str, "code_presentation": str, "id_student": "int64"})
+    right = learners.astype({"code_module": str, "code_presentation": str, "id_student": "int64"})
+    joined = left.merge(right, on=keys, how="left")
+    out = {}
+    for f in factors:
+        v = joined[f].to_numpy(dtype=float)
+        ok = np.isfinite(v)
+        out[f] = {s: float(np.corrcoef(v[ok], phi_last[ok, j])[0, 1]) if ok.sum() > 2 and phi_last[ok, j].std() > 0
+                  else float("nan") for j, s in enumerate(streams)}
+    return out

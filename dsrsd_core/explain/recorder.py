@@ -23,7 +23,7 @@ from .diagnostics import diagnostics
 from .embeddings import embedding_maps, nearest_learners
 from .gradients import input_integrated_gradients, rank_agreement, stream_integrated_gradients
 from .modality_drop import modality_drop, robustness_curves
-from .planted import planted_truth_check
+from .planted import latent_correlation, planted_truth_check
 from .shapley import exact_stream_shapley
 
 
@@ -93,6 +93,34 @@ def _input_attribution_tables(model, tensors, data, pred, train_idx, progress, b
     return tables, cohort_frame
 
 
+def timeline_tables(data: MultimodalData) -> dict[str, pd.DataFrame]:
+    """Each learner's own inputs, for the dashboard's timeline (the app never reads the raw data).
+
+    Sequences become long tables of the real steps: clicks as counts (the model sees log1p),
+    only non-zero cells; assessments with every feature of each step.
+    """
+    out = {}
+    for j, (name, m) in enumerate(data.modalities.items()):
+        if m.kind != "sequence":
+            continue
+        real = m.steps & data.present[:, [j]]
+        sample, step = np.nonzero(real)
+        values = m.x[sample, step]
+        if name == "clickstream":
+            s_idx, f_idx = np.nonzero(values > 0)
+            out[name] = pd.DataFrame({
+                "sample": sample[s_idx].astype(np.int32), "step": step[s_idx].astype(np.int16),
+                "step_name": pd.Categorical(np.asarray(m.step_names)[step[s_idx]], categories=m.step_names),
+                "feature": pd.Categorical(np.asarray(m.feature_names)[f_idx], categories=m.feature_names),
+                "value": np.round(np.expm1(values[s_idx, f_idx])).astype(np.float32)})
+        else:
+            frame = pd.DataFrame(values, columns=m.feature_names).astype(np.float32)
+            frame.insert(0, "step", step.astype(np.int16))
+            frame.insert(0, "sample", sample.astype(np.int32))
+            out[name] = frame
+    return out
+
+
 def attribution_shares(phi_pred: np.ndarray, streams: list[str], modalities: list[str], rows) -> dict:
     """Mean |phi| per stream over ``rows`` and the resulting shares per stream and per modality."""
     mean_abs = np.abs(phi_pred[rows]).mean(0)
@@ -104,7 +132,7 @@ def attribution_shares(phi_pred: np.ndarray, streams: list[str], modalities: lis
 
 
 def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: bool = True,
-            umap_max_samples: int = 4000) -> dict:
+            umap_max_samples: int = 3000) -> dict:
     """Compute and write every explain artifact for ``run_dir``; return the summary."""
     from ..run_dir import load_run, load_training_data
 
@@ -208,6 +236,8 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
         st = shares["test"]["stream_mean_abs"]
         importance = {m: st[f"{m}.shared"] + st[f"{m}.private"] for m in mods}
         summary["planted_truth"] = planted_truth_check(importance, st, truth)
+        summary["planted_truth"]["latent_correlation_class"] = classes[-1]
+        summary["planted_truth"]["latent_correlation"] = latent_correlation(phi[:, :, -1], streams, data.meta, truth)
     steps.update()
     steps.close()
     timings["total"] = time.perf_counter() - t_all
@@ -224,6 +254,8 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
         np.savez_compressed(tmp / "embeddings.npz", shared=s_np.astype(np.float16),
                             private=p_np.astype(np.float16), aligned=z_np.astype(np.float16))
         write_parquet(tmp / "umap.parquet", umap_frame)
+        for name, frame in timeline_tables(data).items():
+            write_parquet(tmp / f"timeline_{name}.parquet", frame)
         write_parquet(tmp / "neighbours.parquet", pd.DataFrame(neighbours, columns=[f"n{i}" for i in range(neighbours.shape[1])]).assign(sample=np.arange(len(neighbours))))
         write_parquet(tmp / "modality_drop.parquet", drop_metrics)
         write_parquet(tmp / "modality_drop_samples.parquet", drop_samples)

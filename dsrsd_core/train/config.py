@@ -21,8 +21,8 @@ class Config:
     dropout: float = 0.1
     residual: bool = True
     # loss weights: total = task + w_align (InfoNCE + w_regression * regression) + w_decorrelation + w_orthogonality
-    w_align: float = 0.1
-    w_regression: float = 1.0
+    w_align: float = 1.0
+    w_regression: float = 0.1
     w_decorrelation: float = 0.05
     w_orthogonality: float = 0.1
     temperature: float = 0.1

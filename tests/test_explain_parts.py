@@ -1,0 +1,79 @@
+"""Unit properties of the explain building blocks against simple references."""
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from dsrsd_core.explain.diagnostics import alignment, correlation, effective_rank
+from dsrsd_core.explain.embeddings import label_separation, neighbour_mixing
+from dsrsd_core.explain.gradients import rank_agreement
+from dsrsd_core.explain.modality_drop import removal_subsets
+from dsrsd_core.explain.planted import latent_correlation, planted_truth_check, ranking_agreement
+
+
+def test_rank_agreement_matches_scipy_over_valid_columns():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(50, 6)), rng.normal(size=(50, 6))
+    valid = np.ones((50, 6), bool)
+    valid[:20, 2:4] = False
+    got = rank_agreement(a, b, valid)
+    for i in (0, 30):
+        cols = valid[i]
+        assert np.isclose(got[i], spearmanr(a[i, cols], b[i, cols]).statistic)
+    valid[0, :4] = False
+    assert np.isnan(rank_agreement(a, b, valid)[0])  # two streams only: undefined
+
+
+def test_effective_rank_of_isotropic_and_rank_one_data():
+    rng = np.random.default_rng(0)
+    iso = rng.normal(size=(5000, 8))
+    assert 7.5 < effective_rank(iso) <= 8
+    rank1 = np.outer(rng.normal(size=500), rng.normal(size=8))
+    assert effective_rank(rank1) < 1.01
+
+
+def test_correlation_and_alignment_references():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 3))
+    assert np.allclose(correlation(x), np.corrcoef(x.T), atol=1e-6)
+    al = alignment(x, x)
+    assert al["top1_retrieval"] == 1.0 and np.isclose(al["paired_cosine"], 1.0)
+    shuffled = alignment(x, x[rng.permutation(400)])
+    assert shuffled["top1_retrieval"] < 0.05
+
+
+def test_mixing_and_separation_extremes():
+    rng = np.random.default_rng(2)
+    apart = np.concatenate([rng.normal(size=(100, 4)), rng.normal(size=(100, 4)) + 50])
+    groups = np.repeat([0, 1], 100)
+    assert neighbour_mixing(apart, groups) == 0.0
+    same = rng.normal(size=(600, 4))
+    assert abs(neighbour_mixing(same, np.tile([0, 1, 2], 200)) - 2 / 3) < 0.06
+    assert label_separation(apart, groups) > 0.45
+    assert abs(label_separation(same, rng.integers(0, 2, 600))) < 0.06
+
+
+def test_removal_subsets_are_the_nonempty_proper_subsets():
+    subsets = removal_subsets(["a", "b", "c"])
+    assert len(subsets) == 6 and ("a", "b", "c") not in subsets and len(set(subsets)) == 6
+
+
+def test_planted_truth_check_flags_the_trap():
+    truth = {"modality_ranking": ["assessments", "clickstream", "profile"], "dominance_trap": "clickstream",
+             "shared_signal_fraction": 0.58}
+    good = planted_truth_check({"assessments": 3, "clickstream": 2, "profile": 1}, None, truth)
+    assert good["rank_correlation"] == 1.0 and not good["trap_wins"]
+    bad = planted_truth_check({"assessments": 2, "clickstream": 3, "profile": 1},
+                              {"clickstream.shared": 1, "clickstream.private": 3}, truth)
+    assert bad["trap_wins"] and bad["rank_correlation"] == 0.5
+    assert bad["shared_attribution_fraction"] == 0.25
+    assert np.isnan(ranking_agreement({"assessments": 1, "clickstream": 1}, truth["modality_ranking"]))
+
+
+def test_latent_correlation_matches_learners_by_key():
+    truth = {"factors": {"engagement": {}}, "learners": {
+        "code_module": ["AAA", "AAA", "BBB"], "code_presentation": ["2013J"] * 3, "id_student": [1, 2, 1],
+        "engagement": [0.0, 1.0, 2.0]}}
+    meta = pd.DataFrame({"code_module": ["BBB", "AAA", "AAA"], "code_presentation": ["2013J"] * 3,
+                         "id_student": [1, 1, 2]})
+    phi = np.array([[2.0], [0.0], [1.0]])  # equals the engagement of each matched learner
+    assert np.isclose(latent_correlation(phi, ["x.shared"], meta, truth)["engagement"]["x.shared"], 1.0)

@@ -1,0 +1,128 @@
+"""dsrsd explain on a small trained run: the stored artifacts keep their promises."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import random_data
+
+from dsrsd_core.data.splits import learner_split
+from dsrsd_core.errors import DsrsdError
+from dsrsd_core.explain import recorder
+from dsrsd_core.run_dir import FORMAT_VERSION, load_run, write_training_run
+from dsrsd_core.train.config import Config
+from dsrsd_core.train.trainer import train_model
+
+
+@pytest.fixture(scope="module")
+def explained(tmp_path_factory):
+    data = random_data(240, seed=5)
+    split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
+    cfg = Config(epochs=2, d_model=16, d_stream=8)
+    result = train_model(data, split, cfg, "cpu", progress=False)
+    path = tmp_path_factory.mktemp("runs") / "run"
+    write_training_run(path, data, result, cfg, "cpu", "random")
+    recorder.explain(path, data=data, progress=False, umap_max_samples=120)
+    return path, data
+
+
+def test_reader_returns_every_documented_table(explained):
+    path, data = explained
+    run = load_run(path)
+    assert run.info["format_version"] == FORMAT_VERSION
+    for name in ("predictions", "shapley", "stream_ig", "umap", "neighbours", "modality_drop",
+                 "modality_drop_samples", "robustness", "input_profile", "input_clickstream_steps",
+                 "input_assessments_features", "timeline_clickstream", "timeline_assessments"):
+        assert len(run.table(name)) > 0, name
+    emb = run.embeddings()
+    assert emb["shared"].shape == (len(data), 3, 8)
+    assert set(run.table("umap")["map"]) >= {"shared_all", "private_all"}
+
+
+def test_stored_shapley_values_are_efficient_for_every_class(explained):
+    path, _ = explained
+    run = load_run(path)
+    sh, pred = run.table("shapley"), run.table("predictions")
+    for c in run.classes:
+        total = sh[[f"phi_{c}_{s}" for s in run.streams]].sum(axis=1)
+        assert np.allclose(total, pred[f"proba_{c}"] - sh[f"empty_{c}"], atol=1e-5)
+    assert run.summary["shapley_efficiency_max_error"] < 1e-5
+
+
+def test_absent_modality_gets_no_attribution_or_gate(explained):
+    path, data = explained
+    run = load_run(path)
+    absent = ~data.present[:, 1]
+    assert absent.any()
+    sh, pred = run.table("shapley"), run.table("predictions")
+    for s in ("clickstream.shared", "clickstream.private"):
+        assert (sh.loc[absent, f"phi_{s}"].abs() < 1e-7).all()
+        assert (pred.loc[absent, f"gate_{s}"] == 0).all()
+    gates = pred[[f"gate_{s}" for s in run.streams]].sum(axis=1)
+    assert np.allclose(gates, 1, atol=1e-5)
+
+
+def test_modality_drop_covers_every_subset_mode_and_split(explained):
+    run = load_run(explained[0])
+    drop = run.table("modality_drop")
+    assert len(drop) == 3 + 6 * 2 * 3
+    subsets = set(drop["removed"]) - {"none"}
+    assert subsets == {"profile", "clickstream", "assessments", "profile+clickstream", "profile+assessments",
+                       "clickstream+assessments"}
+    samples = run.table("modality_drop_samples")
+    pred = run.table("predictions").set_index("sample")
+    row = samples[(samples["removed"] == "profile") & (samples["mode"] == "mask")].set_index("sample")
+    c = run.classes[1]
+    assert np.allclose(row[f"delta_{c}"], row[f"proba_{c}"] - pred.loc[row.index, f"proba_{c}"], atol=1e-6)
+    assert set(run.table("robustness")["modality"]) == set(run.modalities)
+
+
+def test_interrupted_explain_keeps_previous_artifacts(explained, monkeypatch):
+    path, data = explained
+    before = (path / "explain" / "summary.json").read_text()
+
+    def boom(*a, **k):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(recorder, "modality_drop", boom)
+    with pytest.raises(RuntimeError):
+        recorder.explain(path, data=data, progress=False, umap_max_samples=60)
+    assert (path / "explain" / "summary.json").read_text() == before
+    assert not [p for p in os.listdir(path) if p.endswith(".partial")]
+    load_run(path)
+
+
+def test_reader_errors_say_what_to_run(explained, tmp_path):
+    path, _ = explained
+    with pytest.raises(DsrsdError, match="no run directory"):
+        load_run(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DsrsdError, match="not a run directory"):
+        load_run(tmp_path / "empty")
+    old = tmp_path / "old"
+    shutil.copytree(path, old)
+    info = json.loads((old / "run.json").read_text())
+    info["format_version"] = 0
+    (old / "run.json").write_text(json.dumps(info))
+    with pytest.raises(DsrsdError, match="format version 0"):
+        load_run(old)
+    partial = tmp_path / "partial"
+    shutil.copytree(path, partial)
+    (partial / "samples.parquet").unlink()
+    with pytest.raises(DsrsdError, match="incomplete"):
+        load_run(partial)
+    unexplained = tmp_path / "unexplained"
+    shutil.copytree(path, unexplained)
+    shutil.rmtree(unexplained / "explain")
+    with pytest.raises(DsrsdError, match="dsrsd explain"):
+        load_run(unexplained)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(path, corrupt)
+    (corrupt / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DsrsdError, match="cannot be loaded"):
+        load_run(corrupt).model()
+    (corrupt / "explain" / "shapley.parquet").write_bytes(b"garbage")
+    with pytest.raises(DsrsdError, match="unreadable"):
+        load_run(corrupt).table("shapley")
