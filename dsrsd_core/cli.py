@@ -5,7 +5,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,15 +28,6 @@ def synthetic_dir(enrolments: int = SYNTHETIC_DEFAULT["enrolments"], seed: int =
     return path
 
 
-def resolve_data(arg: str, progress: bool = False) -> Path:
-    if arg == "synthetic":
-        return synthetic_dir(progress=progress)
-    path = Path(arg)
-    if not path.is_dir():
-        raise DsrsdError(f"data directory {path} does not exist (give a folder with the OULAD tables, or 'synthetic')")
-    return path
-
-
 def check_writable(out: Path) -> None:
     """Fail before hours of training, not after, when the run cannot be saved."""
     parent = out.resolve().parent
@@ -48,6 +38,12 @@ def check_writable(out: Path) -> None:
         raise DsrsdError(f"cannot write the output directory {out}: {probe} is not writable")
     if out.exists() and not out.is_dir():
         raise DsrsdError(f"--out {out} exists and is a file, not a directory")
+
+
+def torch_distributed_initialised() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
 
 
 # ---- commands ---------------------------------------------------------------------------
@@ -61,6 +57,7 @@ def cmd_synth(args) -> int:
 
 def cmd_validate(args) -> int:
     from .data.validate import validate_data
+    from .train.pipeline import resolve_data
 
     text, ok = validate_data(resolve_data(args.data))
     print(text)
@@ -68,18 +65,17 @@ def cmd_validate(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .data.cache import load_cached
-    from .data.splits import learner_split
     from .run_dir import write_training_run
     from .train.config import Config
+    from .train.pipeline import prepare
     from .train.trainer import resolve_device, train_model
 
     cfg = Config.from_file(args.config) if args.config else Config()
     overrides = {k: getattr(args, k) for k in ("target", "epochs", "seed", "cutoff_fraction", "task")
                  if getattr(args, k) is not None}
+    if args.presentations:
+        overrides["presentations"] = [p.strip() for p in args.presentations.split(",") if p.strip()]
     cfg = Config.from_dict({**cfg.to_dict(), **overrides}, "command line")
-    if cfg.task != "final_outcome":
-        raise DsrsdError(f"task {cfg.task!r} is not available yet; use --task final_outcome")
     out = Path(args.out)
     check_writable(out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
@@ -87,12 +83,14 @@ def cmd_train(args) -> int:
     device = resolve_device(args.device)
     progress = not args.quiet
     t0 = time.perf_counter()
-    data_dir = resolve_data(args.data, progress)
-    data = load_cached(data_dir, target=cfg.target, cutoff_fraction=cfg.cutoff_fraction, progress=progress)
+    data, split, data_dir = prepare(args.data, cfg, progress)
     t_data = time.perf_counter() - t0
-    split = learner_split(data.meta["id_student"].to_numpy(), data.y, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     result = train_model(data, split, cfg, str(device), progress)
     result.seconds["prepare_data"] = t_data
+    if torch_distributed_initialised():
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     write_training_run(out, data, result, cfg, str(device), "synthetic" if args.data == "synthetic" else str(data_dir),
@@ -150,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--target", default=None, choices=["at_risk", "four_class"])
     t.add_argument("--cutoff-fraction", dest="cutoff_fraction", type=float, default=None,
                    help="predict at this fraction of each module's length (default 0.5)")
+    t.add_argument("--presentations", default=None,
+                   help='comma-separated presentations to use, e.g. "AAA 2013J,BBB 2013B" (default: all)')
     t.add_argument("--out", required=True)
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--seed", type=int, default=None)

@@ -106,3 +106,24 @@ def test_train_refuses_cuda_without_a_gpu(tmp_path, capsys, small_cohort):
         pytest.skip("a GPU is present")
     code, err = run_cli(["train", "--data", str(small_cohort), "--out", str(tmp_path / "r"), "--device", "cuda"], capsys)
     assert code == 2 and "CUDA" in err
+
+
+def test_torchrun_ddp_two_cpu_processes(small_cohort, tmp_path):
+    """The DistributedDataParallel path (gloo on CPU): two ranks train, rank 0 writes the run."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+         "-m", "dsrsd_core", "train", "--data", str(small_cohort), "--out", str(out), "--epochs", "2",
+         "--quiet", "--no-explain", "--device", "cpu"],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = load_run(out, require_explain=False)
+    assert run.info["split_sizes"]["train"] > 0 and len(run.history) == 2

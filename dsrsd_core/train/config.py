@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import DsrsdError
@@ -15,6 +15,7 @@ class Config:
     task: str = "final_outcome"
     target: str = "at_risk"
     cutoff_fraction: float = 0.5
+    presentations: list = field(default_factory=list)  # e.g. ["AAA 2013J"]; empty = all
     # model
     d_model: int = 64
     d_stream: int = 32
@@ -57,6 +58,8 @@ class Config:
                     raise DsrsdError(f"{source}: setting '{k}' must be a number, got {v!r}")
                 v = type(default)(v) if isinstance(default, float) or float(v).is_integer() else v
             setattr(cfg, k, v)
+        if not isinstance(cfg.presentations, list) or not all(isinstance(p, str) for p in cfg.presentations):
+            raise DsrsdError(f"{source}: 'presentations' must be a list of names like \"AAA 2013J\"")
         cfg.check(source)
         return cfg
 

@@ -108,10 +108,11 @@ def train_model(data: MultimodalData, split: np.ndarray, cfg: Config, device: st
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
-                                                  find_unused_parameters=True)
+                                                  find_unused_parameters=False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     amp = dev.type == "cuda"
-    my_train = torch.as_tensor(train_idx[rank::world])
+    # every rank gets the same number of samples, hence of batches: DDP hangs on a missing all-reduce
+    my_train = torch.as_tensor(train_idx[rank::world][:len(train_idx) // world])
     history, best, best_state, best_epoch, stale = [], -np.inf, None, 0, 0
     bar = tqdm(range(1, cfg.epochs + 1), desc="training", unit="epoch", disable=not progress or rank != 0)
     epoch_times = []
