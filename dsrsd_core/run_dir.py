@@ -48,8 +48,9 @@ def samples_table(data: MultimodalData, result: TrainResult) -> pd.DataFrame:
     frame["pred_name"] = [data.classes[i] for i in frame["pred"]]
     for c, name in enumerate(data.classes):
         frame[f"proba_{name}"] = result.proba[:, c]
-    for j, name in enumerate(result.model.streams):
-        frame[f"gate_{name}"] = result.gate[:, j]
+    if result.gate is not None:
+        for j, name in enumerate(result.model.streams):
+            frame[f"gate_{name}"] = result.gate[:, j]
     for j, name in enumerate(data.names):
         frame[f"present_{name}"] = data.present[:, j]
     return frame
@@ -65,7 +66,7 @@ def write_training_run(out: str | Path, data: MultimodalData, result: TrainResul
         write_json(tmp / "run.json", {
             "format_version": FORMAT_VERSION,
             "kind": "training_run",
-            "model": "dsrsd_net",
+            "model": getattr(result.model, "name", "dsrsd_net"),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "code_version": code_version(),
             "seed": cfg.seed,
@@ -73,7 +74,7 @@ def write_training_run(out: str | Path, data: MultimodalData, result: TrainResul
             "data": {"source": data_source, "fingerprint": data.report.get("fingerprint"),
                      "report": {k: v for k, v in data.report.items() if k != "fingerprint"}},
             "task": cfg.task, "target": cfg.target, "classes": data.classes,
-            "modalities": data.specs(), "streams": result.model.streams,
+            "modalities": data.specs(), "streams": getattr(result.model, "streams", []),
             "split_sizes": {s: int((result.split == s).sum()) for s in ("train", "val", "test")},
             "best_epoch": result.best_epoch,
             "seconds": result.seconds,

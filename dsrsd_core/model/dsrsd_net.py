@@ -23,6 +23,9 @@ class DSRSDNet(nn.Module):
     presence mask: the model's own missing-stream mechanism, used by modality drop and Shapley.
     """
 
+    name = "dsrsd_net"
+    display_name = "DSRSD-Net"
+
     def __init__(self, specs: list[dict], n_classes: int, d_model: int = 64, d_stream: int = 32,
                  dropout: float = 0.1, residual: bool = True):
         super().__init__()

@@ -13,11 +13,15 @@ from .config import Config
 def loss_terms(out: dict, y: torch.Tensor, present: torch.Tensor, cfg: Config) -> dict[str, torch.Tensor]:
     """Task, InfoNCE, regression, decorrelation and orthogonality terms, and their weighted total.
 
+    For a model whose output has no shared streams (``"z"``), the task loss alone.
+
     Alignment uses each pair of modalities on the samples where both are present; decorrelation
     and orthogonality use each modality on the samples where it is present.
     """
     present = present.bool()
     task = F.cross_entropy(out["logits"].float(), y)
+    if "z" not in out:  # a baseline without shared/private streams: the task loss alone
+        return {"total": task, "task": task}
     zero = task.new_zeros(())
     nce, reg, dec, orth = zero, zero, zero, zero
     n_pairs = 0

@@ -58,21 +58,24 @@ def predict(model: DSRSDNet, tensors: dict, idx=None, batch_size: int = 2048,
     proba, gate = [], []
     for b in batches(idx, batch_size):
         batch = select(tensors, b.to(tensors["y"].device))
-        sm = None if stream_mask is None else stream_mask[b].to(tensors["y"].device)
-        out = model(batch, sm)
+        if stream_mask is None:
+            out = model(batch)
+        else:
+            out = model(batch, stream_mask[b].to(tensors["y"].device))
         proba.append(torch.softmax(out["logits"].float(), -1).cpu())
-        gate.append(out["gate"].float().cpu())
-    return {"proba": torch.cat(proba).numpy(), "gate": torch.cat(gate).numpy()}
+        if "gate" in out:
+            gate.append(out["gate"].float().cpu())
+    return {"proba": torch.cat(proba).numpy(), "gate": torch.cat(gate).numpy() if gate else None}
 
 
 @dataclass
 class TrainResult:
-    model: DSRSDNet
+    model: nn.Module
     history: list[dict]
     metrics: dict
     split: np.ndarray
     proba: np.ndarray
-    gate: np.ndarray
+    gate: np.ndarray | None  # gate weight per stream (DSRSD-Net); None for models without a gate
     best_epoch: int
     seconds: dict = field(default_factory=dict)
 
@@ -88,8 +91,12 @@ def _distributed() -> tuple[int, int]:
 
 
 def train_model(data: MultimodalData, split: np.ndarray, cfg: Config, device: str = "auto",
-                progress: bool = True) -> TrainResult:
-    """Train on ``split == "train"``, stop early on validation AUC, report metrics per split."""
+                progress: bool = True, model: nn.Module | None = None) -> TrainResult:
+    """Train on ``split == "train"``, stop early on validation AUC, report metrics per split.
+
+    ``model`` defaults to DSRSD-Net built from ``cfg``; any module taking the same batch dict
+    (modality presence in ``batch["present"]``) and returning ``{"logits": ...}`` trains the same way.
+    """
     rank, world = _distributed()
     dev = resolve_device(device)
     if dev.type == "cuda" and world > 1:
@@ -103,18 +110,20 @@ def train_model(data: MultimodalData, split: np.ndarray, cfg: Config, device: st
     val_idx = np.flatnonzero(split == "val")
     if len(np.unique(data.y[train_idx])) < 2:
         raise DsrsdError("the training split holds only one class; the cohort is too small or too unbalanced to train")
-    model = build_model(data.specs(), len(data.classes), cfg).to(dev)
-    model.fit_normalisation(select(tensors, torch.as_tensor(train_idx, device=dev)))
+    model = (model if model is not None else build_model(data.specs(), len(data.classes), cfg)).to(dev)
+    if hasattr(model, "fit_normalisation"):
+        model.fit_normalisation(select(tensors, torch.as_tensor(train_idx, device=dev)))
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
                                                   find_unused_parameters=False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    display = getattr(model, "display_name", "DSRSD-Net")
     amp = dev.type == "cuda"
     # every rank gets the same number of samples, hence of batches: DDP hangs on a missing all-reduce
     my_train = torch.as_tensor(train_idx[rank::world][:len(train_idx) // world])
     history, best, best_state, best_epoch, stale = [], -np.inf, None, 0, 0
-    bar = tqdm(range(1, cfg.epochs + 1), desc="training", unit="epoch", disable=not progress or rank != 0)
+    bar = tqdm(range(1, cfg.epochs + 1), desc=f"training {display}", unit="epoch", disable=not progress or rank != 0)
     epoch_times = []
     for epoch in bar:
         te = time.perf_counter()

@@ -1,0 +1,458 @@
+"""Plotly figure builders shared by the dashboard (``app/``) and the static report (``dsrsd report``).
+
+Pure functions from DataFrames to figures; nothing here reads files or computes attributions.
+Colours: one Okabe–Ito colour per modality everywhere (colour-blind safe); a modality's shared
+stream is drawn solid in that colour, its private stream lighter and hatched.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .views import humanize, split_stream
+
+# ---- colours ----------------------------------------------------------------------------------
+OKABE_ITO = {
+    "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73", "yellow": "#F0E442",
+    "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7", "black": "#000000",
+}
+MODALITY_COLOURS = {
+    "profile": OKABE_ITO["orange"],
+    "clickstream": OKABE_ITO["sky_blue"],
+    "assessments": OKABE_ITO["bluish_green"],
+    "content": OKABE_ITO["reddish_purple"],
+    "behaviour": OKABE_ITO["yellow"],
+    "history": OKABE_ITO["vermillion"],
+}
+_SPARE = [OKABE_ITO[k] for k in ("reddish_purple", "yellow", "vermillion", "blue")]
+# Classes, correctness and cohorts use colours that never stand for a modality on the default data.
+CLASS_COLOURS = ["#0072B2", "#D55E00", "#CC79A7", "#000000", "#999999"]
+CORRECT_COLOURS = {"correct": "#999999", "wrong": "#D55E00"}
+CATEGORY_COLOURS = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677",
+                    "#882255", "#AA4499", "#661100", "#6699CC", "#888888"]  # Paul Tol's muted + extras
+GREY = "#9a9a9a"
+PRIVATE_PATTERN = "/"
+
+
+def modality_colour(modality: str, modalities: Sequence[str] = ()) -> str:
+    if modality in MODALITY_COLOURS:
+        return MODALITY_COLOURS[modality]
+    unknown = [m for m in modalities if m not in MODALITY_COLOURS]
+    i = unknown.index(modality) if modality in unknown else abs(hash(modality))
+    return _SPARE[i % len(_SPARE)]
+
+
+def lighten(hex_colour: str, amount: float = 0.55) -> str:
+    """Mix a colour with white: the private stream's fill."""
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    mix = [round(c + (255 - c) * amount) for c in (r, g, b)]
+    return "#" + "".join(f"{c:02X}" for c in mix)
+
+
+def stream_marker(stream: str, modalities: Sequence[str] = ()) -> dict:
+    """Bar marker for a stream: solid modality colour (shared) or light + hatched (private)."""
+    modality, kind = split_stream(stream)
+    base = modality_colour(modality, modalities)
+    if kind == "private":
+        return {"color": lighten(base), "line": {"color": base, "width": 1},
+                "pattern": {"shape": PRIVATE_PATTERN, "fgcolor": base, "size": 6, "solidity": 0.25}}
+    return {"color": base, "line": {"color": base, "width": 1}}
+
+
+def stream_label(stream: str) -> str:
+    modality, kind = split_stream(stream)
+    return f"{modality} · {kind}"
+
+
+def class_colours(classes: Sequence[str]) -> dict:
+    return {c: CLASS_COLOURS[i % len(CLASS_COLOURS)] for i, c in enumerate(classes)}
+
+
+def _layout(fig: go.Figure, title: str | None = None, height: int = 380, **kw) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+                      font={"size": 13}, **kw)
+    return fig
+
+
+def empty_figure(message: str, height: int = 240) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, height=height)
+
+
+# ---- attribution ---------------------------------------------------------------------------------
+def modality_stream_bar(shares: pd.DataFrame, title: str | None = None, value: str = "share",
+                        axis_title: str = "share of attribution") -> go.Figure:
+    """One bar per modality, stacked shared (solid) + private (hatched). ``shares``: one group."""
+    mods = list(dict.fromkeys(shares["modality"]))
+    fig = go.Figure()
+    for kind in ("shared", "private"):
+        part = shares[shares["kind"] == kind].set_index("modality").reindex(mods)
+        for m in mods:
+            v = part.loc[m, value]
+            fig.add_bar(x=[m], y=[v], name=f"{kind}", legendgroup=kind, showlegend=False,
+                        marker=stream_marker(f"{m}.{kind}", mods), text=[f"{v:.0%}" if value == "share" else f"{v:.3f}"],
+                        textposition="inside", insidetextanchor="middle",
+                        hovertemplate=f"{m} · {kind}: %{{y:.3f}}<extra></extra>")
+    # legend entries for solid / hatched, in neutral grey
+    fig.add_bar(x=[None], y=[None], name="shared stream (solid)", marker={"color": "#555555"})
+    fig.add_bar(x=[None], y=[None], name="private stream (hatched)",
+                marker={"color": "#dddddd", "pattern": {"shape": PRIVATE_PATTERN, "fgcolor": "#555555"}})
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title=axis_title, tickformat=".0%" if value == "share" else None, rangemode="tozero")
+    return _layout(fig, title)
+
+
+def share_bars(frame: pd.DataFrame, value: str = "share", title: str | None = None, percent: bool = True,
+               group_title: str = "", height: int | None = None) -> go.Figure:
+    """Horizontal bars per group, stacked by stream (modality colour, private hatched).
+
+    ``frame``: long table with ``group``, ``n``, ``stream``, and ``value``.
+    """
+    streams = list(dict.fromkeys(frame["stream"]))
+    mods = list(dict.fromkeys(split_stream(s)[0] for s in streams))
+    groups = list(dict.fromkeys(frame["group"]))
+    n = frame.drop_duplicates("group").set_index("group")["n"] if "n" in frame else None
+    labels = {g: f"{g} (n={n[g]:,})" if n is not None else str(g) for g in groups}
+    fig = go.Figure()
+    for s in streams:
+        part = frame[frame["stream"] == s].set_index("group").reindex(groups)
+        vals = part[value].to_numpy(float)
+        fig.add_bar(y=[labels[g] for g in groups], x=vals, orientation="h", name=stream_label(s),
+                    marker=stream_marker(s, mods),
+                    text=[f"{v:.0%}" if percent and v >= 0.05 else (f"{v:.2f}" if not percent and v >= 0.05 else "")
+                          for v in vals],
+                    textposition="inside", insidetextanchor="middle",
+                    hovertemplate="%{y}<br>" + stream_label(s) + ": %{x:.3f}<extra></extra>")
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(tickformat=".0%" if percent else None, range=[0, 1] if percent else None)
+    fig.update_yaxes(autorange="reversed", title=group_title)
+    return _layout(fig, title, height=height or max(220, 90 + 42 * len(groups)))
+
+
+def gate_box(samples: pd.DataFrame, streams: Sequence[str], title: str | None = None) -> go.Figure:
+    """Distribution of gate weights per stream (absent streams, weight 0, left out)."""
+    mods = list(dict.fromkeys(split_stream(s)[0] for s in streams))
+    fig = go.Figure()
+    for s in streams:
+        m, _ = split_stream(s)
+        v = samples[f"gate_{s}"]
+        if f"present_{m}" in samples:
+            v = v[samples[f"present_{m}"].astype(bool)]
+        mk = stream_marker(s, mods)
+        fig.add_box(y=v, name=stream_label(s), marker={"color": mk["line"]["color"]}, fillcolor=mk["color"],
+                    line={"color": mk["line"]["color"]}, boxpoints=False, showlegend=False)
+    fig.update_yaxes(title="gate weight", range=[0, 1])
+    return _layout(fig, title)
+
+
+def variance_share_figure(table: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Raw input variance (log x) against attribution share, one marker per modality."""
+    mods = list(table["modality"])
+    fig = go.Figure()
+    for _, r in table.iterrows():
+        fig.add_scatter(x=[r["input_variance"]], y=[r["attribution_share"]], mode="markers+text", name=r["modality"],
+                        text=[r["modality"]], textposition="top center",
+                        marker={"size": 22, "color": modality_colour(r["modality"], mods),
+                                "line": {"color": "#333333", "width": 1}},
+                        hovertemplate=f"{r['modality']}<br>raw variance %{{x:.3g}}<br>attribution share %{{y:.1%}}"
+                                      f"<extra></extra>")
+    n = len(table)
+    if n:
+        fig.add_hline(y=1 / n, line_dash="dot", line_color=GREY, annotation_text="equal share",
+                      annotation_position="bottom right")
+    top = float(np.nanmax(table["attribution_share"])) if n else 1.0
+    fig.update_xaxes(type="log", title="total raw input variance (log scale)")
+    fig.update_yaxes(title="share of attribution", tickformat=".0%", range=[0, max(0.6, top + 0.12)])
+    return _layout(fig, title, showlegend=False)
+
+
+def method_agreement_figure(phi_share: pd.DataFrame, ig_share: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Share per stream under exact Shapley and under integrated gradients, side by side."""
+    streams = list(phi_share["stream"])
+    mods = list(dict.fromkeys(split_stream(s)[0] for s in streams))
+    fig = go.Figure()
+    for method, frame, opacity in (("exact Shapley", phi_share, 1.0), ("integrated gradients", ig_share, 0.55)):
+        f = frame.set_index("stream").reindex(streams)
+        fig.add_bar(x=[stream_label(s) for s in streams], y=f["share"], name=method, opacity=opacity,
+                    marker={"color": [modality_colour(split_stream(s)[0], mods) for s in streams],
+                            "pattern": {"shape": ["" if method == "exact Shapley" else "x" for _ in streams],
+                                        "fgcolor": "#333333", "size": 5, "solidity": 0.2},
+                            "line": {"color": "#333333", "width": 1}},
+                        hovertemplate="%{x}<br>" + method + ": %{y:.1%}<extra></extra>")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="share of attribution", tickformat=".0%")
+    return _layout(fig, title)
+
+
+def agreement_histogram(rank_agreement: pd.Series, title: str | None = None) -> go.Figure:
+    v = pd.to_numeric(rank_agreement, errors="coerce").dropna()
+    fig = go.Figure(go.Histogram(x=v, xbins={"start": -1, "end": 1.0001, "size": 0.1}, marker={"color": "#0072B2"},
+                                 hovertemplate="Spearman %{x}<br>%{y} learners<extra></extra>"))
+    fig.update_xaxes(title="rank agreement per learner (Spearman, Shapley vs integrated gradients)", range=[-1, 1])
+    fig.update_yaxes(title="learners")
+    return _layout(fig, title)
+
+
+# ---- learner ----------------------------------------------------------------------------------------
+def waterfall_figure(base: float, contributions: pd.DataFrame, cls: str, title: str | None = None) -> go.Figure:
+    """From the empty coalition's probability to the model's, one floating bar per stream."""
+    mods = list(dict.fromkeys(contributions["modality"]))
+    labels = ["no streams (baseline)"] + [stream_label(s) for s in contributions["stream"]] + ["prediction"]
+    fig = go.Figure()
+    fig.add_bar(y=[labels[0]], x=[base], orientation="h", marker={"color": GREY}, showlegend=False,
+                text=[f"{base:.2f}"], textposition="outside", hovertemplate="baseline %{x:.3f}<extra></extra>")
+    cum = base
+    for _, r in contributions.iterrows():
+        phi = float(r["phi"])
+        fig.add_bar(y=[stream_label(r["stream"])], x=[phi], base=[cum], orientation="h", showlegend=False,
+                    marker=stream_marker(r["stream"], mods), text=[f"{phi:+.3f}"], textposition="outside",
+                    hovertemplate=f"{stream_label(r['stream'])}: {phi:+.3f}<br>running total {cum + phi:.3f}"
+                                  "<extra></extra>")
+        cum += phi
+    fig.add_bar(y=[labels[-1]], x=[cum], orientation="h", marker={"color": "#333333"}, showlegend=False,
+                text=[f"{cum:.2f}"], textposition="outside", hovertemplate="prediction %{x:.3f}<extra></extra>")
+    fig.update_yaxes(categoryorder="array", categoryarray=labels, autorange="reversed")
+    fig.update_xaxes(title=f"probability of {humanize(cls)}", range=[0, 1.08])
+    return _layout(fig, title, height=80 + 38 * len(labels), barmode="overlay")
+
+
+def probability_bar(proba: Mapping[str, float], title: str | None = None) -> go.Figure:
+    classes = list(proba)
+    colours = class_colours(classes)
+    fig = go.Figure(go.Bar(x=[proba[c] for c in classes], y=[humanize(c) for c in classes], orientation="h",
+                           marker={"color": [colours[c] for c in classes]},
+                           text=[f"{proba[c]:.0%}" for c in classes], textposition="auto",
+                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, height=60 + 40 * len(classes))
+
+
+def clicks_timeline(clicks: pd.DataFrame, step_names: Sequence[str], attribution: pd.Series | None = None,
+                    top: int = 6, title: str | None = None) -> go.Figure:
+    """Stacked clicks per week by activity type (``top`` types, the rest as 'other');
+    optional per-week attribution as a line on a second axis."""
+    fig = make_subplots(specs=[[{"secondary_y": attribution is not None}]])
+    if len(clicks):
+        totals = clicks.groupby("feature", observed=True)["value"].sum().sort_values(ascending=False)
+        keep = list(totals.index[:top])
+        c = clicks.assign(activity=np.where(clicks["feature"].astype(str).isin([str(k) for k in keep]),
+                                            clicks["feature"].astype(str), "other"))
+        wide = c.pivot_table(index="step_name", columns="activity", values="value", aggfunc="sum", observed=False)
+        wide = wide.reindex(index=list(step_names)).fillna(0.0)
+        order = [str(k) for k in keep] + (["other"] if "other" in wide else [])
+        for i, a in enumerate(order):
+            fig.add_bar(x=wide.index, y=wide[a], name=a,
+                        marker={"color": GREY if a == "other" else CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)]},
+                        hovertemplate="%{x}<br>" + a + ": %{y:.0f} clicks<extra></extra>", secondary_y=False)
+    if attribution is not None:
+        fig.add_scatter(x=list(step_names), y=attribution.reindex(list(step_names)).to_numpy(float),
+                        name="attribution of the week", mode="lines+markers",
+                        line={"color": "#000000", "dash": "dot", "width": 2}, secondary_y=True,
+                        hovertemplate="%{x}<br>attribution %{y:+.4f}<extra></extra>")
+        fig.update_yaxes(title="attribution", secondary_y=True, zeroline=True, zerolinecolor="#cccccc",
+                         showgrid=False)
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title="clicks", secondary_y=False)
+    fig.update_xaxes(categoryorder="array", categoryarray=list(step_names), tickangle=-45)
+    if not len(clicks):
+        fig.add_annotation(text="no clicks before the cut-off", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+    return _layout(fig, title, height=360)
+
+
+def assessment_timeline(frame: pd.DataFrame, cutoff_x: float | None, x_title: str,
+                        colour: str = MODALITY_COLOURS["assessments"], title: str | None = None) -> go.Figure:
+    """Scores (0–100) against due dates. ``frame``: ``x`` (due), ``score``, ``status``, ``kind``,
+    ``label`` (hover), optional ``attribution``."""
+    fig = go.Figure()
+    symbols = {"TMA": "circle", "CMA": "diamond", "Exam": "square"}
+    styles = {"scored": {"color": colour, "line": {"color": "#333333", "width": 1}},
+              "submitted, no score": {"color": "#ffffff", "line": {"color": colour, "width": 2}},
+              "not submitted": {"color": "#000000"}}
+    for status, part in frame.groupby("status", sort=False):
+        mk = dict(styles.get(status, {"color": GREY}))
+        mk["size"] = 14
+        mk["symbol"] = ["x" if status == "not submitted" else symbols.get(k, "circle") for k in part["kind"]]
+        fig.add_scatter(x=part["x"], y=part["score"], mode="markers", name=status, marker=mk,
+                        text=part["label"], hovertemplate="%{text}<extra></extra>")
+    if cutoff_x is not None:
+        fig.add_vline(x=cutoff_x, line_dash="dash", line_color="#333333", annotation_text="cut-off",
+                      annotation_position="top left")
+    fig.update_yaxes(title="score", range=[-8, 108])
+    fig.update_xaxes(title=x_title)
+    if not len(frame):
+        fig.add_annotation(text="no assessments due or submitted before the cut-off", showarrow=False,
+                           x=0.5, y=0.5, xref="paper", yref="paper")
+    return _layout(fig, title, height=340)
+
+
+def learner_drop_figure(frame: pd.DataFrame, full: float, cls: str, modalities: Sequence[str],
+                        title: str | None = None) -> go.Figure:
+    """The learner's probability for ``cls`` after each modality subset is removed.
+    ``frame``: ``removed``, ``proba``, ``flipped``, ``new_pred``."""
+    colours = [modality_colour(r, modalities) if r in modalities else GREY for r in frame["removed"]]
+    text = [f"{p:.2f}" + (f" → flips to {humanize(n)}" if f else "") for p, f, n in
+            zip(frame["proba"], frame["flipped"], frame["new_pred"])]
+    fig = go.Figure(go.Bar(y=[f"without {r}" for r in frame["removed"]], x=frame["proba"], orientation="h",
+                           marker={"color": colours, "line": {"color": "#333333", "width": 1},
+                                   "pattern": {"shape": ["x" if f else "" for f in frame["flipped"]],
+                                               "fgcolor": "#333333", "solidity": 0.3}},
+                           text=text, textposition="outside", hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig.add_vline(x=full, line_dash="dash", line_color="#333333", annotation_text=f"all modalities {full:.2f}",
+                  annotation_position="top")
+    fig.update_xaxes(range=[0, 1.25], title=f"probability of {humanize(cls)}")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, height=90 + 34 * len(frame))
+
+
+# ---- embedding maps -----------------------------------------------------------------------------------
+def umap_figure(points: pd.DataFrame, colour: str, colours: Mapping[str, str] | None = None,
+                title: str | None = None, height: int = 520, marker_size: int = 5, hover: bool = True) -> go.Figure:
+    """A 2-D map, one trace per value of ``colour``; ``customdata`` holds the sample index
+    (what a selection returns); hover shows ``hover`` text when present."""
+    fig = go.Figure()
+    values = points[colour].astype("string").fillna("(missing)")
+    cats = list(pd.unique(values))
+    if colours is None:
+        colours = {c: CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i, c in enumerate(sorted(cats))}
+    for c in sorted(cats, key=lambda v: (list(colours).index(v) if v in colours else len(colours), v)):
+        part = points[values == c]
+        kw = {"text": part["hover"], "hovertemplate": "%{text}<extra></extra>"} if hover and "hover" in part else \
+            {"hoverinfo": "skip"} if not hover else {}
+        fig.add_trace(go.Scattergl(x=part["x"], y=part["y"], mode="markers", name=str(c),
+                                   customdata=part["sample"].to_numpy(), marker={
+                                       "size": marker_size, "color": colours.get(c, GREY), "opacity": 0.75,
+                                       "line": {"width": 0}}, **kw))
+    fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
+    fig.update_yaxes(showticklabels=False, title=None, zeroline=False, scaleanchor="x", scaleratio=1)
+    fig.update_layout(dragmode="select", clickmode="event+select")
+    return _layout(fig, title, height=height)
+
+
+# ---- modality drop -----------------------------------------------------------------------------------
+def drop_bar(table: pd.DataFrame, metric: str, modalities: Sequence[str], title: str | None = None) -> go.Figure:
+    """Change in ``metric`` when each subset of modalities is removed, per removal mode."""
+    t = table[table["removed"] != "none"]
+    fig = go.Figure()
+    for mode, part in t.groupby("mode", sort=False):
+        colours = [modality_colour(r, modalities) if r in modalities else GREY for r in part["removed"]]
+        fig.add_bar(x=[f"without {r}" for r in part["removed"]], y=part[f"delta_{metric}"], name=f"{mode} removal",
+                    marker={"color": colours, "line": {"color": "#333333", "width": 1},
+                            "pattern": {"shape": "" if mode == "mask" else ".", "fgcolor": "#333333", "solidity": 0.3}},
+                    text=[f"{v:+.3f}" for v in part[f"delta_{metric}"]], textposition="outside",
+                    hovertemplate="%{x} (" + str(mode) + "): %{y:+.3f}<extra></extra>")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title=f"change in {metric.replace('_', '-')} vs all modalities")
+    fig.update_xaxes(tickangle=-20)
+    return _layout(fig, title, height=400)
+
+
+def robustness_figure(robustness: pd.DataFrame, metric: str, modalities: Sequence[str],
+                      title: str | None = None) -> go.Figure:
+    fig = go.Figure()
+    for m, part in robustness.groupby("modality", sort=False):
+        part = part.sort_values("noise")
+        fig.add_scatter(x=part["noise"], y=part[metric], mode="lines+markers", name=str(m),
+                        line={"color": modality_colour(str(m), modalities), "width": 3},
+                        hovertemplate=f"{m}<br>noise %{{x}} sd<br>{metric} %{{y:.3f}}<extra></extra>")
+    fig.update_xaxes(title="Gaussian noise added to the modality's inputs (training standard deviations)")
+    fig.update_yaxes(title=metric.replace("_", "-"))
+    return _layout(fig, title)
+
+
+# ---- training diagnostics -------------------------------------------------------------------------------
+LOSS_TERMS = ["train_total", "train_task", "train_infonce", "train_regression", "train_decorrelation",
+              "train_orthogonality"]
+
+
+def history_figure(history: pd.DataFrame, best_epoch: int | None = None, title: str | None = None) -> go.Figure:
+    terms = [t for t in LOSS_TERMS if t in history]
+    vals = [c for c in ("val_auc", "val_macro_f1", "val_accuracy") if c in history]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss terms (training, log scale)", "validation metrics"))
+    dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+    greys = ["#000000", "#0072B2", "#D55E00", "#CC79A7", "#009E73", "#E69F00"]
+    for i, t in enumerate(terms):
+        fig.add_scatter(x=history["epoch"], y=history[t], name=t.removeprefix("train_"), mode="lines+markers",
+                        line={"color": greys[i % 6], "dash": dashes[i % 6]}, row=1, col=1)
+    for i, v in enumerate(vals):
+        fig.add_scatter(x=history["epoch"], y=history[v], name=v.replace("_", " "), mode="lines+markers",
+                        line={"color": CLASS_COLOURS[i % 3], "width": 3 if i == 0 else 2}, row=1, col=2)
+    if best_epoch:
+        for col in (1, 2):
+            fig.add_vline(x=best_epoch, line_dash="dot", line_color=GREY, row=1, col=col)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_xaxes(title="epoch")
+    return _layout(fig, title, height=380, legend={"orientation": "h", "y": -0.25, "x": 0})
+
+
+def heatmap(matrix, title: str | None = None, x_title: str = "", y_title: str = "", height: int = 380) -> go.Figure:
+    z = np.asarray(matrix, dtype=float)
+    fig = go.Figure(go.Heatmap(z=z, zmin=-1, zmax=1, zmid=0, colorscale="RdBu_r",
+                               colorbar={"title": {"text": "r"}, "thickness": 12},
+                               hovertemplate="row %{y}, column %{x}: %{z:.2f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title=y_title, scaleanchor="x", constrain="domain")
+    fig.update_xaxes(title=x_title, constrain="domain")
+    return _layout(fig, title, height=height)
+
+
+def effective_rank_figure(table: pd.DataFrame, dims: int | None = None, title: str | None = None) -> go.Figure:
+    """``table``: ``modality``, ``shared``, ``private`` effective ranks."""
+    mods = list(table["modality"])
+    fig = go.Figure()
+    for kind in ("shared", "private"):
+        fig.add_bar(x=mods, y=table[kind], name=f"{kind} stream",
+                    marker={"color": [stream_marker(f"{m}.{kind}", mods)["color"] for m in mods],
+                            "line": {"color": [modality_colour(m, mods) for m in mods], "width": 1},
+                            "pattern": {"shape": PRIVATE_PATTERN if kind == "private" else "",
+                                        "fgcolor": [modality_colour(m, mods) for m in mods], "solidity": 0.25}},
+                    text=[f"{v:.1f}" for v in table[kind]], textposition="outside")
+    if dims:
+        fig.add_hline(y=dims, line_dash="dot", line_color=GREY, annotation_text=f"{dims} dimensions",
+                      annotation_position="top left")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="effective rank", rangemode="tozero")
+    return _layout(fig, title)
+
+
+# ---- comparing runs ---------------------------------------------------------------------------------------
+def metric_compare_figure(table: pd.DataFrame, metrics: Sequence[str] = ("auc", "macro_f1", "accuracy"),
+                          label: str = "run", error: Mapping[str, str] | None = None,
+                          title: str | None = None) -> go.Figure:
+    fig = go.Figure()
+    for i, m in enumerate(metrics):
+        if m not in table:
+            continue
+        kw = {}
+        if error and m in error and error[m] in table:
+            kw["error_y"] = {"type": "data", "array": table[error[m]], "visible": True}
+        fig.add_bar(x=table[label], y=table[m], name=m.replace("_", "-"), marker={"color": CLASS_COLOURS[i % 3]},
+                    text=[f"{v:.3f}" if pd.notna(v) else "" for v in table[m]], textposition="outside", **kw)
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(range=[0, 1.08], title="test metric")
+    return _layout(fig, title, height=380)
+
+
+def dominance_compare_figure(table: pd.DataFrame, modalities: Sequence[str], label: str = "run",
+                             title: str | None = None) -> go.Figure:
+    """Stacked modality shares per run (``table``: ``label`` + one column per modality)."""
+    fig = go.Figure()
+    for m in modalities:
+        if m in table:
+            fig.add_bar(y=table[label], x=table[m], orientation="h", name=m,
+                        marker={"color": modality_colour(m, modalities)},
+                        text=[f"{v:.0%}" if pd.notna(v) and v >= 0.05 else "" for v in table[m]],
+                        textposition="inside", hovertemplate="%{y}<br>" + m + ": %{x:.1%}<extra></extra>")
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(range=[0, 1], tickformat=".0%", title="share of attribution (test)")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, height=max(220, 100 + 40 * len(table)))

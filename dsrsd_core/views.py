@@ -1,0 +1,265 @@
+"""Read-side helpers shared by the dashboard and the static report: joins and aggregations of the
+tables a run directory stores (docs/run_format.md), never model computation.
+
+Every function takes plain DataFrames / dicts and returns DataFrames or text, so the app pages and
+``dsrsd report`` show exactly the same numbers.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+# Filters that apply across the dashboard's pages: samples.parquet column -> label.
+COHORT_COLUMNS = {
+    "code_module": "Module",
+    "code_presentation": "Presentation",
+    "gender": "Gender",
+    "age_band": "Age band",
+    "imd_band": "IMD band",
+    "region": "Region",
+    "disability": "Disability",
+    "pred_name": "Predicted class",
+    "split": "Split",
+}
+
+# What a modality is, in words an educator uses.
+MODALITY_WORDS = {
+    "profile": "background and enrolment details",
+    "clickstream": "online activity",
+    "assessments": "assessment results",
+    "content": "question content",
+    "behaviour": "answering behaviour",
+    "history": "past answers",
+}
+
+
+def modality_words(m: str) -> str:
+    return MODALITY_WORDS.get(m, m)
+
+
+def split_stream(stream: str) -> tuple[str, str]:
+    """``'clickstream.shared'`` -> ``('clickstream', 'shared')``."""
+    modality, _, kind = stream.rpartition(".")
+    return modality, kind
+
+
+def humanize(name: str) -> str:
+    """Class names as text: ``not_at_risk`` -> ``not at risk``."""
+    return str(name).replace("_", " ")
+
+
+# ---- risk -----------------------------------------------------------------------------------
+def risk_classes(classes: Sequence[str]) -> list[str]:
+    """The classes that mean 'at risk': ``at_risk`` when the target is binary, Fail + Withdrawn
+    for the four-class outcome, else the last class."""
+    if "at_risk" in classes:
+        return ["at_risk"]
+    bad = [c for c in classes if c in ("Fail", "Withdrawn")]
+    return bad or [classes[-1]]
+
+
+def risk_score(samples: pd.DataFrame, classes: Sequence[str]) -> pd.Series:
+    cols = [f"proba_{c}" for c in risk_classes(classes) if f"proba_{c}" in samples]
+    if not cols:
+        return pd.Series(np.nan, index=samples.index)
+    return samples[cols].sum(axis=1)
+
+
+def risk_label(classes: Sequence[str]) -> str:
+    return "p(" + " or ".join(humanize(c) for c in risk_classes(classes)) + ")"
+
+
+# ---- attribution shares -----------------------------------------------------------------------
+def stream_frame(streams: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame([{"stream": s, "modality": split_stream(s)[0], "kind": split_stream(s)[1]} for s in streams])
+
+
+def attribution_shares(shapley: pd.DataFrame, streams: Sequence[str], groups: pd.Series | None = None,
+                       prefix: str = "phi_") -> pd.DataFrame:
+    """Share of mean absolute attribution per stream (predicted class), overall or per group.
+
+    Long table: ``group``, ``stream``, ``modality``, ``kind``, ``mean_abs``, ``share``, ``n``.
+    Shares sum to 1 within a group (``summary.json:attribution`` uses the same definition).
+    """
+    cols = [f"{prefix}{s}" for s in streams]
+    values = shapley[cols].abs()
+    values.columns = list(streams)
+    keys = groups.reindex(values.index).astype("string").fillna("(missing)") if groups is not None else \
+        pd.Series("all", index=values.index)
+    mean_abs = values.groupby(keys, observed=True, sort=True).mean()
+    counts = keys.value_counts()
+    long = mean_abs.reset_index(names="group").melt(id_vars="group", var_name="stream", value_name="mean_abs")
+    total = long.groupby("group")["mean_abs"].transform("sum")
+    long["share"] = np.where(total > 0, long["mean_abs"] / total.replace(0, np.nan), 0.0)
+    long["n"] = long["group"].map(counts).astype(int)
+    long = long.merge(stream_frame(streams), on="stream")
+    order = {s: i for i, s in enumerate(streams)}
+    return long.sort_values(["group", "stream"], key=lambda c: c.map(order) if c.name == "stream" else c) \
+               .reset_index(drop=True)[["group", "n", "stream", "modality", "kind", "mean_abs", "share"]]
+
+
+def mean_by_group(frame: pd.DataFrame, columns: Sequence[str], names: Sequence[str],
+                  groups: pd.Series | None = None, value: str = "value") -> pd.DataFrame:
+    """Mean of ``columns`` per group, as the same long shape as :func:`attribution_shares`."""
+    values = frame[list(columns)].copy()
+    values.columns = list(names)
+    keys = groups.reindex(values.index).astype("string").fillna("(missing)") if groups is not None else \
+        pd.Series("all", index=values.index)
+    means = values.groupby(keys, observed=True).mean()
+    counts = keys.value_counts()
+    long = means.reset_index(names="group").melt(id_vars="group", var_name="stream", value_name=value)
+    long["n"] = long["group"].map(counts).astype(int)
+    return long.merge(stream_frame(names), on="stream")
+
+
+def modality_totals(shares: pd.DataFrame, value: str = "share") -> pd.DataFrame:
+    """Per group and modality: the sum over its two streams, and the shared part of it."""
+    wide = shares.pivot_table(index=["group", "modality"], columns="kind", values=value, aggfunc="sum",
+                              observed=True).fillna(0.0)
+    wide = wide.reindex(columns=["shared", "private"], fill_value=0.0)
+    wide["total"] = wide["shared"] + wide["private"]
+    return wide.reset_index()
+
+
+def headline(modality_share: Mapping[str, float], stream_share: Mapping[str, float] | None = None,
+             scope: str = "the test split") -> str:
+    """One line answering "which modality drives this model?"."""
+    if not modality_share:
+        return "No attribution was recorded for this run."
+    ranked = sorted(modality_share.items(), key=lambda kv: -kv[1])
+    top, top_share = ranked[0]
+    rest = ", ".join(f"{m} {s:.0%}" for m, s in ranked[1:])
+    verb = "drives" if len(ranked) == 1 or top_share - ranked[1][1] >= 0.05 else "narrowly leads"
+    text = f"{top.capitalize()} {verb} this model: {top_share:.0%} of the stream attribution on {scope}"
+    text += f" ({rest})." if rest else "."
+    if stream_share:
+        shared = sum(v for s, v in stream_share.items() if s.endswith(".shared"))
+        own = stream_share.get(f"{top}.shared", 0.0)
+        tot = own + stream_share.get(f"{top}.private", 0.0)
+        if tot > 0:
+            part = "through the stream it shares with the other modalities" if own / tot >= 0.5 else \
+                "mostly through its private stream"
+            text += f" {top.capitalize()} acts {part} ({own / tot:.0%} shared);"
+        text += f" {shared:.0%} of all attribution flows through shared streams."
+    return text
+
+
+def loudest_check(input_variance: Mapping[str, float], modality_share: Mapping[str, float]) -> str:
+    """Does the modality with the largest raw input variance also get the largest attribution?"""
+    common = [m for m in input_variance if m in modality_share]
+    if not common:
+        return "No input variance was recorded for this run."
+    loud = max(common, key=lambda m: input_variance[m])
+    top = max(common, key=lambda m: modality_share[m])
+    if loud == top:
+        return (f"Yes: {loud}, the loudest modality (raw variance {input_variance[loud]:.2g}), also takes the "
+                f"largest share of attribution ({modality_share[loud]:.0%}). Check that this is signal and not "
+                f"scale: the modality-drop lab shows what the model loses without it.")
+    return (f"No: {loud} is the loudest modality (raw variance {input_variance[loud]:.2g}) but holds "
+            f"{modality_share[loud]:.0%} of the attribution; {top} leads with {modality_share[top]:.0%}.")
+
+
+def variance_share_table(summary: Mapping, split: str = "test") -> pd.DataFrame:
+    var = summary.get("input_variance", {}) or {}
+    share = summary.get("attribution", {}).get(split, {}).get("modality_share", {}) or {}
+    mods = [m for m in share] + [m for m in var if m not in share]
+    return pd.DataFrame({"modality": mods, "input_variance": [var.get(m, np.nan) for m in mods],
+                         "attribution_share": [share.get(m, np.nan) for m in mods]})
+
+
+# ---- run documents ------------------------------------------------------------------------------
+def metrics_table(metrics: Mapping) -> pd.DataFrame:
+    rows = []
+    for split in ("train", "val", "test"):
+        m = metrics.get(split)
+        if isinstance(m, Mapping):
+            rows.append({"split": split, **{k: m.get(k) for k in ("n", "accuracy", "macro_f1", "auc")}})
+    return pd.DataFrame(rows, columns=["split", "n", "accuracy", "macro_f1", "auc"])
+
+
+def data_card(info: Mapping) -> dict:
+    """The facts of the data card as ``{label: text}`` plus a per-presentation table."""
+    data = info.get("data", {}) or {}
+    report = data.get("report", {}) or {}
+    cutoff = report.get("cutoff", {}) or {}
+    source = data.get("source", "?")
+    if source == "synthetic":
+        source = "synthetic cohort in the OULAD schema (project generator, planted ground truth)"
+    if cutoff.get("rule") == "fraction":
+        rule = f"{cutoff.get('fraction', 0):.0%} of each presentation's length"
+    elif cutoff.get("rule"):
+        rule = f"day {cutoff.get('day')}"
+    else:
+        rule = "?"
+    excluded = report.get("excluded", {}) or {}
+    guards = ["splits are by learner: no learner is in two splits",
+              "only data dated before the cut-off is used; date_unregistration is never a feature"]
+    if excluded.get("unregistered_before_cutoff") is not None:
+        guards.insert(0, f"{excluded['unregistered_before_cutoff']:,} enrolments that unregistered before the "
+                         f"cut-off are not predicted (their outcome is already known)")
+    sizes = info.get("split_sizes", {}) or {}
+    counts = report.get("class_counts", {}) or {}
+    facts = {
+        "Source": str(source),
+        "Task": f"{info.get('task', '?')} · target {info.get('target', '?')} "
+                f"({', '.join(humanize(c) for c in info.get('classes', []))})",
+        "Presentations": ", ".join(report.get("presentations", [])) or "?",
+        "Cut-off": rule,
+        "Leakage guards": "; ".join(guards),
+        "Split sizes": " · ".join(f"{k} {v:,}" for k, v in sizes.items()) or "?",
+        "Class counts": " · ".join(f"{humanize(k)} {v:,}" for k, v in counts.items()) or "?",
+        "Clickstream": report.get("clickstream_note", "?"),
+        "Model": f"{info.get('model', '?')} · seed {info.get('seed', '?')} · trained on {info.get('device', '?')} "
+                 f"· best epoch {info.get('best_epoch', '?')}",
+    }
+    per = cutoff.get("per_presentation", {}) or {}
+    cover = report.get("click_coverage", {}) or {}
+    pres = sorted(set(per) | set(cover))
+    table = pd.DataFrame({
+        "presentation": pres,
+        "cutoff_day": [per.get(p) for p in pres],
+        "click_rows": [cover.get(p, {}).get("rows") for p in pres],
+        "clicks_cover_cutoff": [cover.get(p, {}).get("covered") for p in pres],
+    })
+    return {"facts": facts, "presentations": table}
+
+
+def drop_table(drop: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """Modality-drop metrics for one split with the change from the full model."""
+    d = drop[drop["split"] == split].copy()
+    full = d[d["removed"] == "none"]
+    for metric in ("accuracy", "macro_f1", "auc"):
+        base = float(full[metric].iloc[0]) if len(full) else np.nan
+        d[f"delta_{metric}"] = d[metric] - base
+    d["n_removed"] = d["removed"].map(lambda r: 0 if r == "none" else r.count("+") + 1)
+    return d.sort_values(["n_removed", "removed", "mode"]).drop(columns="n_removed").reset_index(drop=True)
+
+
+def results_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """A benchmark's ``results.csv`` (model, seed, split, metric, value) as mean ± std per model and metric."""
+    need = {"model", "metric", "value"}
+    if not need <= set(results.columns):
+        raise ValueError(f"results.csv needs the columns model, seed, split, metric, value; it has {list(results.columns)}")
+    keys = ["model", "split", "metric"] if "split" in results else ["model", "metric"]
+    values = pd.to_numeric(results["value"], errors="coerce")
+    g = results.assign(value=values).groupby(keys, observed=True)["value"]
+    out = g.agg(mean="mean", std="std", n="count").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    out["text"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(out["mean"], out["std"])]
+    return out
+
+
+def results_wide(summary: pd.DataFrame, split: str | None = None) -> pd.DataFrame:
+    s = summary if split is None or "split" not in summary else summary[summary["split"] == split]
+    return s.pivot_table(index="model", columns="metric", values="text", aggfunc="first").reset_index()
+
+
+def waterfall_frame(shapley_row: Mapping, streams: Sequence[str], cls: str) -> tuple[float, pd.DataFrame]:
+    """Base value (the empty coalition's probability) and each stream's Shapley contribution to the
+    probability of class ``cls``; base + sum(phi) equals the model's probability (efficiency)."""
+    base = float(shapley_row[f"empty_{cls}"])
+    frame = stream_frame(streams)
+    frame["phi"] = [float(shapley_row[f"phi_{cls}_{s}"]) for s in streams]
+    return base, frame
