@@ -137,6 +137,9 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
     from ..run_dir import load_run, load_training_data
 
     run = load_run(run_dir, require_explain=False)
+    if run.info.get("model", "dsrsd_net") != "dsrsd_net":
+        raise DsrsdError(f"{run_dir} is a {run.info['model']} run; `dsrsd explain` records the shared/private "
+                         "streams of DSRSD-Net; compare other models with `dsrsd benchmark`")
     model = run.model()
     if data is None:
         data = load_training_data(run, progress)
