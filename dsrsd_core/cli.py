@@ -113,6 +113,45 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    out = write_report(args.run_dir, args.out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; opens offline in any browser)")
+    return 0
+
+
+def cmd_benchmark(args) -> int:
+    import shlex
+
+    from .benchmark import run_benchmark
+    from .train.config import Config
+
+    cfg = Config.from_file(args.config) if args.config else Config()
+    overrides = {k: getattr(args, k) for k in ("epochs", "patience", "cutoff_fraction") if getattr(args, k) is not None}
+    cfg = Config.from_dict({**cfg.to_dict(), **overrides}, "command line")
+    presentations = [p.strip() for p in (args.presentations or "").split(",") if p.strip()]
+    models = [m.strip() for m in (args.models or "").split(",") if m.strip()] or None
+    if args.seeds < 1:
+        raise DsrsdError("--seeds must be at least 1")
+    out = Path(args.out)
+    check_writable(out)
+    command = ["dsrsd", "benchmark", "--data", args.data, "--task", args.task, "--target", args.target,
+               "--seeds", str(args.seeds), "--out", args.out]
+    for flag, value in (("--models", args.models), ("--presentations", args.presentations),
+                        ("--epochs", args.epochs), ("--patience", args.patience),
+                        ("--cutoff-fraction", args.cutoff_fraction), ("--config", args.config)):
+        if value is not None:
+            command += [flag, str(value)]
+    info = run_benchmark(args.data, out, args.seeds, models=models, target=args.target, task=args.task,
+                         presentations=presentations, config=cfg, device=args.device, progress=not args.quiet,
+                         command=shlex.join(command))
+    last = info["invocations"][-1]
+    print(f"wrote {out / 'results.md'} and results.csv: {info['cells']} cells ({last['cells_run']} run now, "
+          f"{last['cells_skipped']} reused) in {last['wall_seconds'] / 60:.1f} min")
+    return 0
+
+
 def explain_line(run_dir, summary: dict) -> str:
     shares = summary["attribution"]["test"]["modality_share"]
     top = max(shares, key=shares.get)
@@ -166,6 +205,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="UMAP maps use at most this many samples (seeded subsample)")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_explain)
+
+    r = sub.add_parser("report", help="write a static, self-contained HTML report of a run's main views")
+    r.add_argument("run_dir")
+    r.add_argument("--out", required=True, help="the HTML file to write")
+    r.set_defaults(func=cmd_report)
+
+    b = sub.add_parser("benchmark", help="train DSRSD-Net, baselines and ablations over seeds; write results tables")
+    b.add_argument("--data", required=True, help="folder with the OULAD tables, or 'synthetic'")
+    b.add_argument("--task", default="final_outcome", help="final_outcome")
+    b.add_argument("--target", default="at_risk", choices=["at_risk", "four_class"])
+    b.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 (learner split and initialisation)")
+    b.add_argument("--out", required=True, help="benchmark folder; rerunning with it resumes (finished cells are kept)")
+    b.add_argument("--models", default=None,
+                   help="comma-separated model names (default: all; e.g. dsrsd_net,early_fusion,gbm,dsrsd_no_residual)")
+    b.add_argument("--presentations", default=None,
+                   help='comma-separated presentations to use, e.g. "AAA 2013J,BBB 2013B" (default: all)')
+    b.add_argument("--cutoff-fraction", dest="cutoff_fraction", type=float, default=None)
+    b.add_argument("--epochs", type=int, default=None)
+    b.add_argument("--patience", type=int, default=None)
+    b.add_argument("--config", default=None, help="TOML or JSON file of base settings for every model")
+    b.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_benchmark)
     return p
 
 

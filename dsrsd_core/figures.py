@@ -64,6 +64,18 @@ def stream_marker(stream: str, modalities: Sequence[str] = ()) -> dict:
     return {"color": base, "line": {"color": base, "width": 1}}
 
 
+def neutral_legend(fig: go.Figure, entries: Mapping[str, dict], offsetgroups: Sequence[str] | None = None) -> None:
+    """Legend-only bar entries in neutral grey (e.g. solid = shared, hatched = private), so a legend
+    swatch never shows one modality's colour for a style that all modalities share."""
+    for i, (name, marker) in enumerate(entries.items()):
+        kw = {"offsetgroup": offsetgroups[i]} if offsetgroups else {}
+        fig.add_bar(x=[None], y=[None], name=name, marker=marker, **kw)
+
+
+SOLID = {"color": "#555555"}
+HATCHED = {"color": "#dddddd", "pattern": {"shape": PRIVATE_PATTERN, "fgcolor": "#555555"}}
+
+
 def stream_label(stream: str) -> str:
     modality, kind = split_stream(stream)
     return f"{modality} · {kind}"
@@ -74,9 +86,17 @@ def class_colours(classes: Sequence[str]) -> dict:
 
 
 def _layout(fig: go.Figure, title: str | None = None, height: int = 380, **kw) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
-                      font={"size": 13}, **kw)
+    """Common layout: legend on top (left), the title above it, room for both."""
+    legend = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0, "traceorder": "normal",
+              **kw.pop("legend", {})}
+    shown = sum(getattr(t, "showlegend", None) is not False for t in fig.data)
+    has_legend = kw["showlegend"] if "showlegend" in kw else shown >= 2
+    legend_on_top = legend.get("orientation") == "h" and legend.get("y", 1) >= 1
+    top = (34 if title else 10) + (48 if has_legend and legend_on_top else 0)
+    fig.update_layout(title={"text": title, "x": 0, "xanchor": "left", "yref": "container", "y": 1,
+                             "yanchor": "top", "pad": {"t": 10, "l": 4}, "font": {"size": 15}} if title else None,
+                      height=height,
+                      margin={"l": 10, "r": 10, "t": top, "b": 10}, legend=legend, font={"size": 13}, **kw)
     return fig
 
 
@@ -102,10 +122,7 @@ def modality_stream_bar(shares: pd.DataFrame, title: str | None = None, value: s
                         marker=stream_marker(f"{m}.{kind}", mods), text=[f"{v:.0%}" if value == "share" else f"{v:.3f}"],
                         textposition="inside", insidetextanchor="middle",
                         hovertemplate=f"{m} · {kind}: %{{y:.3f}}<extra></extra>")
-    # legend entries for solid / hatched, in neutral grey
-    fig.add_bar(x=[None], y=[None], name="shared stream (solid)", marker={"color": "#555555"})
-    fig.add_bar(x=[None], y=[None], name="private stream (hatched)",
-                marker={"color": "#dddddd", "pattern": {"shape": PRIVATE_PATTERN, "fgcolor": "#555555"}})
+    neutral_legend(fig, {"shared stream (solid)": SOLID, "private stream (hatched)": HATCHED})
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title=axis_title, tickformat=".0%" if value == "share" else None, rangemode="tozero")
     return _layout(fig, title)
@@ -128,9 +145,9 @@ def share_bars(frame: pd.DataFrame, value: str = "share", title: str | None = No
         vals = part[value].to_numpy(float)
         fig.add_bar(y=[labels[g] for g in groups], x=vals, orientation="h", name=stream_label(s),
                     marker=stream_marker(s, mods),
-                    text=[f"{v:.0%}" if percent and v >= 0.05 else (f"{v:.2f}" if not percent and v >= 0.05 else "")
+                    text=[f"{v:.0%}" if percent and v >= 0.06 else (f"{v:.2f}" if not percent and v >= 0.06 else "")
                           for v in vals],
-                    textposition="inside", insidetextanchor="middle",
+                    textposition="inside", insidetextanchor="middle", textangle=0, constraintext="none",
                     hovertemplate="%{y}<br>" + stream_label(s) + ": %{x:.3f}<extra></extra>")
     fig.update_layout(barmode="stack")
     fig.update_xaxes(tickformat=".0%" if percent else None, range=[0, 1] if percent else None)
@@ -170,7 +187,14 @@ def variance_share_figure(table: pd.DataFrame, title: str | None = None) -> go.F
         fig.add_hline(y=1 / n, line_dash="dot", line_color=GREY, annotation_text="equal share",
                       annotation_position="bottom right")
     top = float(np.nanmax(table["attribution_share"])) if n else 1.0
-    fig.update_xaxes(type="log", title="total raw input variance (log scale)")
+    v = table["input_variance"].astype(float)
+    v = v[v > 0]
+    rng = [np.log10(v.min()) - 0.3, np.log10(v.max()) + 0.3] if len(v) else None
+    ticks = [m * 10.0 ** e for e in range(-4, 7) for m in (1, 2, 5)]
+    if rng:
+        ticks = [t for t in ticks if 10 ** rng[0] <= t <= 10 ** rng[1]]
+    fig.update_xaxes(type="log", title="total raw input variance (log scale)", range=rng, tickvals=ticks,
+                     ticktext=[f"{t:g}" for t in ticks])
     fig.update_yaxes(title="share of attribution", tickformat=".0%", range=[0, max(0.6, top + 0.12)])
     return _layout(fig, title, showlegend=False)
 
@@ -183,11 +207,15 @@ def method_agreement_figure(phi_share: pd.DataFrame, ig_share: pd.DataFrame, tit
     for method, frame, opacity in (("exact Shapley", phi_share, 1.0), ("integrated gradients", ig_share, 0.55)):
         f = frame.set_index("stream").reindex(streams)
         fig.add_bar(x=[stream_label(s) for s in streams], y=f["share"], name=method, opacity=opacity,
+                    offsetgroup=method, showlegend=False,
                     marker={"color": [modality_colour(split_stream(s)[0], mods) for s in streams],
                             "pattern": {"shape": ["" if method == "exact Shapley" else "x" for _ in streams],
                                         "fgcolor": "#333333", "size": 5, "solidity": 0.2},
                             "line": {"color": "#333333", "width": 1}},
-                        hovertemplate="%{x}<br>" + method + ": %{y:.1%}<extra></extra>")
+                    hovertemplate="%{x}<br>" + method + ": %{y:.1%}<extra></extra>")
+    neutral_legend(fig, {"exact Shapley": SOLID,
+                         "integrated gradients": {"color": "#bbbbbb", "pattern": {"shape": "x", "fgcolor": "#333333"}}},
+                   ["exact Shapley", "integrated gradients"])
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="share of attribution", tickformat=".0%")
     return _layout(fig, title)
@@ -259,15 +287,16 @@ def clicks_timeline(clicks: pd.DataFrame, step_names: Sequence[str], attribution
                         name="attribution of the week", mode="lines+markers",
                         line={"color": "#000000", "dash": "dot", "width": 2}, secondary_y=True,
                         hovertemplate="%{x}<br>attribution %{y:+.4f}<extra></extra>")
-        fig.update_yaxes(title="attribution", secondary_y=True, zeroline=True, zerolinecolor="#cccccc",
-                         showgrid=False)
+        fig.update_yaxes(title="attribution of the week", secondary_y=True, zeroline=True, zerolinecolor="#cccccc",
+                         showgrid=False, tickformat="+.3f", nticks=5)
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="clicks", secondary_y=False)
     fig.update_xaxes(categoryorder="array", categoryarray=list(step_names), tickangle=-45)
     if not len(clicks):
         fig.add_annotation(text="no clicks before the cut-off", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")
-    return _layout(fig, title, height=360)
+    return _layout(fig, title, height=360,
+                   legend={"orientation": "v", "yanchor": "top", "y": 1, "xanchor": "left", "x": 1.08})
 
 
 def assessment_timeline(frame: pd.DataFrame, cutoff_x: float | None, x_title: str,
@@ -308,9 +337,8 @@ def learner_drop_figure(frame: pd.DataFrame, full: float, cls: str, modalities: 
                                    "pattern": {"shape": ["x" if f else "" for f in frame["flipped"]],
                                                "fgcolor": "#333333", "solidity": 0.3}},
                            text=text, textposition="outside", hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
-    fig.add_vline(x=full, line_dash="dash", line_color="#333333", annotation_text=f"all modalities {full:.2f}",
-                  annotation_position="top")
-    fig.update_xaxes(range=[0, 1.25], title=f"probability of {humanize(cls)}")
+    fig.add_vline(x=full, line_dash="dash", line_color="#333333")
+    fig.update_xaxes(range=[0, 1.3], title=f"probability of {humanize(cls)}")
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=90 + 34 * len(frame))
 
@@ -335,7 +363,9 @@ def umap_figure(points: pd.DataFrame, colour: str, colours: Mapping[str, str] | 
                                        "line": {"width": 0}}, **kw))
     fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
     fig.update_yaxes(showticklabels=False, title=None, zeroline=False, scaleanchor="x", scaleratio=1)
-    fig.update_layout(dragmode="select", clickmode="event+select")
+    # no dragmode here: Streamlit then pans by default and selects a point on click (a select or lasso
+    # dragmode would turn click-selection off); box and lasso stay in the mode bar.
+    fig.update_layout(legend={"itemsizing": "constant"})
     return _layout(fig, title, height=height)
 
 
@@ -347,10 +377,15 @@ def drop_bar(table: pd.DataFrame, metric: str, modalities: Sequence[str], title:
     for mode, part in t.groupby("mode", sort=False):
         colours = [modality_colour(r, modalities) if r in modalities else GREY for r in part["removed"]]
         fig.add_bar(x=[f"without {r}" for r in part["removed"]], y=part[f"delta_{metric}"], name=f"{mode} removal",
+                    offsetgroup=str(mode), showlegend=False,
                     marker={"color": colours, "line": {"color": "#333333", "width": 1},
                             "pattern": {"shape": "" if mode == "mask" else ".", "fgcolor": "#333333", "solidity": 0.3}},
                     text=[f"{v:+.3f}" for v in part[f"delta_{metric}"]], textposition="outside",
                     hovertemplate="%{x} (" + str(mode) + "): %{y:+.3f}<extra></extra>")
+    modes = list(dict.fromkeys(t["mode"]))
+    neutral_legend(fig, {f"{m} removal": {"color": "#bbbbbb", "line": {"color": "#333333", "width": 1},
+                                          "pattern": {"shape": "" if m == "mask" else ".", "fgcolor": "#333333"}}
+                         for m in modes}, [str(m) for m in modes])
     fig.update_layout(barmode="group")
     fig.update_yaxes(title=f"change in {metric.replace('_', '-')} vs all modalities")
     fig.update_xaxes(tickangle=-20)
@@ -390,9 +425,14 @@ def history_figure(history: pd.DataFrame, best_epoch: int | None = None, title: 
     if best_epoch:
         for col in (1, 2):
             fig.add_vline(x=best_epoch, line_dash="dot", line_color=GREY, row=1, col=col)
-    fig.update_yaxes(type="log", row=1, col=1)
+    lo = float(np.nanmin(history[terms].to_numpy())) if terms else 0.01
+    ticks = [v for v in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+             if v >= lo / 2]
+    fig.update_yaxes(type="log", tickvals=ticks, row=1, col=1)
     fig.update_xaxes(title="epoch")
-    return _layout(fig, title, height=380, legend={"orientation": "h", "y": -0.25, "x": 0})
+    _layout(fig, title, height=400, legend={"yanchor": "top", "y": -0.22})
+    fig.update_layout(margin={"t": 40 + (34 if title else 0)})
+    return fig
 
 
 def heatmap(matrix, title: str | None = None, x_title: str = "", y_title: str = "", height: int = 380) -> go.Figure:
@@ -410,12 +450,13 @@ def effective_rank_figure(table: pd.DataFrame, dims: int | None = None, title: s
     mods = list(table["modality"])
     fig = go.Figure()
     for kind in ("shared", "private"):
-        fig.add_bar(x=mods, y=table[kind], name=f"{kind} stream",
+        fig.add_bar(x=mods, y=table[kind], name=f"{kind} stream", offsetgroup=kind,
                     marker={"color": [stream_marker(f"{m}.{kind}", mods)["color"] for m in mods],
                             "line": {"color": [modality_colour(m, mods) for m in mods], "width": 1},
                             "pattern": {"shape": PRIVATE_PATTERN if kind == "private" else "",
                                         "fgcolor": [modality_colour(m, mods) for m in mods], "solidity": 0.25}},
-                    text=[f"{v:.1f}" for v in table[kind]], textposition="outside")
+                    text=[f"{v:.1f}" for v in table[kind]], textposition="outside", showlegend=False)
+    neutral_legend(fig, {"shared stream (solid)": SOLID, "private stream (hatched)": HATCHED}, ["shared", "private"])
     if dims:
         fig.add_hline(y=dims, line_dash="dot", line_color=GREY, annotation_text=f"{dims} dimensions",
                       annotation_position="top left")
@@ -438,8 +479,10 @@ def metric_compare_figure(table: pd.DataFrame, metrics: Sequence[str] = ("auc", 
         fig.add_bar(x=table[label], y=table[m], name=m.replace("_", "-"), marker={"color": CLASS_COLOURS[i % 3]},
                     text=[f"{v:.3f}" if pd.notna(v) else "" for v in table[m]], textposition="outside", **kw)
     fig.update_layout(barmode="group")
-    fig.update_yaxes(range=[0, 1.08], title="test metric")
-    return _layout(fig, title, height=380)
+    top = max([float(np.nanmax(pd.to_numeric(table[m], errors="coerce"))) for m in metrics if m in table] or [1.0])
+    fig.update_yaxes(range=[0, 1.1] if top <= 1 else None, title="metric")
+    fig.update_xaxes(tickangle=-30 if len(table) > 4 else 0)
+    return _layout(fig, title, height=400)
 
 
 def dominance_compare_figure(table: pd.DataFrame, modalities: Sequence[str], label: str = "run",

@@ -1,4 +1,8 @@
-"""Writing a training run directory (the contract between core and app; see docs/run_format.md)."""
+"""Writing and reading a run directory (the contract between core and app; see docs/run_format.md).
+
+torch is imported only where weights are saved or loaded, so the dashboard, which only reads
+tables, starts without paying for it.
+"""
 from __future__ import annotations
 
 import json
@@ -7,22 +11,27 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import torch
 
 from . import __version__
 from .data.dataset import MultimodalData
 from .errors import DsrsdError
 from .io import atomic_dir, atomic_path, write_json, write_parquet
 from .train.config import Config
-from .train.trainer import TrainResult
+
+if TYPE_CHECKING:
+    from .train.trainer import TrainResult
 
 FORMAT_VERSION = 1
 
 
 def code_version() -> dict:
     """Package version and, when run from a git checkout, the commit and whether it was dirty."""
+    import torch
+
     here = Path(__file__).resolve().parent.parent
     info = {"package": __version__, "python": platform.python_version(), "torch": torch.__version__}
     try:
@@ -59,6 +68,8 @@ def samples_table(data: MultimodalData, result: TrainResult) -> pd.DataFrame:
 def write_training_run(out: str | Path, data: MultimodalData, result: TrainResult, cfg: Config,
                        device: str, data_source: str, overwrite: bool = False) -> Path:
     """Write a complete run directory atomically: either all of it appears at ``out``, or nothing."""
+    import torch
+
     with atomic_dir(out, overwrite=overwrite) as tmp:
         with atomic_path(tmp / "model.pt") as t:
             torch.save(result.model.state_dict(), t)
@@ -178,10 +189,12 @@ class Run:
 
     def model(self):
         """The trained model, rebuilt from the run's settings; weights loaded with ``weights_only=True``."""
+        import torch
+
         from .train.trainer import build_model
 
         cfg = Config.from_dict(self.config, str(self.path / "config.json"))
-        model = build_model(self.info["modalities"], len(self.classes), cfg)
+        model = build_model(self.info["modalities"], len(self.classes), cfg, self.info.get("model", "dsrsd_net"))
         try:
             state = torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
             model.load_state_dict(state)

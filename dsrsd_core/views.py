@@ -114,6 +114,17 @@ def mean_by_group(frame: pd.DataFrame, columns: Sequence[str], names: Sequence[s
     return long.merge(stream_frame(names), on="stream")
 
 
+def shares_wide(long: pd.DataFrame, value: str = "share") -> pd.DataFrame:
+    """One row per group: ``n``, one column per stream and one total per modality (for tables and CSV)."""
+    streams = list(dict.fromkeys(long["stream"]))
+    wide = long.pivot_table(index=["group", "n"], columns="stream", values=value, aggfunc="first", sort=False)
+    wide = wide.reindex(columns=streams)
+    for m in dict.fromkeys(split_stream(st)[0] for st in streams):
+        wide[m] = wide[[st for st in streams if split_stream(st)[0] == m]].sum(axis=1)
+    wide.columns.name = None
+    return wide.reset_index()
+
+
 def modality_totals(shares: pd.DataFrame, value: str = "share") -> pd.DataFrame:
     """Per group and modality: the sum over its two streams, and the shared part of it."""
     wide = shares.pivot_table(index=["group", "modality"], columns="kind", values=value, aggfunc="sum",
@@ -132,7 +143,7 @@ def headline(modality_share: Mapping[str, float], stream_share: Mapping[str, flo
     top, top_share = ranked[0]
     rest = ", ".join(f"{m} {s:.0%}" for m, s in ranked[1:])
     verb = "drives" if len(ranked) == 1 or top_share - ranked[1][1] >= 0.05 else "narrowly leads"
-    text = f"{top.capitalize()} {verb} this model: {top_share:.0%} of the stream attribution on {scope}"
+    text = f"The {top} modality {verb} this model: {top_share:.0%} of the stream attribution on {scope}"
     text += f" ({rest})." if rest else "."
     if stream_share:
         shared = sum(v for s, v in stream_share.items() if s.endswith(".shared"))
@@ -141,7 +152,7 @@ def headline(modality_share: Mapping[str, float], stream_share: Mapping[str, flo
         if tot > 0:
             part = "through the stream it shares with the other modalities" if own / tot >= 0.5 else \
                 "mostly through its private stream"
-            text += f" {top.capitalize()} acts {part} ({own / tot:.0%} shared);"
+            text += f" It acts {part} ({own / tot:.0%} shared);"
         text += f" {shared:.0%} of all attribution flows through shared streams."
     return text
 
@@ -244,16 +255,37 @@ def results_summary(results: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"results.csv needs the columns model, seed, split, metric, value; it has {list(results.columns)}")
     keys = ["model", "split", "metric"] if "split" in results else ["model", "metric"]
     values = pd.to_numeric(results["value"], errors="coerce")
-    g = results.assign(value=values).groupby(keys, observed=True)["value"]
+    g = results.assign(value=values).groupby(keys, observed=True, sort=False)["value"]
     out = g.agg(mean="mean", std="std", n="count").reset_index()
     out["std"] = out["std"].fillna(0.0)
     out["text"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(out["mean"], out["std"])]
     return out
 
 
-def results_wide(summary: pd.DataFrame, split: str | None = None) -> pd.DataFrame:
+MAIN_METRICS = ("auc", "macro_f1", "accuracy")
+
+
+def results_wide(summary: pd.DataFrame, split: str | None = None, value: str = "text") -> pd.DataFrame:
+    """Models as rows (in the benchmark's order), metrics as columns (main metrics first)."""
     s = summary if split is None or "split" not in summary else summary[summary["split"] == split]
-    return s.pivot_table(index="model", columns="metric", values="text", aggfunc="first").reset_index()
+    models = list(dict.fromkeys(s["model"]))
+    metrics = list(dict.fromkeys(s["metric"]))
+    metrics = [m for m in MAIN_METRICS if m in metrics] + [m for m in metrics if m not in MAIN_METRICS]
+    wide = s.pivot_table(index="model", columns="metric", values=value, aggfunc="first")
+    wide = wide.reindex(index=models, columns=metrics)
+    wide.columns.name = None
+    return wide.reset_index()
+
+
+def results_dominance(summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean modality shares per model from a benchmark's ``share_<modality>`` metrics (test split)."""
+    s = summary[summary["metric"].astype(str).str.startswith("share_")]
+    if "split" in s:
+        s = s[s["split"] == "test"]
+    if s.empty:
+        return pd.DataFrame(columns=["model"])
+    wide = results_wide(s.assign(metric=s["metric"].str.removeprefix("share_")), None, "mean")
+    return wide
 
 
 def waterfall_frame(shapley_row: Mapping, streams: Sequence[str], cls: str) -> tuple[float, pd.DataFrame]:

@@ -20,3 +20,22 @@ def real_oulad_dir() -> Path:
 def _private_cache(tmp_path_factory, monkeypatch):
     """Tests never read or fill the user's ~/.cache/dsrsd."""
     monkeypatch.setenv("DSRSD_CACHE", str(tmp_path_factory.getbasetemp() / "dsrsd-cache"))
+
+
+# ---- the dashboard's tests ------------------------------------------------------------------
+DEFAULT_RUN = Path(__file__).resolve().parents[1] / "checkpoints" / "default"
+
+
+@pytest.fixture(scope="session")
+def default_run() -> Path:
+    """The shipped default run (checkpoints/default), complete with its explanation, or a skip saying why."""
+    from dsrsd_core.errors import DsrsdError
+    from dsrsd_core.run_dir import load_run
+
+    if not DEFAULT_RUN.exists():
+        pytest.skip(f"no shipped run at {DEFAULT_RUN}; build it with `bash scripts/build_default_run.sh`")
+    try:
+        load_run(DEFAULT_RUN, require_explain=True)
+    except DsrsdError as e:
+        pytest.skip(f"the shipped run is not complete: {e}")
+    return DEFAULT_RUN

@@ -77,7 +77,7 @@ def test_equals_captum_shapley_values_with_the_same_grouping(model_and_streams):
     from captum.attr import ShapleyValues
 
     model, streams, present = model_and_streams
-    streams, present = streams[:8], present[:8]
+    streams, present = streams[:4], present[:4]
     ours = exact_stream_shapley(model.predict_from_streams, streams, present)["phi"]
 
     def forward(keep, streams, present):
@@ -88,5 +88,5 @@ def test_equals_captum_shapley_values_with_the_same_grouping(model_and_streams):
     with torch.no_grad():
         theirs = ShapleyValues(forward).attribute(
             keep, baselines=torch.zeros_like(keep), target=1, additional_forward_args=(streams, present),
-            feature_mask=torch.arange(streams.shape[1]).unsqueeze(0), perturbations_per_eval=1)
+            feature_mask=torch.arange(streams.shape[1]).unsqueeze(0), perturbations_per_eval=64)
     assert torch.allclose(ours[..., 1], theirs, atol=1e-5)

@@ -35,8 +35,13 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def build_model(specs: list[dict], n_classes: int, cfg: Config) -> DSRSDNet:
-    return DSRSDNet(specs, n_classes, cfg.d_model, cfg.d_stream, cfg.dropout, cfg.residual)
+def build_model(specs: list[dict], n_classes: int, cfg: Config, name: str = "dsrsd_net") -> nn.Module:
+    """The model called ``name`` (DSRSD-Net, a baseline or an ablation; see :mod:`dsrsd_core.baselines`)."""
+    if name == "dsrsd_net":
+        return DSRSDNet(specs, n_classes, cfg.d_model, cfg.d_stream, cfg.dropout, cfg.residual)
+    from ..baselines import build
+
+    return build(name, specs, n_classes, cfg)
 
 
 def drop_modalities(present: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""The dsrsd Streamlit dashboard: ``streamlit run app/main.py``."""

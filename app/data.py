@@ -1,0 +1,265 @@
+"""Cached, read-only access to run directories, and the cohort filter that applies across pages.
+
+Nothing here trains, explains or projects: the app only reads what ``dsrsd train`` / ``dsrsd explain``
+wrote (docs/run_format.md). Caches are keyed by the run path and the mtimes/sizes of its files, so a
+re-explained run is picked up without restarting the app.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dsrsd_core.errors import DsrsdError
+from dsrsd_core.run_dir import Run, load_run
+from dsrsd_core.views import COHORT_COLUMNS, risk_score
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_RUN = REPO / "checkpoints" / "default"
+MAX_DEPTH = 3  # how deep below the runs folder to look for run directories
+
+
+class EmptyCohort(Exception):
+    """The cohort filters leave no learner."""
+
+
+def shipped_run() -> Path:
+    """The run the app opens by default: ``checkpoints/default`` (``DSRSD_DEFAULT_RUN`` overrides)."""
+    return Path(os.environ.get("DSRSD_DEFAULT_RUN") or SHIPPED_RUN)
+
+
+def signature(path: str | Path) -> tuple:
+    """(name, mtime_ns, size) of every file of a run: the cache key that notices a rewritten run."""
+    path = Path(path)
+    out = []
+    for folder in (path, path / "explain"):
+        try:
+            with os.scandir(folder) as it:
+                for e in it:
+                    if e.is_file():
+                        s = e.stat()
+                        out.append((f"{folder.name}/{e.name}", s.st_mtime_ns, s.st_size))
+        except OSError:
+            continue
+    return tuple(sorted(out))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _open(path: str, sig: tuple) -> Run:
+    return load_run(path, require_explain=False)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _explain_problem(path: str, sig: tuple) -> str | None:
+    try:
+        load_run(path, require_explain=True)
+    except DsrsdError as e:
+        return str(e)
+    return None
+
+
+def open_run(path: str | Path) -> Run:
+    """The run at ``path`` (cached); raises DsrsdError for a missing, partial, old or corrupt one."""
+    path = str(Path(path))
+    return _open(path, signature(path))
+
+
+def explain_problem(path: str | Path) -> str | None:
+    """None when the run has a complete explanation, else the message saying what to run."""
+    path = str(Path(path))
+    return _explain_problem(path, signature(path))
+
+
+def table(run: Run, name: str) -> pd.DataFrame:
+    """An explain table indexed by ``sample`` where it has one (read once per run, then cached)."""
+    return _table(str(run.path), signature(run.path), name)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _table(path: str, sig: tuple, name: str) -> pd.DataFrame:
+    run = _open(path, sig)
+    frame = run.samples if name == "samples" else run.table(name)
+    if "sample" in frame.columns and name not in ("umap", "modality_drop_samples") and not name.startswith("timeline"):
+        frame = frame.set_index("sample", drop=False).rename_axis(None)
+    return frame
+
+
+def has_table(run: Run, name: str) -> bool:
+    return (run.path / "explain" / f"{name}.parquet").exists()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _learners(path: str, sig: tuple) -> pd.DataFrame:
+    run = _open(path, sig)
+    frame = _table(path, sig, "samples").copy()
+    frame["risk"] = risk_score(frame, run.classes)
+    frame["correct"] = frame["label"] == frame["pred"]
+    frame["presentation"] = frame["code_module"].astype(str) + " " + frame["code_presentation"].astype(str)
+    return frame
+
+
+def learners(run: Run) -> pd.DataFrame:
+    """samples.parquet indexed by sample, plus ``risk``, ``correct`` and ``presentation``."""
+    return _learners(str(run.path), signature(run.path))
+
+
+# ---- finding runs -------------------------------------------------------------------------------
+def _walk(folder: Path, depth: int):
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return
+    for e in entries:
+        if e.name.startswith(".") or not e.is_dir() or e.name == "explain":
+            continue
+        yield Path(e.path)
+        if depth > 1 and not (Path(e.path) / "run.json").exists():
+            yield from _walk(Path(e.path), depth - 1)
+
+
+def find_runs(folder: str | Path | None) -> list[Path]:
+    """Run directories (folders with a run.json) at or below ``folder``."""
+    if not folder:
+        return []
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        return []
+    found = [folder] if (folder / "run.json").exists() else []
+    found += [p for p in _walk(folder, MAX_DEPTH) if (p / "run.json").exists()]
+    return found
+
+
+def find_results(folder: str | Path | None) -> list[Path]:
+    """Benchmark outputs (``results.csv``) at or below ``folder``."""
+    if not folder:
+        return []
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        return []
+    found = [folder / "results.csv"] if (folder / "results.csv").is_file() else []
+    found += [p / "results.csv" for p in _walk(folder, MAX_DEPTH) if (p / "results.csv").is_file()]
+    return found
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _read_results(path: str, mtime: int) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except Exception as e:  # pandas raises several types for a damaged file
+        raise DsrsdError(f"{path} is unreadable ({type(e).__name__}: {str(e)[:120]})") from None
+
+
+def read_results(path: Path) -> pd.DataFrame:
+    return _read_results(str(path), path.stat().st_mtime_ns)
+
+
+# ---- cohort -------------------------------------------------------------------------------------
+@dataclass
+class Cohort:
+    """Filters on samples.parquet columns: ``{column: [allowed values]}``; an empty list means all."""
+
+    filters: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def active(self) -> dict[str, list]:
+        return {c: v for c, v in self.filters.items() if v}
+
+    def mask(self, samples: pd.DataFrame) -> pd.Series:
+        keep = pd.Series(True, index=samples.index)
+        for col, values in self.active.items():
+            if col in samples:
+                keep &= samples[col].astype(str).isin([str(v) for v in values])
+        return keep
+
+    def apply(self, samples: pd.DataFrame, allow_empty: bool = False) -> pd.DataFrame:
+        out = samples[self.mask(samples)]
+        if out.empty and not allow_empty:
+            raise EmptyCohort(f"No learner matches the cohort filters ({self.describe()}). "
+                              "Remove a filter in the sidebar (or press “Clear filters”).")
+        return out
+
+    def describe(self) -> str:
+        if not self.active:
+            return "all learners"
+        return "; ".join(f"{COHORT_COLUMNS.get(c, c)}: {', '.join(map(str, v))}" for c, v in self.active.items())
+
+
+@dataclass
+class Context:
+    """What the sidebar chose, handed to the pages."""
+
+    run_path: Path
+    run: Run | None = None
+    error: str | None = None
+    cohort: Cohort = field(default_factory=Cohort)
+    runs_folder: str = ""
+    runs: list[Path] = field(default_factory=list)
+
+    def require_run(self) -> Run:
+        if self.run is None:
+            raise DsrsdError(self.error or f"no run selected ({self.run_path})")
+        return self.run
+
+    def require_explained(self) -> Run:
+        run = self.require_run()
+        problem = explain_problem(run.path)
+        if problem and run.info.get("model", "dsrsd_net") != "dsrsd_net":
+            raise DsrsdError(f"{run.path} is a {run.info.get('model')} run: attribution, embedding and modality-drop "
+                             "views exist for DSRSD-Net runs only. Its metrics are on Overview and Compare runs.")
+        if problem:
+            raise DsrsdError(problem)
+        return run
+
+    def cohort_learners(self, allow_empty: bool = False) -> pd.DataFrame:
+        return self.cohort.apply(learners(self.require_run()), allow_empty=allow_empty)
+
+
+# ---- comparing runs -----------------------------------------------------------------------------
+def _read_json(path: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _run_row(path: str, sig: tuple) -> dict:
+    from dsrsd_core.run_dir import FORMAT_VERSION
+
+    p = Path(path)
+    row: dict = {"path": path, "model": None, "target": None, "created": None, "explained": False, "problem": ""}
+    info = _read_json(p / "run.json")
+    if info is None:
+        row["problem"] = "run.json missing or unreadable"
+        return row
+    row.update(model=info.get("model"), target=info.get("target"), created=str(info.get("created", ""))[:16])
+    if info.get("format_version") != FORMAT_VERSION:
+        row["problem"] = f"run format version {info.get('format_version')} (this dsrsd reads {FORMAT_VERSION})"
+    config = _read_json(p / "config.json") or {}
+    row["loss_weights"] = ", ".join(f"{k.removeprefix('w_')} {v:g}" for k, v in config.items()
+                                    if k.startswith("w_") and isinstance(v, (int, float)))
+    metrics = _read_json(p / "metrics.json")
+    if metrics is None:
+        row["problem"] = (row["problem"] + "; " if row["problem"] else "") + "metrics.json missing or unreadable"
+    else:
+        for split in ("test", "val"):
+            for k in ("auc", "macro_f1", "accuracy", "n"):
+                v = (metrics.get(split) or {}).get(k)
+                row[f"{split}_{k}"] = v if isinstance(v, (int, float)) else None
+    summary = _read_json(p / "explain" / "summary.json")
+    if summary:
+        shares = ((summary.get("attribution") or {}).get("test") or {}).get("modality_share") or {}
+        row["explained"] = bool(shares)
+        row["shares"] = {k: float(v) for k, v in shares.items() if isinstance(v, (int, float))}
+    return row
+
+
+def run_row(path: str | Path) -> dict:
+    """What Compare runs shows for one run: metrics, model and (when explained) modality shares.
+    Lenient: runs of other models may lack most files; a problem is reported in ``problem``."""
+    return dict(_run_row(str(path), signature(path)))

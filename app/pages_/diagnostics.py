@@ -1,0 +1,75 @@
+"""Training diagnostics: loss terms per epoch, the shared space's correlation structure, shared/private
+cross-correlation, effective rank and cross-modal alignment."""
+import json
+
+import pandas as pd
+import streamlit as st
+
+from app import ui
+from dsrsd_core import figures as F
+
+ctx = ui.context()
+with ui.guard():
+    run = ctx.require_run()
+    st.title("Training diagnostics", anchor=False)
+    hist = run.history
+    best = run.info.get("best_epoch")
+    st.caption(f"{len(hist)} epochs; best epoch {best} (dotted line), chosen on validation AUC; "
+               f"{run.info.get('seconds', {}).get('per_epoch_mean', float('nan')):.2f} s per epoch on "
+               f"{run.info.get('device', '?')}.")
+    ui.chart(F.history_figure(hist, best), key="history")
+    ui.table(hist.round(5), "history", key="history_table")
+
+    if (run.path / "explain" / "diagnostics.json").exists():
+        diag = run.diagnostics
+        per = diag.get("per_modality", {})
+        mods = [m for m in diag.get("modalities", run.modalities) if m in per]
+        st.subheader("Shared space (test split)", anchor=False)
+        ranks = pd.DataFrame({"modality": mods,
+                              "shared": [per[m].get("shared_effective_rank") for m in mods],
+                              "private": [per[m].get("private_effective_rank") for m in mods],
+                              "mean_abs_cross_correlation": [per[m].get("mean_abs_cross_correlation") for m in mods]})
+        dims = next((per[m].get("dims") for m in mods if per[m].get("dims")), None)
+        e1, e2 = st.columns([1.3, 1])
+        with e1:
+            ui.chart(F.effective_rank_figure(ranks, dims, "Effective rank per stream"), key="ranks")
+        with e2:
+            pooled = diag.get("shared_effective_rank_pooled")
+            if pooled is not None:
+                st.metric("Pooled shared effective rank", f"{pooled:.1f}" + (f" of {dims}" if dims else ""))
+            st.caption("Effective rank: exp(entropy of the normalised eigenvalues). Near the dimension: the "
+                       "decorrelation loss keeps the space from collapsing. Mean |cross-correlation|: how much "
+                       "a modality's shared and private streams still overlap (the orthogonality loss lowers it).")
+            ui.table(ranks.round(4), "effective ranks", key="ranks_table")
+
+        modality = st.selectbox("Modality", mods, key="diag_modality")
+        h1, h2 = st.columns(2)
+        with h1:
+            ui.chart(F.heatmap(per[modality]["shared_correlation"], f"{modality}: shared-stream correlation",
+                               "dimension", "dimension"), key="corr")
+        with h2:
+            ui.chart(F.heatmap(per[modality]["shared_private_cross_correlation"],
+                               f"{modality}: shared × private cross-correlation", "private dimension",
+                               "shared dimension"), key="cross")
+        c = st.columns(2)
+        c[0].download_button("Download shared correlation (CSV)",
+                             pd.DataFrame(per[modality]["shared_correlation"]).to_csv(index=False),
+                             file_name=f"{modality}_shared_correlation.csv", mime="text/csv", key="csv_corr",
+                             icon=":material/download:")
+        c[1].download_button("Download cross-correlation (CSV)",
+                             pd.DataFrame(per[modality]["shared_private_cross_correlation"]).to_csv(index=False),
+                             file_name=f"{modality}_cross_correlation.csv", mime="text/csv", key="csv_cross",
+                             icon=":material/download:")
+
+        st.subheader("Cross-modal alignment (test split)", anchor=False)
+        al = pd.DataFrame([{"pair": k.replace("~", " ~ "), **v} for k, v in diag.get("alignment", {}).items()])
+        st.caption("Paired cosine: similarity of the same learner's aligned shared streams in two modalities, "
+                   "against random pairs; top-1 retrieval: how often a learner's stream finds its own partner "
+                   "among all test learners, against chance.")
+        ui.table(al.round(4), "alignment", key="alignment_table")
+    else:
+        st.info(f"No diagnostics yet: run `dsrsd explain {run.path}` to add the shared-space diagnostics.")
+
+    with st.expander("Settings and timings"):
+        st.code(json.dumps({"config": run.config, "seconds": run.info.get("seconds"),
+                            "code_version": run.info.get("code_version")}, indent=2), language="json")

@@ -1,0 +1,89 @@
+"""Modality-drop lab: metrics when each subset of modalities is removed, robustness to noise, and the
+learners whose prediction flips."""
+from functools import partial
+
+import pandas as pd
+import streamlit as st
+
+from app import data, ui
+from dsrsd_core import figures as F
+from dsrsd_core import views as V
+
+MODES = {"mask": "missing-modality path (mask)", "mean": "inputs set to the training mean (mean)"}
+METRICS = ["auc", "macro_f1", "accuracy"]
+
+
+def pick_flip(key: str, samples: list, ids: list) -> None:
+    rows = st.session_state[key].selection.rows
+    if rows:
+        ui.open_learner(int(samples[rows[0]]), ids[rows[0]])
+
+
+ctx = ui.context()
+with ui.guard():
+    run = ctx.require_explained()
+    cohort = ctx.cohort_learners()
+    drop = data.table(run, "modality_drop")
+    st.title("Modality-drop lab", anchor=False)
+    st.caption("Every subset of modalities removed at test time, two ways: through the model's own "
+               "missing-modality path (mask) or by replacing the inputs with the training mean (mean).")
+
+    c1, c2 = st.columns(2)
+    splits = [s for s in ("test", "val", "train") if s in set(drop["split"])]
+    split = c1.selectbox("Split", splits, key="drop_split")
+    metric = c2.selectbox("Metric", METRICS, key="drop_metric", format_func=lambda m: m.replace("_", "-"))
+    tbl = V.drop_table(drop, split)
+    ui.chart(F.drop_bar(tbl, metric, run.modalities, f"Change in {metric.replace('_', '-')} ({split} split)"),
+             key="drop_bar")
+    ui.table(tbl.round(4), f"modality drop {split}", key="drop_table")
+
+    st.subheader("Robustness to noise", anchor=False)
+    rob = data.table(run, "robustness")
+    r1, r2 = st.columns([1.4, 1])
+    with r1:
+        ui.chart(F.robustness_figure(rob, metric, run.modalities), key="robustness")
+    with r2:
+        st.caption("Test split: Gaussian noise (in training standard deviations) added to one modality's "
+                   "continuous inputs at a time. A flat curve: the model does not rely on that modality's values.")
+        ui.table(rob.round(4), "robustness", key="rob_table")
+
+    st.subheader("The filtered cohort", anchor=False)
+    samples = data.table(run, "modality_drop_samples")
+    mine = samples[samples["sample"].isin(cohort.index)]
+    label = cohort["label"]
+    by = mine.assign(correct=mine["pred"].to_numpy() == label.reindex(mine["sample"]).to_numpy()) \
+        .groupby(["removed", "mode"], sort=False) \
+        .agg(n=("sample", "size"), flipped=("flipped", "sum"), accuracy_after=("correct", "mean")).reset_index()
+    by["flip_rate"] = by["flipped"] / by["n"]
+    by["accuracy_before"] = float(cohort["correct"].mean())
+    st.caption(f"{len(cohort):,} learners ({ctx.cohort.describe()}), all splits.")
+    ui.table(by.round(4), "cohort drop summary", key="cohort_drop")
+
+    st.subheader("Learners whose prediction flips", anchor=False)
+    f1, f2 = st.columns(2)
+    removed = [r for r in dict.fromkeys(samples["removed"]) if r != "none"]
+    which = f1.selectbox("Remove", removed, key="flip_removed", format_func=lambda r: f"without {r}")
+    mode = f2.radio("Removal", [m for m in MODES if m in set(samples["mode"])], key="flip_mode",
+                    format_func=MODES.get, horizontal=True)
+    part = mine[(mine["removed"] == which) & (mine["mode"] == mode)]
+    flips = part[part["flipped"].astype(bool)]
+    n_flip = len(flips)
+    m1, m2 = st.columns(2)
+    m1.metric("Learners whose prediction flips", f"{n_flip:,}")
+    m2.metric("Share of the cohort", f"{n_flip / max(len(part), 1):.1%}")
+    info = cohort.loc[flips["sample"]]
+    deltas = flips[[c for c in flips.columns if c.startswith("delta_")]].abs().max(axis=1).to_numpy()
+    view = pd.DataFrame({
+        "student": info["id_student"].to_numpy(), "presentation": info["presentation"].to_numpy(),
+        "true class": info["label_name"].to_numpy(), "predicted": info["pred_name"].to_numpy(),
+        "without it": [run.classes[int(p)] for p in flips["pred"]], "largest change": deltas.round(3),
+        "split": info["split"].to_numpy(), "sample": flips["sample"].to_numpy()})
+    order = view["largest change"].sort_values(ascending=False).index
+    view = view.loc[order].reset_index(drop=True)
+    if n_flip:
+        st.caption("Click a row to open the learner in the Learner explorer.")
+        st.dataframe(view, hide_index=True, key="flip_table", selection_mode="single-row", height=300,
+                     on_select=partial(pick_flip, "flip_table", list(view["sample"]), list(view["student"])))
+        ui.csv_button(view, f"flips without {which} {mode}", key="csv_flips")
+    else:
+        st.info(f"No learner of this cohort changes prediction without {which} ({mode}).")

@@ -1,0 +1,108 @@
+"""Embedding space: the stored 2-D UMAP maps of the shared and private streams, side by side.
+Selecting one point opens that learner in the Learner explorer; a box or lasso lists the learners."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import data, ui
+from dsrsd_core import figures as F
+from dsrsd_core import views as V
+
+ALL = "shared vs private (all modalities)"
+COLOURS = {"modality": "Modality", "stream": "Stream", "label_name": "True class", "pred_name": "Predicted class",
+           "correctness": "Correct / wrong", **{c: l for c, l in V.COHORT_COLUMNS.items() if c != "pred_name"}}
+HELP = {"modality_mixing": "share of each point's nearest neighbours that come from another modality "
+                           "(high in the shared map: the modalities' shared streams meet)",
+        "stream_mixing": "share of nearest neighbours from the other stream (low: shared and private stay apart)",
+        "label_separation": "nearest-neighbour agreement of the true class above chance"}
+
+
+def colour_map(points: pd.DataFrame, colour: str, run) -> dict | None:
+    if colour == "modality":
+        return {m: F.modality_colour(m, run.modalities) for m in run.modalities}
+    if colour == "stream":
+        m = points["modality"].iloc[0] if len(points) else ""
+        return {"shared": F.modality_colour(m, run.modalities), "private": F.lighten(F.modality_colour(m))}
+    if colour in ("label_name", "pred_name"):
+        return F.class_colours(run.classes)
+    if colour == "correctness":
+        return F.CORRECT_COLOURS
+    return None
+
+
+def map_points(run, umap: pd.DataFrame, name: str, learners: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
+    pts = umap[(umap["map"] == name) & umap["sample"].isin(cohort.index)]
+    info = learners[["id_student", "presentation", "label_name", "pred_name", "risk", "correct", "split"] +
+                    [c for c in V.COHORT_COLUMNS if c in learners and c not in ("pred_name", "split")] +
+                    [f"present_{m}" for m in run.modalities if f"present_{m}" in learners]]
+    pts = pts.join(info, on="sample")
+    present = np.ones(len(pts), bool)
+    for m in run.modalities:  # rows of absent modalities are the model's output for zero input: leave out
+        if f"present_{m}" in pts:
+            present &= ~((pts["modality"] == m).to_numpy() & ~pts[f"present_{m}"].astype(bool).to_numpy())
+    pts = pts[present].copy()
+    pts["correctness"] = np.where(pts["correct"], "correct", "wrong")
+    pts["hover"] = ("student " + pts["id_student"].astype(str) + " · " + pts["presentation"] + "<br>true "
+                    + pts["label_name"].astype(str) + " · predicted " + pts["pred_name"].astype(str) + " (risk "
+                    + pts["risk"].round(2).astype(str) + ")<br>" + pts["modality"].astype(str) + " · "
+                    + pts["stream"].astype(str) + " stream")
+    return pts
+
+
+ctx = ui.context()
+with ui.guard():
+    run = ctx.require_explained()
+    learners = data.learners(run)
+    cohort = ctx.cohort_learners()
+    umap = data.table(run, "umap")
+    emb = run.summary.get("embeddings", {})
+    st.title("Embedding space", anchor=False)
+    st.caption("2-D UMAP maps stored by `dsrsd explain` (seeded; at most "
+               f"{run.summary.get('umap_max_samples', '?')} learners). Each point is one learner's stream. "
+               "Click a point to open that learner; choose box or lasso select in the chart's tool bar to list several.")
+    per_modality = [m for m in run.modalities if f"{m}_shared_private" in set(umap["map"])]
+    c1, c2 = st.columns(2)
+    view = c1.selectbox("Maps", [ALL] + [f"{m}: shared vs private" for m in per_modality], key="emb_view")
+    options = [c for c in COLOURS if c != "stream" or view != ALL]
+    colour = c2.selectbox("Colour by", options, format_func=COLOURS.get, key="emb_colour")
+
+    if view == ALL:
+        names = [("shared_all", "Shared streams"), ("private_all", "Private streams")]
+    else:
+        m = view.split(":")[0]
+        names = [(f"{m}_shared_private", f"{m}: shared and private streams in one map")]
+    selected, columns = [], st.columns(len(names))
+    for col, (name, title) in zip(columns, names):
+        with col:
+            pts = map_points(run, umap, name, learners, cohort)
+            if pts.empty:
+                st.info(f"No point of the cohort is in the {name} map (the maps hold a sample of the learners).")
+                continue
+            fig = F.umap_figure(pts, colour, colour_map(pts, colour, run), title=title)
+            event = ui.chart(fig, key=f"map_{name}", config=ui.MAP_CONFIG, on_select="rerun", selection_mode=("points", "box", "lasso"))
+            selected += ui.selected_samples(event, fig)
+            stats = emb.get(name, {})
+            shown = {k: v for k, v in stats.items() if k in HELP or k.startswith("label_separation")}
+            if shown:
+                mcols = st.columns(len(shown))
+                for mc, (k, v) in zip(mcols, shown.items()):
+                    mc.metric(k.replace("_", " "), f"{v:.2f}", help=HELP.get(k, HELP["label_separation"]))
+            st.caption(f"{pts['sample'].nunique():,} learners, {len(pts):,} points.")
+            cols = ["sample", "id_student", "modality", "stream", "x", "y", "label_name", "pred_name", "risk", "split"]
+            ui.csv_button(pts[cols + ([colour] if colour in pts and colour not in cols else [])],
+                          f"map {name}", key=f"csv_map_{name}")
+
+    selected = list(dict.fromkeys(selected))
+    if len(selected) == 1:
+        ui.open_learner(selected[0], learners.loc[selected[0], "id_student"])
+        st.switch_page(ui.learner_page())
+    elif selected:
+        st.subheader(f"{len(selected):,} learners selected", anchor=False)
+        chosen = learners.loc[selected, ["sample", "id_student", "presentation", "label_name", "pred_name", "risk",
+                                         "split"]].round(3)
+        ui.table(chosen, "selected learners", key="emb_selected")
+        pick = st.selectbox("Open one of them", selected, key="emb_pick",
+                            format_func=lambda s: f"{learners.loc[s, 'id_student']} · {learners.loc[s, 'presentation']}")
+        if st.button("Open in Learner explorer", icon=":material/person_search:"):
+            ui.open_learner(pick, learners.loc[pick, "id_student"])
+            st.switch_page(ui.learner_page())

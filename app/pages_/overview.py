@@ -1,0 +1,107 @@
+"""Overview: data card, metrics beside the baselines found, and which modality drives the model."""
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app import data, ui
+from dsrsd_core import figures as F
+from dsrsd_core import views as V
+from dsrsd_core.errors import DsrsdError
+
+
+def baselines(ctx, run) -> pd.DataFrame:
+    """Test metrics of this run and of the other runs found with the same target (read leniently:
+    baseline runs may hold little more than run.json and metrics.json)."""
+    rows = []
+    for path in ctx.runs:
+        row = data.run_row(path)
+        if row.get("target") != run.info.get("target") or row.get("test_auc") is None:
+            continue
+        this = Path(path).resolve() == run.path.resolve()
+        rows.append({"run": "this run" if this else Path(path).name, "model": row.get("model") or "?",
+                     "auc": row.get("test_auc"), "macro_f1": row.get("test_macro_f1"),
+                     "accuracy": row.get("test_accuracy"), "n_test": row.get("test_n")})
+    return pd.DataFrame(rows, columns=["run", "model", "auc", "macro_f1", "accuracy", "n_test"])
+
+
+ctx = ui.context()
+with ui.guard():
+    run = ctx.require_run()
+    st.title("Overview", anchor=False)
+    st.caption(f"Run `{run.path}` · model `{run.info.get('model')}` · created {run.info.get('created', '?')}")
+
+    problem = data.explain_problem(run.path)
+    if problem:
+        try:
+            ctx.require_explained()
+        except DsrsdError as e:
+            st.info(f"Attribution views need an explanation: {e}")
+    else:
+        summary = run.summary
+        test = summary["attribution"]["test"]
+        with st.container(border=True):
+            st.markdown("**Which modality drives this model?**")
+            st.markdown(f"##### {V.headline(test['modality_share'], test.get('stream_share'))}")
+            pt = summary.get("planted_truth")
+            if pt:
+                verdict = "matches" if pt.get("measured_ranking") == pt.get("expected_ranking") else "differs from"
+                trap = pt.get("dominance_trap")
+                st.caption(
+                    f"Planted truth (synthetic data): the measured ranking {' > '.join(pt.get('measured_ranking', []))} "
+                    f"{verdict} the planted one {' > '.join(pt.get('expected_ranking', []))} "
+                    f"(rank correlation {pt.get('rank_correlation', float('nan')):.2f}). The dominance trap "
+                    f"({trap}: loud, weakly predictive) {'wins' if pt.get('trap_wins') else 'does not win'}; "
+                    f"shared streams hold {pt.get('shared_attribution_fraction', 0):.0%} of the attribution "
+                    f"(planted shared signal {pt.get('planted_shared_signal_fraction', 0):.0%}).")
+            if ctx.cohort.active:
+                cohort = ctx.cohort_learners()
+                shap = data.table(run, "shapley").loc[cohort.index]
+                shares = V.attribution_shares(shap, run.streams)
+                mod = shares.groupby("modality", sort=False)["share"].sum().to_dict()
+                st.caption(f"In the filtered cohort ({len(cohort):,} learners, all splits): "
+                           f"{V.headline(mod, dict(zip(shares['stream'], shares['share'])), 'this cohort')}")
+
+    left, right = st.columns([1.1, 1])
+    with left:
+        st.subheader("Data card", anchor=False)
+        card = V.data_card(run.info)
+        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in card["facts"].items()))
+        with st.expander("Presentations and cut-off days"):
+            ui.table(card["presentations"], "presentations", key="presentations")
+    with right:
+        st.subheader("Metrics", anchor=False)
+        metrics = V.metrics_table(run.metrics)
+        ui.table(metrics.round(4), "metrics", key="metrics")
+        base = baselines(ctx, run)
+        if len(base) > 1:
+            st.markdown("**Beside the baselines found** (test split, same target)")
+            ui.chart(F.metric_compare_figure(base, label="run"), key="baseline_chart")
+            ui.table(base.round(4), "baselines", key="baselines")
+        else:
+            st.caption("No baseline or ablation runs found beside this one. Name a runs folder in the sidebar "
+                       "(or set DSRSD_RUNS) that holds them; **Compare runs** lists everything found.")
+        for path in data.find_results(ctx.runs_folder):
+            try:
+                res = V.results_wide(V.results_summary(data.read_results(path)), "test")
+            except (DsrsdError, ValueError) as e:
+                st.caption(f"{path}: {e}")
+                continue
+            st.markdown(f"**Benchmark** `{path}` (test, mean ± std over seeds)")
+            ui.table(res, f"benchmark {path.parent.name}", key=f"bench_{ui.slug(str(path))}")
+
+    if not problem:
+        st.subheader("Attribution per modality and stream (test split)", anchor=False)
+        shares = V.stream_frame(run.streams)
+        shares["share"] = [test["stream_share"].get(s, 0.0) for s in run.streams]
+        shares["group"], shares["n"] = "test", run.metrics.get("test", {}).get("n", 0)
+        c1, c2 = st.columns([1, 1])
+        with c1:
+            ui.chart(F.modality_stream_bar(shares), key="overview_shares")
+        with c2:
+            st.markdown("Shares of mean absolute **exact Shapley value** over the streams, for the predicted "
+                        "class. Solid: the part a modality shares with the others; hatched: its private part. "
+                        "**Modality dominance** breaks this down by class, cohort and gate; the **Learner "
+                        "explorer** shows it for one learner.")
+            ui.table(shares[["stream", "modality", "kind", "share"]].round(4), "stream shares test",
+                     key="overview_share_table")

@@ -1,0 +1,208 @@
+"""Building blocks shared by the pages: the sidebar (run picker, cohort filters), the page guard
+that turns problems into friendly messages, CSV buttons and chart helpers."""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app import data
+from dsrsd_core.errors import DsrsdError
+from dsrsd_core.views import COHORT_COLUMNS
+
+log = logging.getLogger("dsrsd.app")
+CTX_KEY = "_dsrsd_ctx"
+LEARNER_KEY = "learner_sample"
+PAGES = {  # page id -> (file relative to app/, title, material icon)
+    "overview": ("pages_/overview.py", "Overview", ":material/home:"),
+    "dominance": ("pages_/dominance.py", "Modality dominance", ":material/pie_chart:"),
+    "learner": ("pages_/learner.py", "Learner explorer", ":material/person_search:"),
+    "embedding": ("pages_/embedding.py", "Embedding space", ":material/scatter_plot:"),
+    "drop": ("pages_/drop_lab.py", "Modality-drop lab", ":material/science:"),
+    "diagnostics": ("pages_/diagnostics.py", "Training diagnostics", ":material/monitoring:"),
+    "compare": ("pages_/compare.py", "Compare runs", ":material/compare_arrows:"),
+}
+PLOTLY_CONFIG = {"displayModeBar": False}
+MAP_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage", "autoScale2d"],
+              "displayModeBar": True}
+
+
+# ---- the page guard --------------------------------------------------------------------------------
+@contextmanager
+def guard():
+    """Run a page body; a user-fixable problem becomes a message saying what to do, a bug a short
+    error (the traceback goes to the server log, never to the page)."""
+    try:
+        yield
+    except DsrsdError as e:
+        st.warning(f"{e}", icon=":material/folder_off:")
+    except data.EmptyCohort as e:
+        st.warning(f"{e}", icon=":material/filter_alt_off:")
+    except Exception as e:  # st.stop / st.rerun are BaseExceptions and pass through
+        print(f"dsrsd app: unexpected error on page {page_name()}:", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+        st.error(f"This view could not be drawn ({type(e).__name__}). The details are in the server log; "
+                 "please report them with the run directory you used.", icon=":material/bug_report:")
+
+
+def page_name() -> str:
+    try:
+        return st.context.url or "?"
+    except Exception:
+        return "?"
+
+
+def context() -> data.Context:
+    ctx = st.session_state.get(CTX_KEY)
+    if ctx is None:  # a page opened without app/main.py (should not happen): read the shipped run
+        ctx = build_context(str(data.shipped_run()), "", {})
+    return ctx
+
+
+# ---- downloads & charts ----------------------------------------------------------------------------
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+
+
+def csv_button(frame: pd.DataFrame, name: str, label: str | None = None, key: str | None = None) -> None:
+    """An explicit 'Download CSV' button for a table shown on the page."""
+    run = st.session_state.get(CTX_KEY)
+    prefix = slug(run.run_path.name) + "_" if run is not None else ""
+    st.download_button(label or f"Download {name} (CSV)", frame.to_csv(index=False).encode("utf-8"),
+                       file_name=f"{prefix}{slug(name)}.csv", mime="text/csv", key=key or f"csv_{slug(name)}",
+                       icon=":material/download:")
+
+
+def table(frame: pd.DataFrame, name: str, key: str | None = None, height: int | str = "auto", **kw):
+    """A dataframe followed by its CSV button."""
+    out = st.dataframe(frame, hide_index=True, height=height, key=key, **kw)
+    csv_button(frame, name, key=f"csv_{key or slug(name)}")
+    return out
+
+
+def chart(fig, key: str | None = None, config: dict | None = None, **kw):
+    return st.plotly_chart(fig, key=key, config=config or PLOTLY_CONFIG, **kw)
+
+
+def open_learner(sample: int, id_student=None) -> None:
+    """Make ``sample`` the learner the Learner explorer shows (call from callbacks or other pages)."""
+    st.session_state[LEARNER_KEY] = int(sample)
+    if id_student is not None:
+        st.session_state["learner_id"] = str(id_student)
+    st.session_state.pop("learner_msg", None)
+
+
+def selected_samples(event, figure) -> list[int]:
+    """Samples behind a plotly selection: the points' customdata, else looked up by curve and index."""
+    out = []
+    for p in (event or {}).get("selection", {}).get("points", []) if event else []:
+        cd = p.get("customdata")
+        if isinstance(cd, (list, tuple)):
+            cd = cd[0] if cd else None
+        if cd is None:
+            try:
+                cd = figure.data[p["curve_number"]].customdata[p["point_index"]]
+            except (KeyError, IndexError, TypeError):
+                continue
+        out.append(int(cd))
+    return list(dict.fromkeys(out))
+
+
+def learner_page():
+    return page_path("learner")
+
+
+def page_path(page_id: str) -> str:
+    return PAGES[page_id][0]
+
+
+# ---- sidebar -----------------------------------------------------------------------------------------
+def _run_label(path: Path, shipped: Path) -> str:
+    row = data.run_row(path)
+    if row.get("problem") and not row.get("model"):
+        desc = "cannot be read"
+    else:
+        desc = f"{row.get('model') or '?'} · {row.get('target') or '?'}" + (" · problem" if row.get("problem") else "")
+    name = "default, shipped" if path == shipped else path.name
+    return f"{name} ({desc})"
+
+
+def _reset_filters() -> None:
+    for col in COHORT_COLUMNS:
+        st.session_state[f"filter_{col}"] = []
+
+
+def build_context(run_path: str, runs_folder: str, filters: dict) -> data.Context:
+    ctx = data.Context(run_path=Path(run_path), cohort=data.Cohort(filters), runs_folder=runs_folder)
+    try:
+        ctx.run = data.open_run(run_path)
+    except DsrsdError as e:
+        ctx.error = str(e)
+    return ctx
+
+
+def sidebar() -> data.Context:
+    """Run picker and cohort filters; returns (and stores) the pages' context."""
+    sb = st.sidebar
+    shipped = data.shipped_run()
+    if "runs_folder" not in st.session_state:
+        st.session_state["runs_folder"] = os.environ.get("DSRSD_RUNS", "")
+    sb.markdown("#### Run")
+    folder = sb.text_input("Runs folder", key="runs_folder", placeholder="e.g. runs/ (or set DSRSD_RUNS)",
+                           help="Run directories (folders with a run.json) and benchmark outputs (results.csv) "
+                                "at most three levels below this folder are listed.").strip()
+    if folder and not Path(folder).expanduser().is_dir():
+        sb.warning(f"No folder at {folder}; showing the shipped run only.")
+    found = data.find_runs(folder)
+    candidates = [shipped] + [p for p in found if p.resolve() != shipped.resolve()]
+    options = [str(p) for p in candidates]
+    if st.session_state.get("run_choice") not in options:
+        st.session_state["run_choice"] = options[0]
+    labels = {str(p): _run_label(p, shipped) for p in candidates}
+    choice = sb.selectbox("Run", options, key="run_choice", format_func=lambda o: labels.get(o, o))
+    if st.session_state.get("_active_run") != choice:  # a new run: its samples differ, reset the views
+        st.session_state["_active_run"] = choice
+        st.session_state.pop(LEARNER_KEY, None)
+        _reset_filters()
+    ctx = build_context(choice, folder, {})
+    ctx.runs = candidates
+    if ctx.run is not None:
+        info = ctx.run.info
+        sb.caption(f"`{ctx.run.path}` · {info.get('model', '?')} · created {str(info.get('created', '?'))[:16]}")
+        _filters(sb, ctx)
+    else:
+        sb.caption(f"`{choice}` cannot be opened (see the page).")
+    st.session_state[CTX_KEY] = ctx
+    return ctx
+
+
+def _filters(sb, ctx: data.Context) -> None:
+    try:
+        frame = data.learners(ctx.run)
+    except DsrsdError as e:
+        sb.caption(f"Cohort filters unavailable: {e}")
+        return
+    sb.markdown("#### Cohort")
+    with sb.expander("Cohort filters", expanded=False, icon=":material/filter_alt:"):
+        for col, label in COHORT_COLUMNS.items():
+            if col not in frame:
+                continue
+            options = sorted(frame[col].dropna().astype(str).unique().tolist())
+            key = f"filter_{col}"
+            if key in st.session_state:  # keep only values this run has
+                st.session_state[key] = [v for v in st.session_state[key] if v in options]
+            st.multiselect(label, options, key=key, placeholder="all")
+        st.button("Clear filters", on_click=_reset_filters, icon=":material/filter_alt_off:")
+    ctx.cohort = data.Cohort({c: list(st.session_state.get(f"filter_{c}", [])) for c in COHORT_COLUMNS})
+    n = int(ctx.cohort.mask(frame).sum())
+    if ctx.cohort.active:
+        sb.caption(f"**{n:,} of {len(frame):,} learners** · {ctx.cohort.describe()}")
+    else:
+        sb.caption(f"**All {len(frame):,} learners** (no filter)")

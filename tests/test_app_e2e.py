@@ -1,0 +1,155 @@
+"""End to end: ``streamlit run app/main.py`` headless on a free port, every page opened in Debian's
+chromium (headless, driven over the DevTools protocol), no error element anywhere, a screenshot per
+page; then the two selections a user makes with the mouse (a point in the embedding map, a row of
+the at-risk list) open that learner with the stored probability. Skips where chromium is absent.
+
+Screenshots go to $DSRSD_SCREENSHOTS when set (e.g. docs/screenshots), else to pytest's tmp folder.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser import Chromium, StreamlitServer, find_chromium  # noqa: E402
+
+PAGES = {"overview": "Overview", "dominance": "Modality dominance", "learner": "Learner explorer",
+         "embedding": "Embedding space", "drop": "Modality-drop lab", "diagnostics": "Training diagnostics",
+         "compare": "Compare runs"}
+CHROMIUM = find_chromium()
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+
+
+@pytest.fixture(scope="module")
+def served(default_run):
+    server = StreamlitServer(env={"DSRSD_DEFAULT_RUN": str(default_run), "DSRSD_RUNS": ""})
+    browser = Chromium(CHROMIUM)
+    yield server, browser
+    browser.close()
+    server.stop()
+
+
+def url(server, page: str) -> str:
+    return f"{server.url}/{'' if page == 'overview' else page}"
+
+
+def shown_metric(browser, label: str) -> str | None:
+    return browser.evaluate(f"""(() => {{
+      for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {{
+        const l = m.querySelector('[data-testid="stMetricLabel"]');
+        if (l && l.innerText.trim() === {label!r}) return m.querySelector('[data-testid="stMetricValue"]').innerText.trim();
+      }}
+      return null; }})()""")
+
+
+def learner_heading(browser) -> str:
+    return browser.evaluate("""(() => { for (const h of document.querySelectorAll('h3'))
+        if (h.innerText.startsWith('Student ')) return h.innerText; return ''; })()""") or ""
+
+
+def wait_for(predicate, timeout: float = 30.0, step: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+def click(browser, x: float, y: float) -> None:
+    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+        browser.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left",
+                     clickCount=0 if kind == "mouseMoved" else 1)
+        time.sleep(0.08)
+
+
+def test_every_page_renders_without_errors(served, tmp_path):
+    server, browser = served
+    out = Path(os.environ.get("DSRSD_SCREENSHOTS") or tmp_path)
+    for page, title in PAGES.items():
+        browser.open_page(server.url, page, title)
+        assert browser.errors() == [], f"{page}: error elements"
+        dom = browser.dom()
+        assert 'data-testid="stException"' not in dom, page
+        assert browser.evaluate("document.querySelector('h1').innerText") == title, page
+        shot = browser.screenshot(out / f"{page}.png")
+        assert shot.stat().st_size > 20_000, f"{page}: screenshot looks empty"
+    assert "Traceback" not in server.output()
+
+
+def test_clicking_a_map_point_opens_that_learner(served, default_run):
+    import pandas as pd
+
+    server, browser = served
+    pred = pd.read_parquet(default_run / "explain" / "predictions.parquet").set_index("sample")
+    samples = pd.read_parquet(default_run / "samples.parquet").set_index("sample")
+    browser.navigate(url(server, "embedding"))
+    browser.wait_rendered(timeout=90)
+    # a point of the first map, and every sample drawn within 6 px of it (what a click may pick)
+    target = browser.evaluate("""(() => {
+      const gd = document.querySelector('.js-plotly-plot'); const fl = gd._fullLayout;
+      const xa = fl.xaxis, ya = fl.yaxis, r = gd.getBoundingClientRect();
+      const px = (t, i) => [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i])];
+      const t0 = gd._fullData[0]; const i0 = Math.floor(t0.x.length / 2); const [x, y] = px(t0, i0);
+      const near = [];
+      for (const t of gd._fullData) for (let i = 0; i < t.x.length; i++) {
+        const [a, b] = px(t, i); if (Math.hypot(a - x, b - y) <= 6) near.push(Number(t.customdata[i])); }
+      return {x: x, y: y, near: near}; })()""")
+    click(browser, target["x"], target["y"])
+    assert wait_for(lambda: browser.evaluate("location.pathname").endswith("/learner") and learner_heading(browser),
+                    timeout=45), "selecting a point did not open the Learner explorer"
+    browser.wait_rendered(timeout=60)
+    heading = learner_heading(browser)
+    opened = [s for s in target["near"] if heading.startswith(f"Student {samples.loc[s, 'id_student']} ")]
+    assert opened, (heading, target["near"])
+    for c in [c.removeprefix("proba_") for c in pred.columns if c.startswith("proba_")]:
+        assert shown_metric(browser, f"p({c.replace('_', ' ')})") == f"{pred.loc[opened[0], f'proba_{c}']:.3f}"
+
+
+def test_clicking_a_row_of_the_at_risk_list_opens_that_learner(served, default_run):
+    import pandas as pd
+
+    server, browser = served
+    samples = pd.read_parquet(default_run / "samples.parquet").set_index("sample")
+    browser.navigate(url(server, "learner"))
+    browser.wait_rendered(timeout=90)
+    first = learner_heading(browser)
+    # the list is sorted by risk: its second row is the second learner most at risk
+    box = browser.evaluate("""(() => { const g = document.querySelector('[data-testid="stDataFrame"]');
+      const r = g.getBoundingClientRect(); return {x: r.left, y: r.top, w: r.width}; })()""")
+    click(browser, box["x"] + 18, box["y"] + 35 + 35 + 17)  # header row, first row, middle of the second row
+    import json
+
+    from dsrsd_core.views import risk_score
+
+    classes = json.loads((default_run / "run.json").read_text())["classes"]
+    ranked = samples.assign(risk=risk_score(samples, classes)).sort_values("risk", ascending=False, kind="stable")
+    second = ranked.iloc[1]
+    expected = f"Student {second['id_student']} · {second['code_module']} {second['code_presentation']}"
+    assert wait_for(lambda: learner_heading(browser) == expected, timeout=30), (first, learner_heading(browser), expected)
+    browser.wait_rendered(timeout=60)
+    for c in classes:
+        assert shown_metric(browser, f"p({c.replace('_', ' ')})") == f"{second[f'proba_{c}']:.3f}"
+    assert browser.errors() == []
+
+
+def test_static_report_opens_offline(default_run, tmp_path):
+    from dsrsd_core.report import write_report
+
+    out = write_report(default_run, tmp_path / "report.html")
+    browser = Chromium(CHROMIUM)
+    try:
+        browser.navigate(out.resolve().as_uri())
+        n_figures = out.read_text().count("Plotly.newPlot(")
+        assert n_figures >= 10
+        drawn = wait_for(lambda: browser.evaluate("typeof Plotly === 'object' && document.querySelectorAll("
+                                                  "'.js-plotly-plot').length") == n_figures, timeout=60)
+        assert drawn, browser.evaluate("document.querySelectorAll('.js-plotly-plot').length")
+        browser.screenshot(tmp_path / "report.png")
+    finally:
+        browser.close()

@@ -1,0 +1,77 @@
+"""`dsrsd benchmark`: the grid on a tiny synthetic cohort, its outputs, and resuming."""
+import json
+
+import pandas as pd
+import pytest
+
+import dsrsd_core.benchmark as bench
+from dsrsd_core.cli import main
+from dsrsd_core.data.synth import write_cohort
+from dsrsd_core.errors import DsrsdError
+from dsrsd_core.train.config import Config
+
+FAST = dict(epochs=1, patience=1, d_model=8, d_stream=4, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "cohort"
+    write_cohort(out, enrolments=200, seed=2)
+    return out
+
+
+def test_benchmark_writes_documented_tables_and_resumes(cohort, tmp_path, monkeypatch):
+    out = tmp_path / "bench"
+    info = bench.run_benchmark(str(cohort), out, seeds=2, models=["dsrsd_net", "early_fusion"],
+                               config=Config(**FAST), device="cpu", progress=False, command="dsrsd benchmark ...")
+    assert info["cells"] == 4 and info["invocations"][-1]["cells_run"] == 4 and info["planted_truth"]
+    results = pd.read_csv(out / "results.csv")
+    assert list(results.columns) == ["model", "seed", "split", "metric", "value"]
+    assert set(results["model"]) == {"dsrsd_net", "early_fusion"} and set(results["seed"]) == {0, 1}
+    test = results[results["split"] == "test"]
+    metrics = set(test["metric"])
+    assert {"auc", "macro_f1", "accuracy", "auc_without_clickstream", "macro_f1_without_profile",
+            "dominance_top_share", "dominance_entropy", "share_assessments", "planted_rank_correlation",
+            "planted_trap_wins"} <= metrics
+    assert set(results["split"]) == {"train", "val", "test"}
+    shares = test[test["metric"].str.startswith("share_")].groupby(["model", "seed"])["value"].sum()
+    assert shares.round(6).eq(1).all()
+    cell = json.loads((out / "cells" / "early_fusion" / "seed1.json").read_text())
+    assert cell["config"]["seed"] == 1 and cell["shapley_efficiency_max_error"] < 1e-6
+    assert cell["full_matches_prediction_max_error"] < 1e-5
+    md = (out / "results.md").read_text()
+    for heading in ("## Test metrics", "## Robustness", "## Modality dominance", "## Planted truth", "Δ AUC (p)"):
+        assert heading in md
+    assert "dsrsd benchmark ..." in md
+
+    # rerun: nothing is retrained, tables are rewritten from the cells on disk
+    def no_training(*a, **k):
+        raise AssertionError("a finished cell was retrained")
+
+    monkeypatch.setattr(bench, "run_cell", no_training)
+    mtime = (out / "cells" / "dsrsd_net" / "seed0.json").stat().st_mtime_ns
+    info = bench.run_benchmark(str(cohort), out, seeds=2, models=["dsrsd_net", "early_fusion"],
+                               config=Config(**FAST), device="cpu", progress=False)
+    assert info["invocations"][-1]["cells_skipped"] == 4 and len(info["invocations"]) == 2
+    assert (out / "cells" / "dsrsd_net" / "seed0.json").stat().st_mtime_ns == mtime
+    # other settings for a finished cell: refuse, and say what to do
+    with pytest.raises(DsrsdError, match="new --out"):
+        bench.run_benchmark(str(cohort), out, seeds=1, models=["dsrsd_net"], config=Config(**{**FAST, "epochs": 2}),
+                            device="cpu", progress=False)
+    assert len(json.loads((out / "benchmark.json").read_text())["invocations"]) == 2  # the refusal left no record
+
+
+def test_benchmark_cli_runs_gbm_and_reports_errors(cohort, tmp_path, capsys):
+    out = tmp_path / "b"
+    code = main(["benchmark", "--data", str(cohort), "--seeds", "1", "--out", str(out), "--models",
+                 "gbm,single_profile", "--epochs", "1", "--patience", "1", "--device", "cpu", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert "results.md" in capsys.readouterr().out
+    results = pd.read_csv(out / "results.csv")
+    assert set(results["model"]) == {"gbm", "single_profile"}
+    prof = results[(results["model"] == "single_profile") & (results["metric"] == "share_profile")]
+    assert prof["value"].iloc[0] == pytest.approx(1.0)  # a single-modality model: all attribution on its modality
+    assert "--models gbm,single_profile" in (out / "results.md").read_text()
+    code = main(["benchmark", "--data", str(cohort), "--seeds", "1", "--out", str(tmp_path / "c"),
+                 "--models", "transformer_xl", "--quiet"])
+    assert code == 2 and "unknown model" in capsys.readouterr().err
