@@ -201,18 +201,19 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
     steps.update()
 
     t = time.perf_counter()
+    drop_metrics, drop_samples = modality_drop(model, tensors, data.y, split, classes, train_idx, proba)
+    robustness = robustness_curves(model, tensors, data.y, np.flatnonzero(split == "test"), classes,
+                                   seed=run.config["seed"])
+    timings["modality_drop"] = time.perf_counter() - t
+    steps.update()
+
+    # UMAP last: numba's worker threads keep spinning after it and slow torch down many times over
+    t = time.perf_counter()
     s_np, p_np, z_np = enc["s"].numpy(), enc["p"].numpy(), enc["z"].numpy()
     umap_frame, embedding_numbers = embedding_maps(s_np, p_np, data.present, mods, data.y, run.config["seed"],
                                                    umap_max_samples)
     neighbours = nearest_learners(s_np, data.present)
     timings["embeddings"] = time.perf_counter() - t
-    steps.update()
-
-    t = time.perf_counter()
-    drop_metrics, drop_samples = modality_drop(model, tensors, data.y, split, classes, train_idx, proba)
-    robustness = robustness_curves(model, tensors, data.y, np.flatnonzero(split == "test"), classes,
-                                   seed=run.config["seed"])
-    timings["modality_drop"] = time.perf_counter() - t
     steps.update()
 
     test = split == "test"
