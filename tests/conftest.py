@@ -39,3 +39,14 @@ def default_run() -> Path:
     except DsrsdError as e:
         pytest.skip(f"the shipped run is not complete: {e}")
     return DEFAULT_RUN
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models train several times faster on one thread than on two busy shared cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

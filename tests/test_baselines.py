@@ -17,6 +17,9 @@ NEURAL = ["single_clickstream", "early_fusion", "late_fusion", "co_attention"]
 SMALL = dict(d_model=16, d_stream=8, batch_size=64)
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 @pytest.fixture(scope="module")
 def data_and_split():
     data = random_data(240, seed=1)

@@ -13,6 +13,9 @@ from dsrsd_core.train.config import Config
 FAST = dict(epochs=1, patience=1, d_model=8, d_stream=4, batch_size=64)
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "cohort"

@@ -19,7 +19,8 @@ class GatedFusion(nn.Module):
     def forward(self, streams: torch.Tensor, mask: torch.Tensor):
         """``streams`` (B, S, k), ``mask`` (B, S) bool -> fused (B, k), weights (B, S)."""
         mask = mask.bool()
-        streams = streams * mask.unsqueeze(-1).to(streams.dtype)
+        # where, not multiply: an absent modality's NaN input must not leak through 0 * NaN
+        streams = torch.where(mask.unsqueeze(-1), streams, torch.zeros((), dtype=streams.dtype, device=streams.device))
         logits = self.gate(streams.flatten(1)).float().masked_fill(~mask, float("-inf"))
         any_present = mask.any(1, keepdim=True)
         weights = torch.softmax(logits.masked_fill(~any_present, 0.0), dim=1) * any_present
