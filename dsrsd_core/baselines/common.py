@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..model.encoders import make_encoder
+from ..model.encoders import fit_encoders, make_encoder
 
 
 def encoder_inputs(batch: dict, modality: str, present: torch.Tensor) -> tuple:
@@ -40,11 +40,7 @@ class EncodedBaseline(nn.Module):
 
     def fit_normalisation(self, batch: dict) -> None:
         """Fit each encoder's input standardisation on (training) data, present samples only."""
-        present = batch["present"].bool()
-        for j, m in enumerate(self.modalities):
-            keep = present[:, j]
-            b = batch[m]
-            self.encoders[m].fit(b["x"][keep], None if b.get("steps") is None else b["steps"][keep])
+        fit_encoders(self.encoders, self.modalities, batch)
 
     def encode(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Encodings (B, M, d), zero for absent modalities, and the presence mask (B, M) bool."""

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from .dual_stream import AlignmentHead, ResidualDualStream
-from .encoders import make_encoder
+from .encoders import fit_encoders, make_encoder
 from .fusion import GatedFusion
 
 
@@ -40,11 +40,7 @@ class DSRSDNet(nn.Module):
 
     def fit_normalisation(self, batch: dict) -> None:
         """Fit each encoder's input standardisation on (training) data, present samples only."""
-        present = batch["present"].bool()
-        for j, m in enumerate(self.modalities):
-            keep = present[:, j]
-            b = batch[m]
-            self.encoders[m].fit(b["x"][keep], None if b.get("steps") is None else b["steps"][keep])
+        fit_encoders(self.encoders, self.modalities, batch)
 
     def encode(self, batch: dict) -> dict:
         """Encodings and streams of every modality: h, s, r, p, z as (B, M, .) tensors."""

@@ -95,3 +95,12 @@ def make_encoder(spec: dict, d: int, dropout: float) -> nn.Module:
     if spec["kind"] == "sequence":
         return SequenceEncoder(spec, d, dropout)
     raise ValueError(f"unknown modality kind {spec['kind']!r}")
+
+
+def fit_encoders(encoders: nn.ModuleDict, modalities: list[str], batch: dict) -> None:
+    """Fit each modality's input standardisation on (training) data, present samples only."""
+    present = batch["present"].bool()
+    for j, m in enumerate(modalities):
+        keep = present[:, j]
+        b = batch[m]
+        encoders[m].fit(b["x"][keep], None if b.get("steps") is None else b["steps"][keep])
