@@ -52,6 +52,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, then SIGKILL it if it has not gone within 10 s."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
 class Chromium:
     """One headless chromium with one page, driven over CDP."""
 
@@ -171,15 +185,7 @@ class Chromium:
             self.ws.close()
         except Exception:
             pass
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_process_group(self.proc)
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
@@ -214,12 +220,4 @@ class StreamlitServer:
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_process_group(self.proc)
