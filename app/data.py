@@ -120,28 +120,23 @@ def _walk(folder: Path, depth: int):
             yield from _walk(Path(e.path), depth - 1)
 
 
-def find_runs(folder: str | Path | None) -> list[Path]:
-    """Run directories (folders with a run.json) at or below ``folder``."""
-    if not folder:
+def _folders_with(folder: str | Path | None, marker: str) -> list[Path]:
+    """``folder`` and the folders below it (to MAX_DEPTH) that hold a file named ``marker``."""
+    if not folder or not Path(folder).expanduser().is_dir():
         return []
     folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        return []
-    found = [folder] if (folder / "run.json").exists() else []
-    found += [p for p in _walk(folder, MAX_DEPTH) if (p / "run.json").exists()]
-    return found
+    candidates = [folder, *_walk(folder, MAX_DEPTH)]
+    return [p for p in candidates if (p / marker).is_file()]
+
+
+def find_runs(folder: str | Path | None) -> list[Path]:
+    """Run directories (folders with a run.json) at or below ``folder``."""
+    return _folders_with(folder, "run.json")
 
 
 def find_results(folder: str | Path | None) -> list[Path]:
     """Benchmark outputs (``results.csv``) at or below ``folder``."""
-    if not folder:
-        return []
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        return []
-    found = [folder / "results.csv"] if (folder / "results.csv").is_file() else []
-    found += [p / "results.csv" for p in _walk(folder, MAX_DEPTH) if (p / "results.csv").is_file()]
-    return found
+    return [p / "results.csv" for p in _folders_with(folder, "results.csv")]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
