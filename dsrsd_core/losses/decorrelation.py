@@ -20,3 +20,17 @@ def decorrelation(s: torch.Tensor, variance_floor: float = 1.0, eps: float = 1e-
     corr = (centred / std).T @ (centred / std) / (b - 1)
     off = corr - torch.diag(torch.diagonal(corr))
     return off.pow(2).sum() / (d * (d - 1)) + torch.relu(variance_floor - std).mean()
+
+
+def spread_floor(s: torch.Tensor, variance_floor: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
+    """Hinge on the code's overall spread, not on each dimension's:
+
+        L = max(0, gamma - sqrt(mean_j Var(s_j) + eps))
+
+    Keeps a shared code from collapsing while letting dimensions that hold nothing shared fade
+    (a per-dimension floor would force them to vary, and they fill with private content).
+    """
+    s = s.float()
+    if len(s) < 2:
+        return s.sum() * 0.0
+    return torch.relu(variance_floor - torch.sqrt(s.var(0).mean() + eps))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .dual_stream import AlignmentHead, ResidualDualStream
+from .dual_stream import AlignmentHead, ResidualDualStream, RestPredictor
 from .encoders import fit_encoders, make_encoder
 from .fusion import GatedFusion
 
@@ -15,27 +15,45 @@ def stream_names(modalities: list[str]) -> list[str]:
 
 
 class DSRSDNet(nn.Module):
-    """The model of DESIGN section 3.
+    """Encoders, residual dual streams, alignment, gated fusion and a task head (README, "DSRSD-Net").
 
     ``forward(batch, stream_mask=None)`` takes a batch dict ``{modality: {"x", "steps", "cat"},
     "present": (B, M) bool}`` and returns a dict with ``logits`` and every intermediate the
     losses and the explainer need. ``stream_mask`` (B, 2M) removes streams on top of the
     presence mask: the model's own missing-stream mechanism, used by modality drop and Shapley.
+
+    Two readings of "shared" (``alignment``): ``pairs`` aligns z_m = s_m + A(s_m) of every pair of
+    modalities (the paper's form); ``rest`` gives every modality a low-rank shared code c_m
+    (``code_dim``) lifted into common coordinates by one lift, and aligns c_m with its prediction
+    from the other modalities' codes, so a modality's shared stream may hold only what some other
+    modality also carries. ``stream_dropout`` hides single streams in training, so that the head
+    learns to do without any one of them (the removal that stream Shapley and stream drop use).
     """
 
     name = "dsrsd_net"
     display_name = "DSRSD-Net"
 
     def __init__(self, specs: list[dict], n_classes: int, d_model: int = 64, d_stream: int = 32,
-                 dropout: float = 0.1, residual: bool = True):
+                 dropout: float = 0.1, residual: bool = True, alignment: str = "pairs", code_dim: int = 8,
+                 fusion: str = "sum", stream_dropout: float = 0.0):
         super().__init__()
+        if alignment not in ("pairs", "rest"):
+            raise ValueError(f"unknown alignment {alignment!r}")
         self.modalities = [s["name"] for s in specs]
         self.streams = stream_names(self.modalities)
+        self.alignment = alignment
+        self.stream_dropout = stream_dropout
         self.encoders = nn.ModuleDict({s["name"]: make_encoder(s, d_model, dropout) for s in specs})
-        self.dual = nn.ModuleDict({m: ResidualDualStream(d_model, d_stream, residual) for m in self.modalities})
-        self.align = AlignmentHead(d_stream)
-        self.fusion = GatedFusion(len(self.streams), d_stream)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(d_stream, d_stream), nn.GELU(),
+        if alignment == "rest":
+            lift = nn.Linear(code_dim, d_stream)
+            self.dual = nn.ModuleDict({m: ResidualDualStream(d_model, d_stream, residual, code_dim, lift)
+                                       for m in self.modalities})
+            self.rest = RestPredictor(len(self.modalities), code_dim)
+        else:
+            self.dual = nn.ModuleDict({m: ResidualDualStream(d_model, d_stream, residual) for m in self.modalities})
+            self.align = AlignmentHead(d_stream)
+        self.fusion = GatedFusion(len(self.streams), d_stream, fusion)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.fusion.out_dim, d_stream), nn.GELU(),
                                   nn.Linear(d_stream, n_classes))
 
     def fit_normalisation(self, batch: dict) -> None:
@@ -43,18 +61,42 @@ class DSRSDNet(nn.Module):
         fit_encoders(self.encoders, self.modalities, batch)
 
     def encode(self, batch: dict) -> dict:
-        """Encodings and streams of every modality: h, s, r, p, z as (B, M, .) tensors."""
-        h, s, r, p = [], [], [], []
+        """Encodings and streams of every modality as (B, M, .) tensors: h, s, r, p, the shared
+        code c, the aligned z, and (``rest``) z_hat, each code as predicted from the others."""
+        h, s, r, p, c = [], [], [], [], []
         for m in self.modalities:
             b = batch[m]
             if "emb" in b:
                 hm = self.encoders[m](b["x"], b.get("steps"), b.get("cat"), emb=b["emb"])
             else:
                 hm = self.encoders[m](b["x"], b.get("steps"), b.get("cat"))
-            sm, rm, pm = self.dual[m](hm)
-            h.append(hm), s.append(sm), r.append(rm), p.append(pm)
-        s = torch.stack(s, 1)
-        return {"h": torch.stack(h, 1), "s": s, "r": torch.stack(r, 1), "p": torch.stack(p, 1), "z": self.align(s)}
+            sm, rm, pm, cm = self.dual[m](hm)
+            h.append(hm), s.append(sm), r.append(rm), p.append(pm), c.append(cm)
+        s, c = torch.stack(s, 1), torch.stack(c, 1)
+        out = {"h": torch.stack(h, 1), "s": s, "r": torch.stack(r, 1), "p": torch.stack(p, 1), "c": c}
+        if self.training:
+            out["backprojection"] = self._backprojection_error(out, batch["present"].bool())
+        if self.alignment == "rest":
+            out["z"] = c
+            out["z_hat"] = self.rest(c, batch["present"].bool())
+        else:
+            out["z"] = self.align(s)
+        return out
+
+    def _backprojection_error(self, enc: dict, present: torch.Tensor) -> torch.Tensor:
+        """Share of h's variance that B(s) leaves unexplained, with gradient into B only.
+
+        Minimising it makes B the least-squares map from s back to h, so r = h - B(s) is what the
+        shared stream cannot explain (without it B only serves the task, and r may still hold s).
+        """
+        errors = []
+        for j, m in enumerate(self.modalities):
+            keep = present[:, j]
+            if keep.sum() >= 2:
+                h, s = enc["h"][keep, j].detach().float(), enc["s"][keep, j].detach()
+                fit = self.dual[m].back(s).float()
+                errors.append((h - fit).pow(2).sum(1).mean() / h.var(0).sum().clamp_min(1e-6))
+        return torch.stack(errors).mean() if errors else enc["h"].new_zeros(())
 
     def stream_tensor(self, enc: dict) -> torch.Tensor:
         """(B, 2M, k) in the order of :func:`stream_names`."""
@@ -64,6 +106,12 @@ class DSRSDNet(nn.Module):
         mask = present.bool().repeat_interleave(2, dim=1)
         return mask if stream_mask is None else mask & stream_mask.bool()
 
+    def _drop_streams(self, mask: torch.Tensor) -> torch.Tensor:
+        """Training only: hide each present stream with probability ``stream_dropout``, never all."""
+        keep = torch.rand(mask.shape, device=mask.device) >= self.stream_dropout
+        dropped = mask & keep
+        return torch.where(dropped.any(1, keepdim=True), dropped, mask)
+
     def predict_from_streams(self, streams: torch.Tensor, mask: torch.Tensor):
         """Fusion and task head only: what the stream-level explainers perturb."""
         fused, weights = self.fusion(streams, mask)
@@ -72,5 +120,7 @@ class DSRSDNet(nn.Module):
     def forward(self, batch: dict, stream_mask: torch.Tensor | None = None) -> dict:
         enc = self.encode(batch)
         mask = self.stream_mask(batch["present"], stream_mask)
+        if self.training and self.stream_dropout > 0:
+            mask = self._drop_streams(mask)
         logits, weights = self.predict_from_streams(self.stream_tensor(enc), mask)
         return {**enc, "logits": logits, "gate": weights, "stream_mask": mask}

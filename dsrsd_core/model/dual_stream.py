@@ -11,20 +11,28 @@ class ResidualDualStream(nn.Module):
     s = S(h);  r = h - B(s);  p = P(r).   The identity h = B(s) + r holds exactly by construction,
     so the private stream sees only what the shared stream's back-projection does not explain.
     With ``residual=False`` (an ablation) p = P(h): two independent projections.
+
+    With a ``lift`` (one module shared by every modality) the shared stream is low-rank:
+    c = S(h) is a small code and s = lift(c), so every modality's shared stream lives in the same
+    coordinates and can hold no more than ``code_dim`` directions. Without one, s = LayerNorm(S(h))
+    (the paper's form) and c = s.
     """
 
-    def __init__(self, d: int, k: int, residual: bool = True):
+    def __init__(self, d: int, k: int, residual: bool = True, code_dim: int = 0, lift: nn.Module | None = None):
         super().__init__()
         self.residual = residual
-        self.shared = nn.Sequential(nn.Linear(d, k), nn.LayerNorm(k))
+        self.lift = lift
+        self.shared = nn.Linear(d, code_dim) if lift is not None else nn.Sequential(nn.Linear(d, k), nn.LayerNorm(k))
         self.back = nn.Linear(k, d)
         self.private = nn.Sequential(nn.Linear(d, k), nn.LayerNorm(k))
 
     def forward(self, h: torch.Tensor):
-        s = self.shared(h)
+        """-> shared s, residual r, private p, shared code c (c is s without a lift)."""
+        c = self.shared(h)
+        s = self.lift(c) if self.lift is not None else c
         r = h - self.back(s)
         p = self.private(r if self.residual else h)
-        return s, r, p
+        return s, r, p, c
 
 
 class AlignmentHead(nn.Module):
@@ -36,3 +44,28 @@ class AlignmentHead(nn.Module):
 
     def forward(self, s):
         return s + self.map(s)
+
+
+class RestPredictor(nn.Module):
+    """Predict each modality's shared code from the other modalities' codes: c^_m = T_m(c_{-m}).
+
+    Absent modalities enter as zeros with a presence flag of 0, so one predictor serves every
+    pattern of missing modalities. What T_m can predict is, by construction, what the other
+    modalities also carry: aligning c_m with c^_m is the "shared with the others" constraint when
+    different pairs of modalities share different things.
+    """
+
+    def __init__(self, n_modalities: int, code_dim: int, hidden: int = 64):
+        super().__init__()
+        n_in = (n_modalities - 1) * (code_dim + 1)
+        self.nets = nn.ModuleList(
+            nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, code_dim))
+            for _ in range(n_modalities))
+
+    def forward(self, c: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """``c`` (B, M, q), ``present`` (B, M) -> predictions (B, M, q)."""
+        flag = present.to(c.dtype).unsqueeze(-1)
+        parts = torch.cat([c * flag, flag], -1)
+        n = c.shape[1]
+        out = [net(torch.cat([parts[:, i] for i in range(n) if i != m], -1)) for m, net in enumerate(self.nets)]
+        return torch.stack(out, 1)

@@ -21,15 +21,28 @@ class Config:
     d_stream: int = 32
     dropout: float = 0.1
     residual: bool = True
-    # loss weights: total = task + w_align (InfoNCE + w_regression * regression) + w_decorrelation + w_orthogonality
+    # what "shared" means: "pairs" aligns every pair of modalities (the paper's form); "rest" aligns
+    # each modality's low-rank code (code_dim) with its prediction from the other modalities' codes
+    alignment: str = "pairs"
+    code_dim: int = 8
+    code_floor: str = "per_dim"  # variance floor on every code dimension, or on the code's "total" spread
+    fusion: str = "sum"  # "sum": gated weighted sum of streams; "concat": each stream keeps its slot
+    # loss weights: total = task + w_align (InfoNCE + w_regression * regression) + w_decorrelation
+    #   + w_orthogonality + w_independence + w_backprojection
     w_align: float = 1.0
     w_regression: float = 0.1
     w_decorrelation: float = 0.05
     w_orthogonality: float = 0.1
+    w_independence: float = 0.0
+    w_backprojection: float = 0.0
+    independence: str = "linear"  # "linear": R^2 of the shared code from the private stream; "rbf": kernel CKA
+    orthogonality_scope: str = "own"  # private stream vs its own shared code, or vs "all" shared codes
     temperature: float = 0.1
     variance_floor: float = 1.0
     # training
     modality_dropout: float = 0.2
+    stream_dropout: float = 0.0
+    min_epochs: int = 0  # early stopping may not stop before this epoch (auxiliary losses converge first)
     epochs: int = 30
     patience: int = 5
     batch_size: int = 256
@@ -77,16 +90,23 @@ class Config:
         return cls.from_dict(values, str(path))
 
     def check(self, source: str = "config") -> None:
-        for name in ("w_align", "w_regression", "w_decorrelation", "w_orthogonality", "modality_dropout"):
+        for name in ("w_align", "w_regression", "w_decorrelation", "w_orthogonality", "w_independence",
+                     "w_backprojection", "modality_dropout", "stream_dropout", "min_epochs"):
             if getattr(self, name) < 0:
                 raise DsrsdError(f"{source}: '{name}' must be >= 0")
-        if not 0 <= self.modality_dropout < 1:
-            raise DsrsdError(f"{source}: 'modality_dropout' must be in [0, 1)")
+        for name in ("modality_dropout", "stream_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise DsrsdError(f"{source}: '{name}' must be in [0, 1)")
+        for name, allowed in (("alignment", ("pairs", "rest")), ("fusion", ("sum", "concat")),
+                              ("orthogonality_scope", ("own", "all")), ("code_floor", ("per_dim", "total")),
+                              ("independence", ("linear", "rbf"))):
+            if getattr(self, name) not in allowed:
+                raise DsrsdError(f"{source}: '{name}' must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if not 0 < self.cutoff_fraction <= 1:
             raise DsrsdError(f"{source}: 'cutoff_fraction' must be in (0, 1]")
         if self.val_fraction <= 0 or self.test_fraction <= 0 or self.val_fraction + self.test_fraction >= 0.8:
             raise DsrsdError(f"{source}: val_fraction and test_fraction must be positive and leave most data for training")
-        for name in ("epochs", "batch_size", "d_model", "d_stream"):
+        for name in ("epochs", "batch_size", "d_model", "d_stream", "code_dim"):
             if getattr(self, name) < 1:
                 raise DsrsdError(f"{source}: '{name}' must be at least 1")
         if self.target not in ("at_risk", "four_class"):

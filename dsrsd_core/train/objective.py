@@ -6,45 +6,94 @@ from itertools import combinations
 import torch
 import torch.nn.functional as F
 
-from ..losses import alignment_regression, decorrelation, info_nce, orthogonality
+from ..losses import (alignment_regression, decorrelation, info_nce, kernel_dependence, linear_predictability,
+                      orthogonality, spread_floor, unexplained_variance)
 from .config import Config
 
 
+def _mean(values: list[torch.Tensor], zero: torch.Tensor) -> torch.Tensor:
+    return torch.stack(values).mean() if values else zero
+
+
+def alignment_terms(out: dict, present: torch.Tensor, cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
+    """(InfoNCE, regression), averaged over what is aligned.
+
+    ``pairs``: z_i with z_j for every pair of modalities, on the samples where both are present.
+    ``rest``: each modality's code c_m with its prediction from the other modalities' codes, on the
+    samples where m and at least one other modality are present; the regression is the share of
+    c_m's variance the others leave unexplained.
+    """
+    zero = out["logits"].new_zeros((), dtype=torch.float32)
+    nce, reg = [], []
+    n_mod = present.shape[1]
+    if "z_hat" in out:
+        for m in range(n_mod):
+            rows = present[:, m] & (present.sum(1) >= 2)
+            if rows.sum() >= 2:
+                nce.append(info_nce(out["z"][rows, m], out["z_hat"][rows, m], cfg.temperature))
+                reg.append(unexplained_variance(out["z"][rows, m], out["z_hat"][rows, m],
+                                                per_dim=cfg.code_floor == "per_dim"))
+        return _mean(nce, zero), _mean(reg, zero)
+    for i, j in combinations(range(n_mod), 2):
+        both = present[:, i] & present[:, j]
+        if both.sum() >= 2:
+            zi, zj = out["z"][both, i], out["z"][both, j]
+            nce.append(info_nce(zi, zj, cfg.temperature))
+            reg.append(alignment_regression(zi, zj))
+    return _mean(nce, zero), _mean(reg, zero)
+
+
+def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str, torch.Tensor]:
+    """Decorrelation of each shared code, and how far each private stream is from shared content.
+
+    ``code_floor = "per_dim"`` keeps every code dimension's spread above the floor (VICReg);
+    ``"total"`` only the code's overall spread, so dimensions with nothing shared may fade.
+    Independence is ``linear``: how much of the shared code a ridge regression on the private
+    stream recovers (R^2), or ``rbf``: kernel CKA between the two.
+
+    Orthogonality and (kernel) independence compare private stream p_m with shared code c_m
+    (``orthogonality_scope = "own"``) or with the shared codes of every modality present
+    (``"all"``): a private stream must not hold what any shared stream holds.
+    """
+    zero = out["logits"].new_zeros((), dtype=torch.float32)
+    dec, orth, ind = [], [], []
+    n_mod = present.shape[1]
+    for m in range(n_mod):
+        keep = present[:, m]
+        if keep.sum() < 2:
+            continue
+        c = out["c"][keep, m]
+        if cfg.code_floor == "total":
+            dec.append(decorrelation(c, 0.0) + spread_floor(c, cfg.variance_floor))
+        else:
+            dec.append(decorrelation(c, cfg.variance_floor))
+        others = range(n_mod) if cfg.orthogonality_scope == "all" else [m]
+        # with "rest" alignment the shared code is defined by what the other modalities predict;
+        # separation then moves the private stream only (else it can empty the shared code instead)
+        codes = out["c"].detach() if cfg.alignment == "rest" else out["c"]
+        for j in others:
+            both = keep & present[:, j]
+            if both.sum() >= 2:
+                orth.append(orthogonality(codes[both, j], out["p"][both, m]))
+                if cfg.w_independence > 0:
+                    dependence = kernel_dependence if cfg.independence == "rbf" else linear_predictability
+                    ind.append(dependence(out["p"][both, m], codes[both, j]))
+    return {"decorrelation": _mean(dec, zero), "orthogonality": _mean(orth, zero),
+            "independence": _mean(ind, zero)}
+
+
 def loss_terms(out: dict, y: torch.Tensor, present: torch.Tensor, cfg: Config) -> dict[str, torch.Tensor]:
-    """Task, InfoNCE, regression, decorrelation and orthogonality terms, and their weighted total.
-
-    For a model whose output has no shared streams (``"z"``), the task loss alone.
-
-    Alignment uses each pair of modalities on the samples where both are present; decorrelation
-    and orthogonality use each modality on the samples where it is present.
+    """Task, InfoNCE, regression, decorrelation, orthogonality, independence and back-projection
+    terms, and their weighted total. For a model without shared streams (no ``"z"``), the task alone.
     """
     present = present.bool()
     task = F.cross_entropy(out["logits"].float(), y)
     if "z" not in out:  # a baseline without shared/private streams: the task loss alone
         return {"total": task, "task": task}
-    zero = task.new_zeros(())
-    nce, reg, dec, orth = zero, zero, zero, zero
-    n_pairs = 0
-    n_mod = present.shape[1]
-    for i, j in combinations(range(n_mod), 2):
-        both = present[:, i] & present[:, j]
-        if both.sum() >= 2:
-            zi, zj = out["z"][both, i], out["z"][both, j]
-            nce = nce + info_nce(zi, zj, cfg.temperature)
-            reg = reg + alignment_regression(zi, zj)
-            n_pairs += 1
-    if n_pairs:
-        nce, reg = nce / n_pairs, reg / n_pairs
-    n_used = 0
-    for m in range(n_mod):
-        keep = present[:, m]
-        if keep.sum() >= 2:
-            dec = dec + decorrelation(out["s"][keep, m], cfg.variance_floor)
-            orth = orth + orthogonality(out["s"][keep, m], out["p"][keep, m])
-            n_used += 1
-    if n_used:
-        dec, orth = dec / n_used, orth / n_used
-    total = (task + cfg.w_align * (nce + cfg.w_regression * reg)
-             + cfg.w_decorrelation * dec + cfg.w_orthogonality * orth)
-    return {"total": total, "task": task, "infonce": nce, "regression": reg,
-            "decorrelation": dec, "orthogonality": orth}
+    nce, reg = alignment_terms(out, present, cfg)
+    sep = separation_terms(out, present, cfg)
+    back = out["backprojection"] if "backprojection" in out else task.new_zeros(())
+    total = (task + cfg.w_align * (nce + cfg.w_regression * reg) + cfg.w_decorrelation * sep["decorrelation"]
+             + cfg.w_orthogonality * sep["orthogonality"] + cfg.w_independence * sep["independence"]
+             + cfg.w_backprojection * back)
+    return {"total": total, "task": task, "infonce": nce, "regression": reg, **sep, "backprojection": back}

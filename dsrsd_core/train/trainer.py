@@ -38,7 +38,8 @@ def resolve_device(device: str = "auto") -> torch.device:
 def build_model(specs: list[dict], n_classes: int, cfg: Config, name: str = "dsrsd_net") -> nn.Module:
     """The model called ``name`` (DSRSD-Net, a baseline or an ablation; see :mod:`dsrsd_core.baselines`)."""
     if name == "dsrsd_net":
-        return DSRSDNet(specs, n_classes, cfg.d_model, cfg.d_stream, cfg.dropout, cfg.residual)
+        return DSRSDNet(specs, n_classes, cfg.d_model, cfg.d_stream, cfg.dropout, cfg.residual, cfg.alignment,
+                        cfg.code_dim, cfg.fusion, cfg.stream_dropout)
     from ..baselines import build
 
     return build(name, specs, n_classes, cfg)
@@ -158,10 +159,12 @@ def train_model(data: MultimodalData, split: np.ndarray, cfg: Config, device: st
         row["seconds"] = epoch_times[-1]
         history.append(row)
         score = vm["auc"] if np.isfinite(vm["auc"]) else vm["macro_f1"]
-        if score > best + 1e-4:
+        # before min_epochs the auxiliary losses are still shaping the streams: keep no checkpoint yet
+        warm = epoch >= min(cfg.min_epochs, cfg.epochs)
+        if warm and score > best + 1e-4:
             best, best_epoch, stale = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
-        else:
+        elif warm:
             stale += 1
         bar.set_postfix(loss=f"{row['train_total']:.3f}", val_auc=f"{vm['auc']:.3f}")
         if stale >= cfg.patience:

@@ -1,0 +1,231 @@
+"""Does a run's shared/private split hold what its names say? Probes, dependence and a verdict.
+
+A loss being small proves nothing about what a stream holds; these measures look at the
+embeddings themselves, fit on the training split and scored on the test split:
+
+* planted factors (synthetic runs): how well a linear and a small non-linear probe recover each
+  planted factor from each stream (R^2 on test);
+* cross-modal predictability (every run): how much of one modality's shared stream the other
+  modalities' shared streams predict (ridge R^2), against the same for private streams;
+* shared <-> private dependence: linear and RBF-kernel CKA (normalised HSIC) per modality;
+* the verdict: whether the labels "shared" and "private" can be trusted, with documented thresholds.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import RidgeCV
+from sklearn.neural_network import MLPRegressor
+from sklearn.preprocessing import StandardScaler
+
+# Thresholds of the verdict (docs/run_format.md, "Decomposition").
+PRIVATE_LEAK_MAX = 0.15   # a private factor's R^2 in its own modality's shared stream
+PRIVATE_HELD_MIN = 0.5    # ... and in its own private stream
+SHARED_HELD_MIN = 0.5     # a shared factor's R^2 in each observing modality's shared stream
+CROSS_MODAL_MIN = 0.3     # proxy: shared stream R^2 from the other modalities' shared streams
+CROSS_MODAL_GAP = 0.15    # proxy: ... above the same for the private stream
+DEPENDENCE_MAX = 0.2      # proxy: RBF CKA between a modality's shared and private streams
+MIN_TEST_SAMPLES = 50     # fewer test samples: probes are not run
+MIN_TRAIN_SAMPLES = 100
+
+PROBES = ("linear", "mlp")
+
+
+def probe_r2(x_train, y_train, x_test, y_test, kind: str = "linear", seed: int = 0) -> float:
+    """R^2 on test of a probe predicting ``y`` (n,) or (n, t) from ``x``, fitted on train.
+
+    ``linear``: ridge with the penalty chosen by leave-one-out on train. ``mlp``: one hidden layer
+    of 32 units, early-stopped on a tenth of train. For several targets, the variance-weighted R^2.
+    """
+    # a collapsed (near-constant) column is no evidence; standardising it would blow its noise up
+    spread = x_train.std(0)
+    keep = spread > 1e-4 * max(float(spread.max()), 1e-12)
+    x_train, x_test = x_train[:, keep], x_test[:, keep]
+    scale = StandardScaler().fit(x_train)
+    xt, xs = scale.transform(x_train), scale.transform(x_test)
+    y_train, y_test = np.asarray(y_train, float), np.asarray(y_test, float)
+    if kind == "linear":
+        model = RidgeCV(alphas=np.logspace(-3, 3, 13))
+    elif kind == "mlp":
+        model = MLPRegressor(hidden_layer_sizes=(32,), alpha=1e-3, max_iter=300, early_stopping=True,
+                             random_state=seed)
+    else:
+        raise ValueError(f"unknown probe {kind!r}")
+    y_mean, y_std = y_train.mean(0), y_train.std(0) + 1e-12
+    model.fit(xt, (y_train - y_mean) / y_std)
+    pred = model.predict(xs).reshape(y_test.shape) * y_std + y_mean
+    resid = ((y_test - pred) ** 2).sum()
+    total = ((y_test - y_test.mean(0)) ** 2).sum()
+    return float(1 - resid / total) if total > 0 else float("nan")
+
+
+def _gram_rbf(x: np.ndarray) -> np.ndarray:
+    sq = (x ** 2).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0)
+    med = np.median(d2[d2 > 0]) if (d2 > 0).any() else 1.0
+    return np.exp(-d2 / med)
+
+
+def cka(x: np.ndarray, y: np.ndarray, kernel: str = "linear") -> float:
+    """Centred kernel alignment (normalised HSIC) between two views of the same n samples.
+
+        CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)),  HSIC(K, L) = tr(K H L H),  H = I - 11^T/n
+
+    0 for independent views (in the limit), 1 for views equal up to rotation and scale. ``rbf``
+    uses Gaussian kernels with the median distance as bandwidth: it sees non-linear dependence.
+    """
+    x = (x - x.mean(0)) / (x.std(0) + 1e-8)
+    y = (y - y.mean(0)) / (y.std(0) + 1e-8)
+    if kernel == "linear":
+        k, l_ = x @ x.T, y @ y.T
+    else:
+        k, l_ = _gram_rbf(x), _gram_rbf(y)
+    n = len(x)
+    h = np.eye(n) - 1.0 / n
+    kc, lc = h @ k @ h, h @ l_ @ h
+    denom = np.sqrt((kc * kc).sum() * (lc * lc).sum())
+    return float((kc * lc).sum() / denom) if denom > 0 else float("nan")
+
+
+def factor_probes(shared, private, present, train, test, latents: dict[str, np.ndarray],
+                  modalities: list[str], probes=PROBES, seed: int = 0) -> list[dict]:
+    """One row per factor x stream x probe: ``factor``, ``stream``, ``probe``, ``r2``, ``n_test``.
+
+    ``shared``/``private`` are (N, M, k); ``train``/``test`` boolean (N,); ``latents`` maps a
+    factor to its (N,) values (NaN where unknown). Samples lacking the modality are left out.
+    """
+    rows = []
+    for f, values in latents.items():
+        ok = np.isfinite(values)
+        for j, m in enumerate(modalities):
+            tr, te = train & ok & present[:, j], test & ok & present[:, j]
+            for kind, emb in (("shared", shared), ("private", private)):
+                for probe in probes:
+                    r2 = (probe_r2(emb[tr, j], values[tr], emb[te, j], values[te], probe, seed)
+                          if tr.sum() >= MIN_TRAIN_SAMPLES and te.sum() >= MIN_TEST_SAMPLES else float("nan"))
+                    rows.append({"factor": f, "stream": f"{m}.{kind}", "probe": probe, "r2": r2,
+                                 "n_test": int(te.sum())})
+    return rows
+
+
+def factor_placement(rows: list[dict], factors: dict) -> dict:
+    """Per planted factor, whether it sits where it was planted (best of the probes per stream).
+
+    ``factors`` is ground_truth.json's ``factors``: each with the ``modalities`` that observe it.
+    A factor observed by two or more modalities is *shared*: it must reach R^2 >= SHARED_HELD_MIN
+    in the shared stream of every observing modality. A factor observed by one modality is
+    *private*: R^2 <= PRIVATE_LEAK_MAX in that modality's shared stream and >= PRIVATE_HELD_MIN in
+    its private stream. Factors no modality observes in this run are skipped.
+    """
+    best: dict[tuple[str, str], float] = {}
+    for r in rows:
+        if np.isfinite(r["r2"]):
+            key = (r["factor"], r["stream"])
+            best[key] = max(best.get(key, -np.inf), r["r2"])
+    out = {}
+    for f, spec in factors.items():
+        mods = list(spec.get("modalities", []))
+        kind = "shared" if len(mods) >= 2 else "private"
+        checks = []
+        for m in mods:
+            if kind == "shared":
+                v = best.get((f, f"{m}.shared"))
+                if v is not None:
+                    checks.append({"stream": f"{m}.shared", "r2": v, "want": f">= {SHARED_HELD_MIN}",
+                                   "ok": bool(v >= SHARED_HELD_MIN)})
+            else:
+                v_s, v_p = best.get((f, f"{m}.shared")), best.get((f, f"{m}.private"))
+                if v_s is not None:
+                    checks.append({"stream": f"{m}.shared", "r2": v_s, "want": f"<= {PRIVATE_LEAK_MAX}",
+                                   "ok": bool(v_s <= PRIVATE_LEAK_MAX)})
+                if v_p is not None:
+                    checks.append({"stream": f"{m}.private", "r2": v_p, "want": f">= {PRIVATE_HELD_MIN}",
+                                   "ok": bool(v_p >= PRIVATE_HELD_MIN)})
+        if checks:
+            out[f] = {"kind": kind, "modalities": mods, "checks": checks,
+                      "as_planted": all(c["ok"] for c in checks)}
+    return out
+
+
+def cross_modal_predictability(emb, present, train, test, modalities: list[str]) -> dict[str, float]:
+    """Per modality m: ridge R^2 of m's stream (all k dims) from the other modalities' streams of
+    the same kind, concatenated. Uses samples where every modality is present; NaN when too few."""
+    out = {}
+    everyone = present.all(1)
+    tr, te = train & everyone, test & everyone
+    if len(modalities) < 2 or tr.sum() < MIN_TRAIN_SAMPLES or te.sum() < MIN_TEST_SAMPLES:
+        return {m: float("nan") for m in modalities}
+    for j, m in enumerate(modalities):
+        others = [i for i in range(len(modalities)) if i != j]
+        x = emb[:, others].reshape(len(emb), -1)
+        out[m] = probe_r2(x[tr], emb[tr, j], x[te], emb[te, j], "linear")
+    return out
+
+
+def shared_private_dependence(shared, private, present, test, modalities: list[str], max_rows: int = 1500,
+                              seed: int = 0) -> dict[str, dict]:
+    """Per modality, linear and RBF CKA between its shared and private streams on the test split."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for j, m in enumerate(modalities):
+        rows = np.flatnonzero(test & present[:, j])
+        if len(rows) < MIN_TEST_SAMPLES:
+            out[m] = {"linear_cka": float("nan"), "rbf_cka": float("nan"), "n": int(len(rows))}
+            continue
+        if len(rows) > max_rows:
+            rows = np.sort(rng.choice(rows, max_rows, replace=False))
+        s, p = shared[rows, j].astype(np.float64), private[rows, j].astype(np.float64)
+        out[m] = {"linear_cka": cka(s, p, "linear"), "rbf_cka": cka(s, p, "rbf"), "n": int(len(rows))}
+    return out
+
+
+def verdict(placement: dict | None, cross_shared: dict, cross_private: dict, dependence: dict,
+            collapsed: list[str]) -> dict:
+    """``trusted`` / ``partly`` / ``not`` with the reason in one sentence, from what was measured.
+
+    With planted factors (synthetic runs) the planted check decides: every factor as planted ->
+    trusted; at least half -> partly; else not. Without them, three proxies per modality: its shared
+    stream is predictable from the other modalities' shared streams (R^2 >= CROSS_MODAL_MIN) and
+    more so than its private stream from theirs (gap >= CROSS_MODAL_GAP); its shared and private
+    streams are nearly independent (RBF CKA <= DEPENDENCE_MAX); its shared stream has not collapsed.
+    All hold -> trusted, some -> partly, none -> not. Missing measures are named, never assumed.
+    """
+    skipped = []
+    if placement:
+        ok = [f for f, v in placement.items() if v["as_planted"]]
+        bad = [f for f, v in placement.items() if not v["as_planted"]]
+        frac = len(ok) / len(placement)
+        level = "trusted" if not bad else "partly" if frac >= 0.5 else "not"
+        reason = (f"{len(ok)} of {len(placement)} planted factors sit where they were planted"
+                  + (f"; misplaced: {', '.join(bad)}" if bad else "") + " (probe R^2 on the test split)")
+        if collapsed:
+            level = "not" if level == "not" else "partly"
+            reason += f"; collapsed shared stream: {', '.join(collapsed)}"
+        return {"level": level, "basis": "planted factors", "reason": reason, "skipped": skipped}
+    checks, failed = 0, []
+    for m, v in cross_shared.items():
+        vp = cross_private.get(m, float("nan"))
+        dep = dependence.get(m, {}).get("rbf_cka", float("nan"))
+        if not np.isfinite(v):
+            skipped.append(f"{m}: cross-modal predictability (too few samples with every modality)")
+        else:
+            checks += 1
+            if v < CROSS_MODAL_MIN or (np.isfinite(vp) and v - vp < CROSS_MODAL_GAP):
+                failed.append(f"{m}.shared is not what the other modalities carry (R^2 {v:.2f}"
+                              + (f" vs private {vp:.2f})" if np.isfinite(vp) else ")"))
+        if not np.isfinite(dep):
+            skipped.append(f"{m}: shared/private dependence (too few test samples)")
+        else:
+            checks += 1
+            if dep > DEPENDENCE_MAX:
+                failed.append(f"{m}'s shared and private streams depend on each other (CKA {dep:.2f})")
+    for m in collapsed:
+        checks += 1
+        failed.append(f"{m}.shared has collapsed")
+    if checks == 0:
+        return {"level": "not", "basis": "nothing measurable",
+                "reason": "too few samples to measure the decomposition; the labels are unverified",
+                "skipped": skipped}
+    level = "trusted" if not failed else "not" if len(failed) >= checks else "partly"
+    reason = ("every modality's shared stream is predictable from the others and independent of its private one"
+              if not failed else "; ".join(failed))
+    return {"level": level, "basis": "cross-modal proxies (no planted truth)", "reason": reason, "skipped": skipped}

@@ -1,0 +1,47 @@
+"""Dependence between two views of a batch, as a loss: linear predictability and kernel (HSIC) forms."""
+import torch
+
+
+def _standardise(x: torch.Tensor) -> torch.Tensor:
+    return (x - x.mean(0)) / (x.std(0) + 1e-4)
+
+
+def linear_predictability(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-2) -> torch.Tensor:
+    """Mean R^2 of ridge regressions of each column of ``y`` (B x q) on ``x`` (B x k), in the batch:
+
+        X~, Y~ = standardised columns;  W = (X~^T X~ / B + ridge I)^-1 X~^T Y~ / B
+        L = (1/q) sum_d  Var(X~ W)_d / Var(Y~_d)  =  (1/q) tr(Y~^T X~ W) / B
+
+    What a linear probe from x recovers of y, undiluted by the number of dimensions that carry
+    nothing (a mean squared cross-correlation over all k q pairs would be). In [0, 1).
+    """
+    x, y = _standardise(x.float()), _standardise(y.float())
+    b, k = x.shape
+    if b < 4:
+        return x.sum() * 0.0
+    gram = x.T @ x / b + ridge * torch.eye(k, device=x.device)
+    w = torch.linalg.solve(gram, x.T @ y / b)
+    return (y * (x @ w)).sum(0).div(b).mean().clamp(0, 1)
+
+
+def _centred_rbf(x: torch.Tensor) -> torch.Tensor:
+    d2 = torch.cdist(x, x).pow(2)
+    bandwidth = d2.detach().median().clamp_min(1e-6)
+    k = torch.exp(-d2 / bandwidth)
+    return k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
+
+
+def kernel_dependence(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Centred kernel alignment of the batches ``x`` (B x d) and ``y`` (B x k), Gaussian kernels:
+
+        K~, L~ = double-centred RBF Gram matrices (median heuristic bandwidth, columns standardised)
+        L = <K~, L~>_F / (||K~||_F ||L~||_F)        (normalised HSIC, in [0, 1])
+
+    Near 0 when x and y are independent; unlike a cross-correlation it also sees dependence that
+    is not linear (e.g. y = x^2).
+    """
+    x, y = x.float(), y.float()
+    if len(x) < 4:
+        return x.sum() * 0.0
+    k, l_ = _centred_rbf(_standardise(x)), _centred_rbf(_standardise(y))
+    return (k * l_).sum() / (k.norm() * l_.norm() + 1e-8)

@@ -1,0 +1,20 @@
+"""How much of a shared code the other modalities fail to predict."""
+import torch
+
+
+def unexplained_variance(c: torch.Tensor, c_hat: torch.Tensor, per_dim: bool = True, eps: float = 1e-4) -> torch.Tensor:
+    """Share of the variance of ``c`` (B x q) that the prediction ``c_hat`` leaves unexplained.
+
+        per_dim:  L = (1/q) sum_d mean_i (c_id - c^_id)^2 / (Var_i(c_id) + eps)     (mean of 1 - R^2_d)
+        total:    L = sum_d mean_i (c_id - c^_id)^2 / (sum_d Var_i(c_id) + eps)    (1 - R^2 of the whole code)
+
+    The ratio does not change when c is scaled (with c^ scaled alike), so shrinking c cannot lower
+    it: a dimension of c only scores well when the other modalities predict it, i.e. when it holds
+    what they also carry. ``total`` lets unpredictable dimensions fade instead of being filled.
+    """
+    c, c_hat = c.float(), c_hat.float()
+    if len(c) < 2:
+        return c.sum() * 0.0
+    err = (c - c_hat).pow(2).mean(0)
+    var = c.var(0)
+    return (err / (var + eps)).mean() if per_dim else err.sum() / (var.sum() + eps)
