@@ -92,7 +92,7 @@ HALF = 0.5  # preparation and availability act in the first half of the module (
 # --- assessment scores -----------------------------------------------------------------------
 SCORE_BASE = 73.0
 SCORE_ENGAGEMENT, SCORE_MASTERY, SCORE_PREPARATION = 9.0, 9.0, 10.0  # points per SD
-SCORE_NOISE = 10.0
+SCORE_NOISE = 8.0
 CHUNK_LEARNERS = 2500
 
 # activity type -> (share of click rows, mean clicks per row, mean sites per presentation,
