@@ -9,36 +9,70 @@ the file.
 
 The planted structure
 ---------------------
-Each enrolment draws four independent latent factors ~ N(0, 1):
+Each enrolment draws six independent latent factors ~ N(0, 1). Each is expressed in the data of
+the modalities that observe it (as the OULAD loader builds them: ``profile`` from studentInfo and
+registration, ``clickstream`` = weekly clicks per activity type before the cut-off,
+``assessments`` = the assessments due or submitted before the cut-off) and in no other. A factor
+observed by two or more modalities is *shared*, by one *private*. Every factor's expression is
+built to be visible before the default cut-off (half of each presentation's length).
 
-``engagement`` (truly shared: clickstream + assessments)
+``engagement`` (shared: clickstream + assessments; outcome weight 1.0)
     Multiplies the rate of rows and clicks on *learning* activities (oucontent, forumng, quiz,
     subpage, resource, ... every type except ``homepage`` and ``url``) by the same factor in every
     week of the module; raises assessment scores, the probability of submitting and how many days
-    early a submission is; lowers the probability of withdrawing. It drives the outcome.
-``mastery`` (private to assessments)
-    Raises assessment scores only. No effect on clicks. It drives the outcome.
-``browsing`` (private to clickstream; the *dominance trap*)
+    early a submission is; lowers the probability of withdrawing.
+``mastery`` (private to assessments; 0.8)
+    Raises assessment scores, evenly over the module. No effect on clicks.
+``preparation`` (shared: profile + assessments; 0.4)
+    Expressed in ``highest_education`` (higher = more prepared) and ``num_of_prev_attempts``
+    (more = less prepared); raises the scores of assessments due early: full effect for those
+    due in the first quarter of the module, fading to none at half of it (and, through
+    ``num_of_prev_attempts``, makes banked submissions rarer).
+``availability`` (shared: profile + clickstream under routing ``full``; 0.4)
+    Expressed in ``studied_credits`` (more credits = less available) and in *when* a learner
+    clicks, not how much: the click days of the first half of the module are drawn from the day
+    profile times ``1 + k*h(day)``, with ``h`` falling linearly over the first half (zero after
+    it), centred so the expected number of clicks before the cut-off is unchanged, and
+    ``k = tanh(0.8 * availability)``: available learners click early, the others catch up just
+    before the cut-off. Under routing ``sparse`` the clicks carry no tilt, so availability is
+    private to the profile (still in ``studied_credits`` and in the outcome).
+``browsing`` (private to clickstream; 0.0: the *dominance trap*)
     Produces huge, highly variable numbers of rows and clicks on ``homepage`` and ``url``. This
     gives the clickstream by far the largest raw variance of any modality, yet it has no effect
     on the outcome.
-``background`` (private to profile; weak but real)
-    Expressed in ``highest_education`` and ``imd_band`` (higher = higher background),
-    ``num_of_prev_attempts`` and ``studied_credits`` (more = lower background). Small effect on
-    the outcome.
+``background`` (private to profile; 0.3)
+    Expressed in ``imd_band`` (higher = higher background).
 
-Outcome: ``ability = 1.0*engagement + 0.8*mastery + 0.3*background + N(0, 0.5)``.
-A learner withdraws with probability ``sigmoid(-1.2 - 1.2*engagement)`` (about 28 %) and then
-has a ``date_unregistration`` and no clicks or submissions after it. The others Fail if
-``ability < -0.42``, get a Distinction if ``ability >= 1.73`` and Pass otherwise (about
-22 / 40 / 10 % of all enrolments). Gender, region, age band and disability are drawn with
+Each of the four profile fields above expresses exactly one factor (probit loadings 0.8, -0.6,
+-0.85, 0.85). Gender, region, age band, disability and the registration date are drawn with
 OULAD-like frequencies and have no effect on anything.
 
-Why the modality ranking is assessments > clickstream > profile: the assessments carry
-engagement *and* mastery (outcome weights 1.0 and 0.8), the clickstream carries engagement only
-(1.0; its larger browsing variance is label noise), and the profile carries only the weak
-background (0.3). The share of the ability variance that is due to the shared factor is
-``1.0^2 / (1.0^2 + 0.8^2 + 0.3^2)``.
+Routings (``write_cohort(routing=...)``, ``dsrsd synth --routing``): ``full`` (the default):
+every pair of modalities shares a factor (profile+clickstream: availability, profile+assessments:
+preparation, clickstream+assessments: engagement). ``sparse``: the pair profile+clickstream
+shares nothing. With the same seed the two write identical files except ``studentVle.csv``
+(only the click days differ) and ``ground_truth.json``.
+
+Outcome: ``ability = 1.0*engagement + 0.8*mastery + 0.4*preparation + 0.4*availability
++ 0.3*background + N(0, 0.5)`` (the same under both routings). A learner withdraws with probability
+``sigmoid(-1.2 - 1.2*engagement)`` (about 28 %) and then has a ``date_unregistration`` and no
+clicks or submissions after it. The others Fail if ``ability < -0.47``, get a Distinction if
+``ability >= 1.85`` and Pass otherwise (about 22 / 40 / 10 % of all enrolments).
+
+``ground_truth.json`` states ``routing``; per factor its ``modalities``, ``kind`` (derived from
+their number), ``outcome_weight`` and a ``note``; ``pairs`` ("a+b" -> factors both observe);
+``modality_ranking``; ``dominance_trap`` (the modality) and ``trap_factor``;
+``shared_signal_fraction``; the ``outcome`` formula; and per-learner values of every factor
+(``learners``, matched by code_module, code_presentation, id_student).
+
+The modality ranking is derived, not asserted: each modality scores the ability variance it can
+see, the sum of ``outcome_weight**2`` over the factors it observes (``modality_signal``), and
+modalities are ranked by it. Assessments see engagement, mastery and preparation (1.0 + 0.64 +
+0.16 = 1.80), the clickstream engagement and availability (1.16; 1.0 under ``sparse``; its larger
+browsing variance is label noise), the profile preparation, availability and background (0.41):
+assessments > clickstream > profile under both routings. ``shared_signal_fraction`` is the sum
+of ``w**2`` over shared factors over the sum over all factors: (1.0 + 0.16 + 0.16) / 2.05 = 0.644
+under ``full``, (1.0 + 0.16) / 2.05 = 0.566 under ``sparse``.
 """
 from __future__ import annotations
 
