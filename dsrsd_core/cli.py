@@ -50,7 +50,8 @@ def torch_distributed_initialised() -> bool:
 def cmd_synth(args) -> int:
     from .data.synth import write_cohort
 
-    summary = write_cohort(args.out, enrolments=args.enrolments, seed=args.seed, progress=not args.quiet)
+    summary = write_cohort(args.out, enrolments=args.enrolments, seed=args.seed, progress=not args.quiet,
+                           routing=args.routing)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -174,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--enrolments", type=int, default=SYNTHETIC_DEFAULT["enrolments"])
     s.add_argument("--seed", type=int, default=SYNTHETIC_DEFAULT["seed"])
+    s.add_argument("--routing", choices=["full", "sparse"], default="full",
+                   help="full: every pair of modalities shares a planted factor; sparse: profile and clickstream share none")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_synth)
 

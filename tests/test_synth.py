@@ -8,13 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dsrsd_core.data import synth
+from dsrsd_core.data.oulad import ACTIVITIES, ASSESSMENT_FEATURES, load_final_outcome
 from dsrsd_core.data.schema import CATEGORICAL_COLUMNS, TABLES, VOCAB
-from dsrsd_core.data.synth import BROWSING_TYPES, write_cohort
+from dsrsd_core.data.synth import BROWSING_TYPES, MODALITIES, write_cohort
 from dsrsd_core.errors import DsrsdError
+from dsrsd_core.explain.planted import planted_truth_check, shared_signal_fraction
 
 N = 400
 KEY = ["code_module", "code_presentation", "id_student"]
 FILES = [f"{t}.csv" for t in TABLES] + ["ground_truth.json"]
+FACTORS = ["engagement", "mastery", "preparation", "availability", "browsing", "background"]
+N_ROUTED = 1500  # the cohorts the recoverability tests read through the loader
+OBSERVED_R2, UNOBSERVED_R2 = 0.3, 0.03  # held-out R^2: every observer at least, every non-observer at most
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +30,110 @@ def cohort(tmp_path_factory):
     tables = {t: pd.read_csv(out / f"{t}.csv") for t in TABLES}
     truth = json.loads((out / "ground_truth.json").read_text())
     return out, summary, tables, truth
+
+
+@pytest.fixture(scope="module")
+def routed(tmp_path_factory):
+    """routing -> (out, truth, per-modality summaries of the loader's samples, their factor values).
+    The two cohorts have the same seed, so they differ only in the click days."""
+    out = {}
+    for routing in synth.ROUTINGS:
+        path = tmp_path_factory.mktemp(f"routed_{routing}") / "cohort"
+        write_cohort(path, enrolments=N_ROUTED, seed=0, routing=routing)
+        truth = json.loads((path / "ground_truth.json").read_text())
+        data = load_final_outcome(path)
+        factors = data.meta[KEY].merge(pd.DataFrame(truth["learners"]), on=KEY, how="left")
+        assert len(factors) == len(data.meta) and factors[FACTORS].notna().all().all()
+        out[routing] = (path, truth, _summaries(data), factors)
+    return out
+
+
+def _summaries(data) -> dict[str, np.ndarray]:
+    """A few plain per-learner numbers per modality, from the loader's arrays (what a model sees)."""
+    p = data.modalities["profile"]
+    cat = {c: p.cat[:, j].astype(float) for j, c in enumerate(p.cat_names)}  # code 0 = missing
+    imd = cat["imd_band"]
+    profile = np.column_stack([p.x, cat["highest_education"], np.where(imd > 0, imd, imd[imd > 0].mean()), imd == 0,
+                               cat["age_band"], cat["gender"], cat["disability"]])
+
+    c = data.modalities["clickstream"]
+    steps = c.steps.astype(float)
+    first = (np.arange(c.x.shape[1])[None, :] < steps.sum(1, keepdims=True) / 2) * steps  # first half of the weeks
+    browse = np.isin(ACTIVITIES, BROWSING_TYPES)
+    volume, timing = [], []
+    for part in (~browse, browse):
+        week = c.x[:, :, part].sum(2) * steps  # log-clicks per visible week
+        volume.append(week.sum(1) / steps.sum(1))
+        timing.append((week * first).sum(1) / first.sum(1) - (week * (steps - first)).sum(1) / (steps - first).sum(1))
+    clickstream = np.column_stack(volume + timing)
+
+    a = data.modalities["assessments"]
+    f = {k: a.x[:, :, i] for i, k in enumerate(ASSESSMENT_FEATURES)}
+    due = a.steps & (f["submitted"] + f["overdue_unsubmitted"] > 0)
+    sub = due & (f["submitted"] > 0)
+    early, later = sub & (f["due_fraction"] < 0.25), sub & (f["due_fraction"] >= 0.25)
+
+    def mean(v, m):
+        return (v * m).sum(1) / np.maximum(m.sum(1), 1)
+
+    assessments = np.column_stack([
+        mean(f["score_100"], sub), mean(f["score_100"], early), mean(f["score_100"], later),
+        early.any(1), later.any(1), mean(f["submitted"], due), mean(f["days_early_30"], sub), mean(f["is_banked"], sub)])
+    return {"profile": profile, "clickstream": clickstream, "assessments": assessments}
+
+
+def _heldout_r2(x: np.ndarray, y: np.ndarray) -> float:
+    """Ridge (alpha 1, standardised inputs) fitted on a fixed half of the learners, R^2 on the other half."""
+    n = len(y)
+    order = np.random.default_rng(0).permutation(n)
+    fit, test = order[: n // 2], order[n // 2:]
+    z = (x - x[fit].mean(0)) / (x[fit].std(0) + 1e-9)
+    z = np.column_stack([z, np.ones(n)])
+    penalty = np.eye(z.shape[1])
+    penalty[-1, -1] = 0.0
+    beta = np.linalg.solve(z[fit].T @ z[fit] + penalty, z[fit].T @ y[fit])
+    resid = y[test] - z[test] @ beta
+    return float(1.0 - resid @ resid / np.sum((y[test] - y[test].mean()) ** 2))
+
+
+def _partial_r(y: np.ndarray, lat: pd.DataFrame, factor: str) -> float:
+    """Correlation of ``y`` with ``factor`` after removing the other factors linearly from both."""
+    others = np.column_stack([lat.drop(columns=factor).to_numpy(), np.ones(len(lat))])
+
+    def resid(v):
+        return v - others @ np.linalg.lstsq(others, v, rcond=None)[0]
+
+    return float(np.corrcoef(resid(y.astype(float)), resid(lat[factor].to_numpy()))[0, 1])
+
+
+def _validate_truth(truth: dict) -> None:
+    """ground_truth.json is self-consistent: modalities, kinds, pairs, ranking and shared fraction."""
+    assert truth["routing"] in synth.ROUTINGS
+    f = truth["factors"]
+    assert list(f) == FACTORS
+    for name, spec in f.items():
+        assert spec["modalities"] and set(spec["modalities"]) <= set(MODALITIES), name
+        assert len(set(spec["modalities"])) == len(spec["modalities"]), name
+        assert spec["kind"] == ("shared" if len(spec["modalities"]) >= 2 else "private"), name
+        assert isinstance(spec["outcome_weight"], float) and spec["outcome_weight"] >= 0, name
+    expected_pairs = {f"{a}+{b}": [n for n, s in f.items() if a in s["modalities"] and b in s["modalities"]]
+                      for i, a in enumerate(MODALITIES) for b in MODALITIES[i + 1:]}
+    assert truth["pairs"] == expected_pairs
+    # every factor observed by a pair is listed under it, and only those
+    for pair, shared in truth["pairs"].items():
+        assert all(f[n]["kind"] == "shared" for n in shared), pair
+    w2 = {n: s["outcome_weight"] ** 2 for n, s in f.items()}
+    fraction = sum(w2[n] for n, s in f.items() if s["kind"] == "shared") / sum(w2.values())
+    assert truth["shared_signal_fraction"] == pytest.approx(fraction, abs=1e-6)
+    assert shared_signal_fraction(truth) == pytest.approx(fraction, abs=1e-12)
+    signal = {m: sum(w2[n] for n, s in f.items() if m in s["modalities"]) for m in MODALITIES}
+    assert truth["modality_ranking"] == sorted(MODALITIES, key=lambda m: -signal[m])
+    assert truth["modality_signal"] == pytest.approx(signal)
+    assert truth["dominance_trap"] == "clickstream" and truth["trap_factor"] == "browsing"
+    assert f["browsing"]["outcome_weight"] == 0.0 and f["browsing"]["modalities"] == ["clickstream"]
+    assert f["mastery"]["modalities"] == ["assessments"] and f["background"]["modalities"] == ["profile"]
+    for name, spec in f.items():
+        assert (f"{spec['outcome_weight']}*{name}" in truth["outcome"]["ability"]) == (spec["outcome_weight"] > 0)
 
 
 def _learner_frame(tables) -> pd.DataFrame:
@@ -154,23 +264,112 @@ def test_same_seed_same_bytes_different_seed_differs(cohort, tmp_path):
 
 # --- the planted truth, measured from the files ----------------------------------------------
 def test_ground_truth_file(cohort):
-    _, _, t, truth = cohort
-    assert truth["generator"] == "dsrsd synthetic v1" and truth["seed"] == 0 and truth["enrolments"] == N
+    _, summary, t, truth = cohort
+    assert truth["generator"] == "dsrsd synthetic v2" and truth["seed"] == 0 and truth["enrolments"] == N
+    assert truth["routing"] == summary["routing"] == "full"
+    _validate_truth(truth)
     assert truth["modality_ranking"] == ["assessments", "clickstream", "profile"]
-    assert truth["dominance_trap"] == "clickstream"
     f = truth["factors"]
-    assert f["engagement"]["kind"] == "shared"
-    assert sorted(f["engagement"]["modalities"]) == ["assessments", "clickstream"]
-    assert f["browsing"]["outcome_weight"] == 0.0 and f["browsing"]["modalities"] == ["clickstream"]
-    assert f["mastery"]["modalities"] == ["assessments"] and f["background"]["modalities"] == ["profile"]
-    assert truth["shared_signal_fraction"] == pytest.approx(1.0 / (1.0 + 0.64 + 0.09), abs=1e-6)
+    assert f["engagement"]["modalities"] == ["clickstream", "assessments"]
+    assert f["preparation"]["modalities"] == ["profile", "assessments"]
+    assert f["availability"]["modalities"] == ["profile", "clickstream"]
+    assert all(truth["pairs"].values())  # routing full: every pair of modalities shares a factor
+    assert truth["shared_signal_fraction"] == pytest.approx((1.0 + 0.16 + 0.16) / (1.0 + 0.64 + 0.16 + 0.16 + 0.09),
+                                                            abs=1e-6)
     learners = pd.DataFrame(truth["learners"])
-    assert list(learners.columns) == KEY + ["engagement", "mastery", "browsing", "background"]
+    assert list(learners.columns) == KEY + FACTORS
     assert learners[KEY].equals(t["studentInfo"][KEY])
-    for factor in ("engagement", "mastery", "browsing", "background"):
+    for factor in FACTORS:
         v = learners[factor]
         assert abs(v.mean()) < 0.2 and 0.8 < v.std() < 1.2
         assert (v.round(4) == v).all()
+    lat = learners[FACTORS].to_numpy()
+    assert np.abs(np.corrcoef(lat.T) - np.eye(len(FACTORS))).max() < 0.2  # independent per enrolment
+
+
+def test_sparse_routing_has_an_empty_pair(routed):
+    full_path, full, _, _ = routed["full"]
+    path, truth, _, _ = routed["sparse"]
+    _validate_truth(truth)
+    assert truth["routing"] == "sparse"
+    assert truth["pairs"] == {"profile+clickstream": [], "profile+assessments": ["preparation"],
+                              "clickstream+assessments": ["engagement"]}
+    assert truth["factors"]["availability"]["modalities"] == ["profile"]
+    assert truth["factors"]["availability"]["kind"] == "private"
+    assert truth["modality_ranking"] == full["modality_ranking"]
+    assert truth["shared_signal_fraction"] == pytest.approx(1.16 / 2.05, abs=1e-6)
+    # same seed: only the click days differ
+    for name in FILES:
+        same = (path / name).read_bytes() == (full_path / name).read_bytes()
+        assert same == (name not in ("studentVle.csv", "ground_truth.json")), name
+    assert truth["learners"] == full["learners"]
+
+
+@pytest.mark.parametrize("routing", ["full", "sparse"])
+@pytest.mark.parametrize("factor", FACTORS)
+def test_factor_recoverable_exactly_where_observed(routed, routing, factor):
+    """Held-out R^2 of the factor from each modality's summaries: high where it is planted, ~0 elsewhere."""
+    _, truth, summaries, factors = routed[routing]
+    observers = truth["factors"][factor]["modalities"]
+    y = factors[factor].to_numpy()
+    r2 = {m: _heldout_r2(summaries[m], y) for m in MODALITIES}
+    for m in MODALITIES:
+        if m in observers:
+            assert r2[m] >= OBSERVED_R2, (factor, m, r2)
+        else:
+            assert r2[m] <= UNOBSERVED_R2, (factor, m, r2)
+
+
+def test_availability_is_in_the_timing_of_clicks_not_their_volume(routed):
+    _, _, summaries, factors = routed["full"]
+    volume, timing = summaries["clickstream"][:, :2], summaries["clickstream"][:, 2:]
+    assert _heldout_r2(timing, factors["availability"].to_numpy()) >= OBSERVED_R2
+    assert _heldout_r2(volume, factors["availability"].to_numpy()) <= UNOBSERVED_R2
+    assert _heldout_r2(volume, factors["engagement"].to_numpy()) >= OBSERVED_R2
+
+
+def test_label_follows_the_weights_and_not_the_trap(routed, monkeypatch):
+    """Given the other factors, the label still moves with every weighted factor and not with
+    browsing; the same check catches browsing feeding the label with weight 0.2."""
+    path, truth, _, _ = routed["full"]
+    assert truth["factors"]["browsing"]["outcome_weight"] == 0.0
+    info = pd.read_csv(path / "studentInfo.csv")
+    lat = pd.DataFrame(truth["learners"])[FACTORS]
+
+    def partials(result, lat):
+        done = result != "Withdrawn"
+        y = result[done].map({"Fail": 0, "Pass": 1, "Distinction": 2}).to_numpy()
+        return {f: _partial_r(y, lat[done].reset_index(drop=True), f) for f in FACTORS}
+
+    r = partials(info["final_result"], lat)
+    assert abs(r["browsing"]) < 0.08, r
+    for f in FACTORS:
+        if truth["factors"][f]["outcome_weight"] > 0:
+            assert r[f] > 0.2, (f, r)
+    # negative control: the people of a cohort whose trap leaks into the label
+    monkeypatch.setitem(synth.OUTCOME_WEIGHTS, "browsing", 0.2)
+    rng = np.random.default_rng(7)
+    people = synth._people(synth._layout(N_ROUTED, rng), N_ROUTED, rng)
+    leaky = partials(pd.Series(people["final_result"]), pd.DataFrame({f: people[f] for f in FACTORS}))
+    assert abs(leaky["browsing"]) >= 0.08, leaky
+
+
+def test_class_balance(routed):
+    path, _, _, _ = routed["full"]
+    share = pd.read_csv(path / "studentInfo.csv")["final_result"].value_counts(normalize=True)
+    assert 0.24 < share["Withdrawn"] < 0.32 and 0.18 < share["Fail"] < 0.26, share.to_dict()
+    assert 0.35 < share["Pass"] < 0.45 and 0.07 < share["Distinction"] < 0.13, share.to_dict()
+
+
+def test_planted_truth_check_reads_the_factors(routed):
+    _, truth, _, _ = routed["sparse"]
+    pt = planted_truth_check({"assessments": 3.0, "clickstream": 2.0, "profile": 1.0},
+                             {"clickstream.shared": 1.0, "clickstream.private": 1.0}, truth)
+    assert pt["rank_correlation"] == 1.0 and not pt["trap_wins"] and pt["routing"] == "sparse"
+    assert pt["planted_factors"]["availability"] == {"modalities": ["profile"], "kind": "private",
+                                                     "outcome_weight": 0.4}
+    assert pt["planted_pairs"]["profile+clickstream"] == []
+    assert pt["planted_shared_signal_fraction"] == pytest.approx(truth["shared_signal_fraction"], abs=1e-6)
 
 
 def test_shared_factor_links_clicks_and_scores(cohort):
@@ -211,16 +410,25 @@ def test_browsing_clicks_have_the_largest_variance(cohort):
     assert abs(done["browse"].corr(done["score"], method="spearman")) < 0.2
 
 
-def test_background_is_expressed_in_the_profile(cohort):
+def test_profile_fields_express_their_factor(cohort):
     _, _, t, truth = cohort
     info = t["studentInfo"]
-    g = pd.Series(truth["learners"]["background"])
+    lat = pd.DataFrame(truth["learners"])
     edu = info["highest_education"].map({v: i for i, v in enumerate(VOCAB["highest_education"])})
-    assert g.corr(edu, method="spearman") > 0.3
-    assert g.corr(info["num_of_prev_attempts"], method="spearman") < 0
+    imd = info["imd_band"].map({v: i for i, v in enumerate(VOCAB["imd_band"])})
+    assert lat["preparation"].corr(edu, method="spearman") > 0.5
+    assert lat["preparation"].corr(info["num_of_prev_attempts"], method="spearman") < -0.1
+    assert lat["availability"].corr(info["studied_credits"], method="spearman") < -0.5
+    assert lat["background"].corr(imd, method="spearman") > 0.6
+    assert abs(lat["background"].corr(edu, method="spearman")) < 0.15
 
 
 # --- bad input ----------------------------------------------------------------------------------------
+def test_unknown_routing(tmp_path):
+    with pytest.raises(DsrsdError, match="unknown routing"):
+        write_cohort(tmp_path / "x", enrolments=60, routing="dense")
+
+
 def test_too_few_enrolments(tmp_path):
     with pytest.raises(DsrsdError, match="at least 50"):
         write_cohort(tmp_path / "x", enrolments=49)

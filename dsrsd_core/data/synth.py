@@ -9,36 +9,70 @@ the file.
 
 The planted structure
 ---------------------
-Each enrolment draws four independent latent factors ~ N(0, 1):
+Each enrolment draws six independent latent factors ~ N(0, 1). Each is expressed in the data of
+the modalities that observe it (as the OULAD loader builds them: ``profile`` from studentInfo and
+registration, ``clickstream`` = weekly clicks per activity type before the cut-off,
+``assessments`` = the assessments due or submitted before the cut-off) and in no other. A factor
+observed by two or more modalities is *shared*, by one *private*. Every factor's expression is
+built to be visible before the default cut-off (half of each presentation's length).
 
-``engagement`` (truly shared: clickstream + assessments)
+``engagement`` (shared: clickstream + assessments; outcome weight 1.0)
     Multiplies the rate of rows and clicks on *learning* activities (oucontent, forumng, quiz,
     subpage, resource, ... every type except ``homepage`` and ``url``) by the same factor in every
     week of the module; raises assessment scores, the probability of submitting and how many days
-    early a submission is; lowers the probability of withdrawing. It drives the outcome.
-``mastery`` (private to assessments)
-    Raises assessment scores only. No effect on clicks. It drives the outcome.
-``browsing`` (private to clickstream; the *dominance trap*)
+    early a submission is; lowers the probability of withdrawing.
+``mastery`` (private to assessments; 0.8)
+    Raises assessment scores, evenly over the module. No effect on clicks.
+``preparation`` (shared: profile + assessments; 0.4)
+    Expressed in ``highest_education`` (higher = more prepared) and ``num_of_prev_attempts``
+    (more = less prepared); raises the scores of assessments due early: full effect for those
+    due in the first quarter of the module, fading to none at half of it (and, through
+    ``num_of_prev_attempts``, makes banked submissions rarer).
+``availability`` (shared: profile + clickstream under routing ``full``; 0.4)
+    Expressed in ``studied_credits`` (more credits = less available) and in *when* a learner
+    clicks, not how much: the click days of the first half of the module are drawn from the day
+    profile times ``1 + k*h(day)``, with ``h`` falling linearly over the first half (zero after
+    it), centred so the expected number of clicks before the cut-off is unchanged, and
+    ``k = tanh(0.8 * availability)``: available learners click early, the others catch up just
+    before the cut-off. Under routing ``sparse`` the clicks carry no tilt, so availability is
+    private to the profile (still in ``studied_credits`` and in the outcome).
+``browsing`` (private to clickstream; 0.0: the *dominance trap*)
     Produces huge, highly variable numbers of rows and clicks on ``homepage`` and ``url``. This
     gives the clickstream by far the largest raw variance of any modality, yet it has no effect
     on the outcome.
-``background`` (private to profile; weak but real)
-    Expressed in ``highest_education`` and ``imd_band`` (higher = higher background),
-    ``num_of_prev_attempts`` and ``studied_credits`` (more = lower background). Small effect on
-    the outcome.
+``background`` (private to profile; 0.3)
+    Expressed in ``imd_band`` (higher = higher background).
 
-Outcome: ``ability = 1.0*engagement + 0.8*mastery + 0.3*background + N(0, 0.5)``.
-A learner withdraws with probability ``sigmoid(-1.2 - 1.2*engagement)`` (about 28 %) and then
-has a ``date_unregistration`` and no clicks or submissions after it. The others Fail if
-``ability < -0.42``, get a Distinction if ``ability >= 1.73`` and Pass otherwise (about
-22 / 40 / 10 % of all enrolments). Gender, region, age band and disability are drawn with
+Each of the four profile fields above expresses exactly one factor (probit loadings 0.8, -0.6,
+-0.85, 0.85). Gender, region, age band, disability and the registration date are drawn with
 OULAD-like frequencies and have no effect on anything.
 
-Why the modality ranking is assessments > clickstream > profile: the assessments carry
-engagement *and* mastery (outcome weights 1.0 and 0.8), the clickstream carries engagement only
-(1.0; its larger browsing variance is label noise), and the profile carries only the weak
-background (0.3). The share of the ability variance that is due to the shared factor is
-``1.0^2 / (1.0^2 + 0.8^2 + 0.3^2)``.
+Routings (``write_cohort(routing=...)``, ``dsrsd synth --routing``): ``full`` (the default):
+every pair of modalities shares a factor (profile+clickstream: availability, profile+assessments:
+preparation, clickstream+assessments: engagement). ``sparse``: the pair profile+clickstream
+shares nothing. With the same seed the two write identical files except ``studentVle.csv``
+(only the click days differ) and ``ground_truth.json``.
+
+Outcome: ``ability = 1.0*engagement + 0.8*mastery + 0.4*preparation + 0.4*availability
++ 0.3*background + N(0, 0.5)`` (the same under both routings). A learner withdraws with probability
+``sigmoid(-1.2 - 1.2*engagement)`` (about 28 %) and then has a ``date_unregistration`` and no
+clicks or submissions after it. The others Fail if ``ability < -0.47``, get a Distinction if
+``ability >= 1.85`` and Pass otherwise (about 22 / 40 / 10 % of all enrolments).
+
+``ground_truth.json`` states ``routing``; per factor its ``modalities``, ``kind`` (derived from
+their number), ``outcome_weight`` and a ``note``; ``pairs`` ("a+b" -> factors both observe);
+``modality_ranking``; ``dominance_trap`` (the modality) and ``trap_factor``;
+``shared_signal_fraction``; the ``outcome`` formula; and per-learner values of every factor
+(``learners``, matched by code_module, code_presentation, id_student).
+
+The modality ranking is derived, not asserted: each modality scores the ability variance it can
+see, the sum of ``outcome_weight**2`` over the factors it observes (``modality_signal``), and
+modalities are ranked by it. Assessments see engagement, mastery and preparation (1.0 + 0.64 +
+0.16 = 1.80), the clickstream engagement and availability (1.16; 1.0 under ``sparse``; its larger
+browsing variance is label noise), the profile preparation, availability and background (0.41):
+assessments > clickstream > profile under both routings. ``shared_signal_fraction`` is the sum
+of ``w**2`` over shared factors over the sum over all factors: (1.0 + 0.16 + 0.16) / 2.05 = 0.644
+under ``full``, (1.0 + 0.16) / 2.05 = 0.566 under ``sparse``.
 """
 from __future__ import annotations
 
@@ -53,15 +87,31 @@ from ..errors import DsrsdError
 from ..io import atomic_path, write_json
 from .schema import TABLES, VOCAB
 
-GENERATOR = "dsrsd synthetic v1"
+GENERATOR = "dsrsd synthetic v2"
 MIN_ENROLMENTS = 50
 
 # --- the planted truth ---------------------------------------------------------------------
-OUTCOME_WEIGHTS = {"engagement": 1.0, "mastery": 0.8, "browsing": 0.0, "background": 0.3}
+MODALITIES = ("profile", "clickstream", "assessments")  # the loader's modality order
+# factor -> (modalities observing it under routing "full", outcome weight, note)
+FACTORS = {
+    "engagement": (("clickstream", "assessments"), 1.0,
+                   "volume of learning-activity clicks; submitting, timeliness and scores; withdrawal"),
+    "mastery": (("assessments",), 0.8, "assessment scores, evenly over the module"),
+    "preparation": (("profile", "assessments"), 0.4,
+                    "highest_education, num_of_prev_attempts; scores of assessments due in the first half"),
+    "availability": (("profile", "clickstream"), 0.4,
+                     "studied_credits (more = less available); share of clicks in the early weeks"),
+    "browsing": (("clickstream",), 0.0, "largest raw variance, no label signal"),
+    "background": (("profile",), 0.3, "imd_band"),
+}
+ROUTINGS = ("full", "sparse")
+SPARSE_PRIVATE = "availability"  # under routing "sparse": expressed in the profile only
+OUTCOME_WEIGHTS = {f: w for f, (_, w, _) in FACTORS.items()}
 ABILITY_NOISE = 0.5
 WITHDRAW_BIAS, WITHDRAW_SLOPE = -1.2, 1.2  # P(withdraw) = sigmoid(bias - slope * engagement)
-FAIL_BELOW, DISTINCTION_FROM = -0.42, 1.73  # thresholds on ability for non-withdrawn learners
+FAIL_BELOW, DISTINCTION_FROM = -0.47, 1.85  # thresholds on ability for non-withdrawn learners
 BROWSING_TYPES = ("homepage", "url")
+TRAP_FACTOR, TRAP_MODALITY = "browsing", "clickstream"
 
 # --- clickstream -----------------------------------------------------------------------------
 FIRST_DAY = -25  # clicks exist in the registration period before day 0
@@ -70,6 +120,13 @@ ENGAGEMENT_ROW_EFFECT = 0.6  # log-rate of learning-activity rows per SD of enga
 ENGAGEMENT_CLICK_EFFECT = 0.25  # log-mean of extra clicks per learning row per SD of engagement
 BROWSING_ROW_EFFECT = 1.0  # log-rate of homepage/url rows per SD of browsing
 BROWSING_CLICK_EFFECT = 1.6  # log-mean of extra clicks per homepage/url row per SD of browsing
+AVAILABILITY_TILT = 0.8  # tilt k = tanh(AVAILABILITY_TILT * availability) of the first half's click days
+HALF = 0.5  # preparation and availability act in the first half of the module (the default cut-off)
+
+# --- assessment scores -----------------------------------------------------------------------
+SCORE_BASE = 73.0
+SCORE_ENGAGEMENT, SCORE_MASTERY, SCORE_PREPARATION = 9.0, 9.0, 10.0  # points per SD
+SCORE_NOISE = 8.0
 CHUNK_LEARNERS = 2500
 
 # activity type -> (share of click rows, mean clicks per row, mean sites per presentation,
@@ -108,7 +165,7 @@ REGION_P = {
 }
 AGE_P = {"0-35": 0.704, "35-55": 0.289, "55<=": 0.007}
 DISABILITY_P = {"N": 0.903, "Y": 0.097}
-# ordered from low to high background
+# ordinal fields, ordered from low to high (education, imd) or from 0 up (attempts, credits)
 EDUCATION_P = [0.011, 0.404, 0.431, 0.145, 0.009]  # in VOCAB["highest_education"] order
 IMD_P = [0.106, 0.112, 0.116, 0.113, 0.104, 0.099, 0.092, 0.091, 0.088, 0.079]  # 0-10% .. 90-100%
 IMD_MISSING = 0.034
@@ -122,16 +179,22 @@ PRESENTATION_ORDER = ["2013J", "2014J", "2013B", "2014B"]
 
 
 # ============================================================================================
-def write_cohort(out: str | Path, enrolments: int = 3000, seed: int = 0, progress: bool = False) -> dict:
+def write_cohort(out: str | Path, enrolments: int = 3000, seed: int = 0, progress: bool = False,
+                 routing: str = "full") -> dict:
     """Write a synthetic OULAD-schema cohort with a planted ground truth into ``out``.
 
     Writes ``courses.csv``, ``assessments.csv``, ``vle.csv``, ``studentInfo.csv``,
     ``studentRegistration.csv``, ``studentAssessment.csv``, ``studentVle.csv`` and
-    ``ground_truth.json``, each atomically. The same ``seed`` and ``enrolments`` give
-    byte-identical files. Returns ``{"out", "enrolments", "seed", "presentations", "students",
-    "rows": {table: n}, "final_result": {class: n}, "seconds"}``.
+    ``ground_truth.json``, each atomically. The same ``seed``, ``enrolments`` and ``routing`` give
+    byte-identical files. ``routing`` is ``"full"`` (every pair of modalities shares a factor) or
+    ``"sparse"`` (profile and clickstream share nothing: availability is private to the profile);
+    with the same seed the two differ only in the days of the click rows (``studentVle.csv``) and
+    in ``ground_truth.json``. Returns ``{"out", "enrolments", "seed", "routing", "presentations",
+    "students", "rows": {table: n}, "final_result": {class: n}, "seconds"}``.
     """
     t0 = time.perf_counter()
+    if routing not in ROUTINGS:
+        raise DsrsdError(f"unknown routing '{routing}'; choose one of: {', '.join(ROUTINGS)}")
     try:
         enrolments = int(enrolments)
         seed = int(seed)
@@ -183,8 +246,12 @@ def write_cohort(out: str | Path, enrolments: int = 3000, seed: int = 0, progres
             "id_assessment": sub["id_assessment"], "id_student": sub["id_student"],
             "date_submitted": sub["date_submitted"], "is_banked": sub["is_banked"],
             "score": _masked(sub["score"], sub["score"] == _NA)})
-        rows["studentVle"] = _write_clicks(out / "studentVle.csv", pres, people, assess, vle, rng_clicks, progress)
-        write_json(out / "ground_truth.json", _ground_truth(pres, people, seed, enrolments))
+        routes = factor_modalities(routing)
+        tilt = (np.tanh(AVAILABILITY_TILT * people["availability"]) if "clickstream" in routes["availability"]
+                else np.zeros(len(people["id"])))
+        rows["studentVle"] = _write_clicks(out / "studentVle.csv", pres, people, assess, vle, tilt, rng_clicks,
+                                           progress)
+        write_json(out / "ground_truth.json", _ground_truth(pres, people, seed, enrolments, routing))
     except OSError as e:
         raise DsrsdError(f"cannot write the synthetic cohort to {out}: {e.strerror or e}") from None
 
@@ -193,6 +260,7 @@ def write_cohort(out: str | Path, enrolments: int = 3000, seed: int = 0, progres
         "out": str(out),
         "enrolments": enrolments,
         "seed": seed,
+        "routing": routing,
         "presentations": len(pres["module"]),
         "students": int(len(np.unique(people["id"]))),
         "rows": rows,
@@ -305,8 +373,7 @@ def _people(pres: dict, n: int, rng) -> dict:
     id_student = ids[student]
 
     # -- latents (per enrolment, independent) ------------------------------------------------
-    lat = rng.standard_normal((4, n))
-    engagement, mastery, browsing, background = lat
+    lat = dict(zip(FACTORS, rng.standard_normal((len(FACTORS), n))))
 
     # -- demographics: per student, no effect ------------------------------------------------
     gender = _categorical(rng, n_students, GENDER_P)[student]
@@ -314,20 +381,19 @@ def _people(pres: dict, n: int, rng) -> dict:
     age_band = _categorical(rng, n_students, AGE_P)[student]
     disability = _categorical(rng, n_students, DISABILITY_P)[student]
 
-    # -- profile fields expressing background ------------------------------------------------
-    def expr(loading):
-        return loading * background + math.sqrt(1 - loading**2) * rng.standard_normal(n)
+    # -- profile fields: each expresses exactly one factor -------------------------------------
+    def expr(factor, loading):
+        return loading * lat[factor] + math.sqrt(1 - loading**2) * rng.standard_normal(n)
 
-    education = np.array(VOCAB["highest_education"], dtype=object)[_ordinal(expr(0.7), EDUCATION_P)]
-    imd = np.array(VOCAB["imd_band"], dtype=object)[_ordinal(expr(0.5), IMD_P)]
+    education = np.array(VOCAB["highest_education"], dtype=object)[_ordinal(expr("preparation", 0.8), EDUCATION_P)]
+    prev = _ordinal(expr("preparation", -0.6), PREV_ATTEMPTS_P).astype(np.int64)
+    credits = np.array(CREDITS, np.int64)[_ordinal(expr("availability", -0.85), CREDITS_P)]
+    imd = np.array(VOCAB["imd_band"], dtype=object)[_ordinal(expr("background", 0.85), IMD_P)]
     imd[rng.random(n) < IMD_MISSING] = ""
-    prev = _ordinal(expr(-0.6), PREV_ATTEMPTS_P).astype(np.int64)
-    credits = np.array(CREDITS, np.int64)[_ordinal(expr(-0.4), CREDITS_P)]
 
     # -- outcome -------------------------------------------------------------------------------
-    ability = (OUTCOME_WEIGHTS["engagement"] * engagement + OUTCOME_WEIGHTS["mastery"] * mastery
-               + OUTCOME_WEIGHTS["background"] * background + ABILITY_NOISE * rng.standard_normal(n))
-    withdrawn = rng.random(n) < _sigmoid(WITHDRAW_BIAS - WITHDRAW_SLOPE * engagement)
+    ability = sum(OUTCOME_WEIGHTS[f] * lat[f] for f in FACTORS) + ABILITY_NOISE * rng.standard_normal(n)
+    withdrawn = rng.random(n) < _sigmoid(WITHDRAW_BIAS - WITHDRAW_SLOPE * lat["engagement"])
     result = np.where(ability < FAIL_BELOW, "Fail", np.where(ability >= DISTINCTION_FROM, "Distinction", "Pass"))
     result = np.where(withdrawn, "Withdrawn", result).astype(object)
 
@@ -348,7 +414,7 @@ def _people(pres: dict, n: int, rng) -> dict:
     order = np.lexsort((id_student, p_of))
     people = {
         "pres": p_of, "id": id_student, "student": student,
-        "engagement": engagement, "mastery": mastery, "browsing": browsing, "background": background,
+        **lat,
         "gender": gender, "region": region, "highest_education": education, "imd_band": imd,
         "age_band": age_band, "num_of_prev_attempts": prev, "studied_credits": credits,
         "disability": disability, "final_result": result, "withdrawn": withdrawn,
@@ -407,7 +473,9 @@ def _assessments(pres: dict, rng) -> dict:
 
 
 def _submissions(pres: dict, people: dict, assess: dict, rng) -> dict:
-    """studentAssessment rows: engagement drives submitting, timeliness and scores; mastery scores."""
+    """studentAssessment rows: engagement drives submitting, timeliness and scores; mastery scores;
+    preparation scores of assessments due early (full effect in the first quarter of the module,
+    fading to none at half of it, so that it is visible before the default cut-off)."""
     out = {"id_assessment": [], "id_student": [], "date_submitted": [], "is_banked": [], "score": []}
     for p in range(len(pres["module"])):
         learners = np.flatnonzero(people["pres"] == p)
@@ -415,7 +483,7 @@ def _submissions(pres: dict, people: dict, assess: dict, rng) -> dict:
         if len(learners) == 0:
             continue
         li, ai = (g.ravel() for g in np.meshgrid(learners, items, indexing="xy"))  # assessment-major
-        e, m = people["engagement"][li], people["mastery"][li]
+        e, m, prep = people["engagement"][li], people["mastery"][li], people["preparation"][li]
         kind = assess["type"][ai]
         is_exam, is_cma = kind == "Exam", kind == "CMA"
         length = int(pres["length"][p])
@@ -430,7 +498,9 @@ def _submissions(pres: dict, people: dict, assess: dict, rng) -> dict:
         date_sub = (due - early).astype(np.int64)
         reg = people["reg"][li]
         date_sub = np.where(reg != _NA, np.maximum(date_sub, reg), date_sub)
-        score = 73.0 + 9.0 * e + 7.2 * m + assess["difficulty"][ai] + rng.normal(0.0, 10.0, n)
+        fade = np.clip((HALF * length - due) / (HALF / 2 * length), 0.0, 1.0)
+        score = (SCORE_BASE + SCORE_ENGAGEMENT * e + SCORE_MASTERY * m + SCORE_PREPARATION * fade * prep
+                 + assess["difficulty"][ai] + rng.normal(0.0, SCORE_NOISE, n))
         score = np.clip(np.round(score), 0, 100).astype(np.int64)
         score[rng.random(n) < 0.001] = _NA
 
@@ -489,8 +559,26 @@ def _day_profile(length: int, dues: np.ndarray) -> np.ndarray:
     return f * np.where(weekend, 0.8, 1.0)
 
 
-def _write_clicks(path: Path, pres: dict, people: dict, assess: dict, vle: dict, rng, progress: bool) -> int:
-    """Generate studentVle presentation by presentation, in chunks of learners, and append."""
+def _early_tilt(length: int, f: np.ndarray) -> np.ndarray:
+    """Per day FIRST_DAY..length, a tilt ``h`` in [-1, 1]: falling linearly over the first half
+    of the module (days before the default cut-off), zero after it, centred so that
+    ``sum(f * h) == 0`` over the first half. Clicks drawn from ``f * (1 + k*h)`` move towards the
+    early weeks (k > 0) or the weeks just before the cut-off (k < 0) without changing how many
+    are expected before the cut-off or in the whole module."""
+    days = np.arange(FIRST_DAY, length + 1)
+    cut = math.floor(HALF * length + 0.5)  # the loader's default cut-off day
+    first = days < cut
+    h = np.where(first, 1.0 - 2.0 * (days - FIRST_DAY) / max(cut - 1 - FIRST_DAY, 1), 0.0)
+    h[first] -= np.sum(f[first] * h[first]) / np.sum(f[first])
+    return h / np.abs(h).max()
+
+
+def _write_clicks(path: Path, pres: dict, people: dict, assess: dict, vle: dict, tilt: np.ndarray,
+                  rng, progress: bool) -> int:
+    """Generate studentVle presentation by presentation, in chunks of learners, and append.
+
+    ``tilt`` (per enrolment, in (-1, 1)) moves a learner's clicks in the first half of the module
+    towards its early weeks; it does not change how many clicks are expected."""
     from tqdm import tqdm
 
     n_pres = len(pres["module"])
@@ -505,18 +593,21 @@ def _write_clicks(path: Path, pres: dict, people: dict, assess: dict, vle: dict,
             length = int(pres["length"][p])
             dues = assess["date"][(assess["pres"] == p) & (assess["date"] != _NA)]
             f = _day_profile(length, dues)
-            cdf = np.concatenate([[0.0], np.cumsum(f)])
-            cdf /= cdf[-1]
+            h = _early_tilt(length, f)
+            cdf = np.stack([np.concatenate([[0.0], np.cumsum(f * (1.0 + sign * h))]) for sign in (1.0, -1.0)])
+            cdf /= cdf[:, -1:]
             for start in range(0, len(learners), CHUNK_LEARNERS):
                 chunk = learners[start:start + CHUNK_LEARNERS]
-                cols = _click_chunk(prng, people, chunk, vle, sites, cdf, length)
+                cols = _click_chunk(prng, people, chunk, vle, sites, cdf, tilt[chunk], length)
                 total += len(cols["date"])
                 _append_vle(fh, pres["module"][p], pres["code"][p], cols)
     return total
 
 
 def _click_chunk(rng, people: dict, learners: np.ndarray, vle: dict, sites: np.ndarray,
-                 cdf: np.ndarray, length: int) -> dict:
+                 cdf: np.ndarray, tilt: np.ndarray, length: int) -> dict:
+    """Click rows of ``learners``. Days come from the mixture ``(1+k)/2 * cdf[0] + (1-k)/2 * cdf[1]``
+    (``k`` = the learner's tilt), i.e. from the day profile times ``1 + k*h``, in the learner's window."""
     n_l = len(learners)
     site_type = vle["type"][sites]
     types = [t for t in ACTIVITY if (site_type == t).any()]
@@ -540,8 +631,8 @@ def _click_chunk(rng, people: dict, learners: np.ndarray, vle: dict, sites: np.n
     hi = np.where(unreg == _NA, length, np.minimum(unreg, length))
     a = lo - FIRST_DAY
     b = np.maximum(hi - FIRST_DAY + 1, a)  # exclusive; empty when hi < lo
-    f_lo, f_hi = cdf[a], cdf[b]
-    frac = f_hi - f_lo
+    mass = np.stack([(1.0 + tilt) / 2, (1.0 - tilt) / 2]) * (cdf[:, b] - cdf[:, a])  # (2, n_l)
+    frac = mass.sum(axis=0)
 
     e = people["engagement"][learners][:, None]
     br = people["browsing"][learners][:, None]
@@ -558,9 +649,12 @@ def _click_chunk(rng, people: dict, learners: np.ndarray, vle: dict, sites: np.n
     cell = np.repeat(np.arange(n_l * n_t), n_rows)
     li, ti = np.divmod(cell, n_t)
     n = len(cell)
-    # day: inverse CDF of the day profile restricted to the learner's window
-    u = f_lo[li] + rng.random(n) * frac[li]
-    day = np.clip(np.searchsorted(cdf, u, side="right") - 1, a[li], b[li] - 1)
+    # day: pick a mixture component by its mass in the window, then its inverse CDF in the window
+    comp = (rng.random(n) * frac[li] >= mass[0, li]).astype(np.int64)
+    lo_c, hi_c = cdf[comp, a[li]], cdf[comp, b[li]]
+    u = lo_c + rng.random(n) * (hi_c - lo_c) + 2.0 * comp  # both CDFs in one sorted array
+    both = np.concatenate([cdf[0], cdf[1] + 2.0])
+    day = np.clip(np.searchsorted(both, u, side="right") - 1 - comp * cdf.shape[1], a[li], b[li] - 1)
     # site: popularity-weighted within the activity type
     v = cum_lo[ti] + rng.random(n) * (cum_hi[ti] - cum_lo[ti])
     site = np.clip(np.searchsorted(cum, v, side="right") - 1, type_start[ti], type_start[ti + 1] - 1)
@@ -636,30 +730,63 @@ def _append_vle(fh, module: str, code: str, cols: dict) -> None:
     pcsv.write_csv(t, fh, pcsv.WriteOptions(include_header=False, quoting_style="none"))
 
 
-def _ground_truth(pres: dict, people: dict, seed: int, enrolments: int) -> dict:
-    w = OUTCOME_WEIGHTS
-    shared = w["engagement"] ** 2 / (w["engagement"] ** 2 + w["mastery"] ** 2 + w["background"] ** 2)
+def factor_modalities(routing: str = "full") -> dict[str, tuple[str, ...]]:
+    """Which modalities observe each factor under ``routing`` (in the loader's modality order)."""
+    if routing not in ROUTINGS:
+        raise DsrsdError(f"unknown routing '{routing}'; choose one of: {', '.join(ROUTINGS)}")
+    out = {f: mods for f, (mods, _, _) in FACTORS.items()}
+    if routing == "sparse":
+        out[SPARSE_PRIVATE] = ("profile",)
+    return {f: tuple(m for m in MODALITIES if m in mods) for f, mods in out.items()}
 
+
+def planted_structure(routing: str = "full") -> dict:
+    """The routing-dependent part of ``ground_truth.json`` (no per-learner values).
+
+    ``modality_ranking``: each modality scores the ability variance it can see, the sum of
+    ``outcome_weight**2`` over the factors it observes (the trap adds nothing: its weight is 0);
+    modalities are ranked by that score, highest first. Under both routings this gives
+    assessments (1.0 + 0.64 + 0.16 = 1.80) > clickstream (1.0 + 0.16 = 1.16, or 1.0 under
+    ``sparse``) > profile (0.16 + 0.16 + 0.09 = 0.41). ``shared_signal_fraction`` is the sum of
+    ``w**2`` over shared factors over the sum of ``w**2`` over all factors.
+    """
+    routes = factor_modalities(routing)
+    factors = {}
+    for f, mods in routes.items():
+        entry = {"modalities": list(mods), "kind": "shared" if len(mods) >= 2 else "private",
+                 "outcome_weight": OUTCOME_WEIGHTS[f], "note": FACTORS[f][2]}
+        if routing == "sparse" and f == SPARSE_PRIVATE:
+            entry["note"] += " (routing sparse: the clickstream does not express it)"
+        factors[f] = entry
+    pairs = {f"{a}+{b}": [f for f, mods in routes.items() if a in mods and b in mods]
+             for i, a in enumerate(MODALITIES) for b in MODALITIES[i + 1:]}
+    score = {m: sum(OUTCOME_WEIGHTS[f] ** 2 for f, mods in routes.items() if m in mods) for m in MODALITIES}
+    w2 = {f: OUTCOME_WEIGHTS[f] ** 2 for f in routes}
+    shared = sum(w2[f] for f in routes if factors[f]["kind"] == "shared") / sum(w2.values())
+    return {
+        "routing": routing,
+        "factors": factors,
+        "pairs": pairs,
+        "modality_ranking": sorted(MODALITIES, key=lambda m: (-score[m], MODALITIES.index(m))),
+        "modality_signal": {m: round(score[m], 6) for m in MODALITIES},
+        "dominance_trap": TRAP_MODALITY,
+        "trap_factor": TRAP_FACTOR,
+        "shared_signal_fraction": round(shared, 6),
+    }
+
+
+def _ground_truth(pres: dict, people: dict, seed: int, enrolments: int, routing: str) -> dict:
     def r4(x):
         return [round(float(v), 4) for v in x]
 
+    ability = " + ".join(f"{OUTCOME_WEIGHTS[f]}*{f}" for f in FACTORS if OUTCOME_WEIGHTS[f])
     return {
         "generator": GENERATOR,
         "seed": seed,
         "enrolments": enrolments,
-        "modality_ranking": ["assessments", "clickstream", "profile"],
-        "factors": {
-            "engagement": {"kind": "shared", "modalities": ["clickstream", "assessments"],
-                           "outcome_weight": w["engagement"]},
-            "mastery": {"kind": "private", "modalities": ["assessments"], "outcome_weight": w["mastery"]},
-            "browsing": {"kind": "private", "modalities": ["clickstream"], "outcome_weight": w["browsing"],
-                         "note": "largest raw variance, no label signal"},
-            "background": {"kind": "private", "modalities": ["profile"], "outcome_weight": w["background"]},
-        },
-        "dominance_trap": "clickstream",
-        "shared_signal_fraction": round(shared, 6),
+        **planted_structure(routing),
         "outcome": {
-            "ability": "1.0*engagement + 0.8*mastery + 0.3*background + N(0, 0.5)",
+            "ability": f"{ability} + N(0, {ABILITY_NOISE})",
             "withdrawn": f"P = sigmoid({WITHDRAW_BIAS} - {WITHDRAW_SLOPE}*engagement)",
             "fail_below": FAIL_BELOW, "distinction_from": DISTINCTION_FROM,
             "browsing_activity_types": list(BROWSING_TYPES),
@@ -668,9 +795,6 @@ def _ground_truth(pres: dict, people: dict, seed: int, enrolments: int) -> dict:
             "code_module": pres["module"][people["pres"]].tolist(),
             "code_presentation": pres["code"][people["pres"]].tolist(),
             "id_student": people["id"].tolist(),
-            "engagement": r4(people["engagement"]),
-            "mastery": r4(people["mastery"]),
-            "browsing": r4(people["browsing"]),
-            "background": r4(people["background"]),
+            **{f: r4(people[f]) for f in FACTORS},
         },
     }
