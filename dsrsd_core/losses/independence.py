@@ -6,14 +6,16 @@ def _standardise(x: torch.Tensor) -> torch.Tensor:
     return (x - x.mean(0)) / (x.std(0) + 1e-4)
 
 
-def linear_predictability(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-2) -> torch.Tensor:
+def linear_predictability(x: torch.Tensor, y: torch.Tensor, ridge: float = 1.0) -> torch.Tensor:
     """Mean R^2 of ridge regressions of each column of ``y`` (B x q) on ``x`` (B x k), in the batch:
 
         X~, Y~ = standardised columns;  W = (X~^T X~ / B + ridge I)^-1 X~^T Y~ / B
         L = (1/q) sum_d  Var(X~ W)_d / Var(Y~_d)  =  (1/q) tr(Y~^T X~ W) / B
 
     What a linear probe from x recovers of y, undiluted by the number of dimensions that carry
-    nothing (a mean squared cross-correlation over all k q pairs would be). In [0, 1).
+    nothing (a mean squared cross-correlation over all k q pairs would be). In [0, 1). The ridge is
+    strong on purpose: a batch of B samples lets k predictors fit about k / B of pure noise, and a
+    penalty on that noise would drain the private stream of everything, not just shared content.
     """
     x, y = _standardise(x.float()), _standardise(y.float())
     b, k = x.shape
