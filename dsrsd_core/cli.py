@@ -8,24 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from .data.cache import SYNTHETIC_DEFAULT
 from .errors import DsrsdError
-
-SYNTHETIC_DEFAULT = {"enrolments": 3000, "seed": 0}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("DSRSD_CACHE", Path.home() / ".cache" / "dsrsd"))
-
-
-def synthetic_dir(enrolments: int = SYNTHETIC_DEFAULT["enrolments"], seed: int = SYNTHETIC_DEFAULT["seed"],
-                  progress: bool = False) -> Path:
-    """The default synthetic cohort, generated once into the cache and reused."""
-    from .data.synth import write_cohort
-
-    path = cache_root() / f"synthetic-v1-n{enrolments}-s{seed}"
-    if not (path / "ground_truth.json").exists():
-        write_cohort(path, enrolments=enrolments, seed=seed, progress=progress)
-    return path
 
 
 def check_writable(out: Path) -> None:

@@ -244,20 +244,3 @@ def load_run(path: str | Path, require_explain: bool = True) -> Run:
                              f"{'...' if len(absent) > 3 else ''}); run `dsrsd explain {path}`")
     return run
 
-
-def load_training_data(run: Run, progress: bool = False) -> MultimodalData:
-    """Rebuild the run's prepared data from its source, refusing data that changed since training."""
-    from .cli import synthetic_dir
-    from .data.cache import load_cached
-    from .train.pipeline import select_presentations
-
-    source = run.info["data"]["source"]
-    data_dir = synthetic_dir(progress=progress) if source == "synthetic" else Path(source)
-    if not data_dir.is_dir():
-        raise DsrsdError(f"{run.path}: explaining needs the training data, and {data_dir} is not there")
-    data = load_cached(data_dir, target=run.config["target"], cutoff_fraction=run.config["cutoff_fraction"],
-                       progress=progress)
-    data = select_presentations(data, run.config.get("presentations", []))
-    if run.info["data"].get("fingerprint") and data.report.get("fingerprint") != run.info["data"]["fingerprint"]:
-        raise DsrsdError(f"{run.path}: the files in {data_dir} changed since this run was trained; retrain")
-    return data

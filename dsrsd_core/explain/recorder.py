@@ -134,7 +134,8 @@ def attribution_shares(phi_pred: np.ndarray, streams: list[str], modalities: lis
 def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: bool = True,
             umap_max_samples: int = 3000) -> dict:
     """Compute and write every explain artifact for ``run_dir``; return the summary."""
-    from ..run_dir import load_run, load_training_data
+    from ..run_dir import load_run
+    from ..train.pipeline import load_training_data
 
     run = load_run(run_dir, require_explain=False)
     if run.info.get("model", "dsrsd_net") != "dsrsd_net":
