@@ -49,6 +49,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from .models import build_model
     from .run_dir import write_training_run
     from .train.config import Config
     from .train.pipeline import prepare
@@ -69,7 +70,8 @@ def cmd_train(args) -> int:
     t0 = time.perf_counter()
     data, split, data_dir = prepare(args.data, cfg, progress)
     t_data = time.perf_counter() - t0
-    result = train_model(data, split, cfg, str(device), progress)
+    result = train_model(lambda: build_model(data.specs(), len(data.classes), cfg), data, split, cfg, str(device),
+                         progress)
     result.seconds["prepare_data"] = t_data
     if torch_distributed_initialised():
         import torch.distributed as dist

@@ -191,7 +191,7 @@ class Run:
         """The trained model, rebuilt from the run's settings; weights loaded with ``weights_only=True``."""
         import torch
 
-        from .train.trainer import build_model
+        from .models import build_model
 
         cfg = Config.from_dict(self.config, str(self.path / "config.json"))
         model = build_model(self.info["modalities"], len(self.classes), cfg, self.info.get("model", "dsrsd_net"))
