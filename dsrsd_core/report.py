@@ -160,7 +160,7 @@ def _drop(doc: _Doc, run: Run) -> None:
 
 def _diagnostics(doc: _Doc, run: Run) -> None:
     doc.figure(F.history_figure(run.history, run.info.get("best_epoch")))
-    if not (run.path / "explain" / "diagnostics.json").exists():
+    if not run.has_doc("diagnostics"):
         doc.add(f'<p class="note">No diagnostics: run <code>dsrsd explain {html.escape(str(run.path))}</code>.</p>')
         return
     diag = run.diagnostics

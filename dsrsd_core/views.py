@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .data.decode import assessment_record
+
 # Filters that apply across the dashboard's pages: samples.parquet column -> label.
 COHORT_COLUMNS = {
     "code_module": "Module",
@@ -23,20 +25,6 @@ COHORT_COLUMNS = {
     "pred_name": "Predicted class",
     "split": "Split",
 }
-
-# What a modality is, in words an educator uses.
-MODALITY_WORDS = {
-    "profile": "background and enrolment details",
-    "clickstream": "online activity",
-    "assessments": "assessment results",
-    "content": "question content",
-    "behaviour": "answering behaviour",
-    "history": "past answers",
-}
-
-
-def modality_words(m: str) -> str:
-    return MODALITY_WORDS.get(m, m)
 
 
 def split_stream(stream: str) -> tuple[str, str]:
@@ -122,15 +110,6 @@ def shares_wide(long: pd.DataFrame, value: str = "share") -> pd.DataFrame:
     for m in dict.fromkeys(split_stream(st)[0] for st in streams):
         wide[m] = wide[[st for st in streams if split_stream(st)[0] == m]].sum(axis=1)
     wide.columns.name = None
-    return wide.reset_index()
-
-
-def modality_totals(shares: pd.DataFrame, value: str = "share") -> pd.DataFrame:
-    """Per group and modality: the sum over its two streams, and the shared part of it."""
-    wide = shares.pivot_table(index=["group", "modality"], columns="kind", values=value, aggfunc="sum",
-                              observed=True).fillna(0.0)
-    wide = wide.reindex(columns=["shared", "private"], fill_value=0.0)
-    wide["total"] = wide["shared"] + wide["private"]
     return wide.reset_index()
 
 
@@ -295,3 +274,34 @@ def waterfall_frame(shapley_row: Mapping, streams: Sequence[str], cls: str) -> t
     frame = stream_frame(streams)
     frame["phi"] = [float(shapley_row[f"phi_{cls}_{s}"]) for s in streams]
     return base, frame
+
+
+def assessment_points(features: pd.DataFrame, learner: Mapping, cutoff: Mapping,
+                      attribution: pd.Series | None) -> tuple[pd.DataFrame, str, float | None]:
+    """A learner's assessments (``timeline_assessments`` rows) as points against their due dates.
+
+    Returns the points (``assessment``, ``kind``, ``x``, ``score``, ``status``, ``weight``,
+    ``days_early``, ``banked``, ``attribution``, hover ``label``), the x-axis title and the cut-off's
+    x (None when due days cannot be recovered: then x is the % of the module).
+    """
+    record = assessment_record(features)
+    if cutoff.get("rule") == "fraction" and cutoff.get("fraction"):
+        length = float(learner["cutoff_day"]) / float(cutoff["fraction"])
+        x, x_title, cut_x = record["due_fraction"] * length, "due day (from the share of the module)", learner["cutoff_day"]
+    else:
+        x, x_title, cut_x = record["due_fraction"] * 100, "due (% of the module)", None
+    out = pd.DataFrame({"assessment": [f"assessment {int(s) + 1}" for s in features["step"]], "kind": record["kind"],
+                        "x": np.round(x.to_numpy(float), 0), "score": np.round(record["score"].to_numpy(), 1),
+                        "status": record["status"], "weight": record["weight"],
+                        "days_early": np.round(record["days_early"], 0), "banked": record["banked"]},
+                       index=features.index)
+    out["attribution"] = out["assessment"].map(attribution) if attribution is not None else np.nan
+    out["label"] = [f"{a}: {k}, weight {w:.0f}%, due {x:.0f}<br>{st_}"
+                    + (f" {s:.0f}" if st_ == "scored" else "")
+                    + (f", {abs(d):.0f} days {'early' if d >= 0 else 'late'}" if st_ != "not submitted" else "")
+                    + (" (banked)" if b else "")
+                    + (f"<br>attribution {at:+.3f}" if pd.notna(at) else "")
+                    for a, k, w, x, st_, s, d, b, at in zip(out["assessment"], out["kind"], out["weight"], out["x"],
+                                                          out["status"], out["score"], out["days_early"],
+                                                          out["banked"], out["attribution"])]
+    return out, x_title, cut_x

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import data, ui
+from app import runs, ui
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
 
@@ -52,9 +52,9 @@ def map_points(run, umap: pd.DataFrame, name: str, learners: pd.DataFrame, cohor
 ctx = ui.context()
 with ui.guard():
     run = ctx.require_explained()
-    learners = data.learners(run)
+    learners = runs.learners(run)
     cohort = ctx.cohort_learners()
-    umap = data.table(run, "umap")
+    umap = runs.frame(run, "umap")
     emb = run.summary.get("embeddings", {})
     st.title("Embedding space", anchor=False)
     st.caption("2-D UMAP maps stored by `dsrsd explain` (seeded; at most "
@@ -100,7 +100,7 @@ with ui.guard():
         st.subheader(f"{len(selected):,} learners selected", anchor=False)
         chosen = learners.loc[selected, ["sample", "id_student", "presentation", "label_name", "pred_name", "risk",
                                          "split"]].round(3)
-        ui.table(chosen, "selected learners", key="emb_selected")
+        ui.dataframe(chosen, "selected learners", key="emb_selected")
         pick = st.selectbox("Open one of them", selected, key="emb_pick",
                             format_func=lambda s: f"{learners.loc[s, 'id_student']} · {learners.loc[s, 'presentation']}")
         if st.button("Open in Learner explorer", icon=":material/person_search:"):
