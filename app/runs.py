@@ -15,7 +15,8 @@ import streamlit as st
 
 from dsrsd_core.errors import DsrsdError
 from dsrsd_core.run_dir import Run, describe_run, file_signature, load_run
-from dsrsd_core.views import COHORT_COLUMNS, risk_score
+from dsrsd_core.views import COHORT_COLUMNS
+from dsrsd_core.views import learners as learner_table
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_RUN = REPO / "checkpoints" / "default"
@@ -71,11 +72,7 @@ def _frame(path: str, sig: tuple, name: str) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _learners(path: str, sig: tuple) -> pd.DataFrame:
     run = _open(path, sig)
-    out = _frame(path, sig, "samples").copy()
-    out["risk"] = risk_score(out, run.classes)
-    out["correct"] = out["label"] == out["pred"]
-    out["presentation"] = out["code_module"].astype(str) + " " + out["code_presentation"].astype(str)
-    return out
+    return learner_table(_frame(path, sig, "samples"), run.classes)
 
 
 def learners(run: Run) -> pd.DataFrame:

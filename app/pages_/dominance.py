@@ -15,7 +15,7 @@ with ui.guard():
     st.caption(f"{len(cohort):,} learners ({ctx.cohort.describe()}). Attribution = share of mean absolute "
                "exact Shapley value per stream, for each learner's predicted class.")
 
-    overall = V.attribution_shares(shap, run.streams)
+    overall = V.share_table(shap, run.streams)
     mods = overall.groupby("modality", sort=False)["share"].sum()
     cols = st.columns(len(mods))
     for col, (m, v) in zip(cols, mods.items()):
@@ -33,18 +33,18 @@ with ui.guard():
     st.subheader("By class and cohort", anchor=False)
     t1, t2, t3 = st.tabs(["By true class", "By predicted class", "By cohort"])
     with t1:
-        by_true = V.attribution_shares(shap, run.streams, cohort["label_name"])
+        by_true = V.share_table(shap, run.streams, cohort["label_name"])
         ui.chart(F.share_bars(by_true, group_title="true class"), key="dom_true")
         ui.dataframe(V.shares_wide(by_true).round(4), "shares by true class", key="dom_true_table")
     with t2:
-        by_pred = V.attribution_shares(shap, run.streams, cohort["pred_name"])
+        by_pred = V.share_table(shap, run.streams, cohort["pred_name"])
         ui.chart(F.share_bars(by_pred, group_title="predicted class"), key="dom_pred")
         ui.dataframe(V.shares_wide(by_pred).round(4), "shares by predicted class", key="dom_pred_table")
     with t3:
         choices = {c: l for c, l in V.COHORT_COLUMNS.items() if c in cohort and c != "pred_name"}
         col = st.selectbox("Group learners by", list(choices), format_func=choices.get, key="dom_group",
                            index=list(choices).index("code_presentation") if "code_presentation" in choices else 0)
-        by_cohort = V.attribution_shares(shap, run.streams, cohort[col])
+        by_cohort = V.share_table(shap, run.streams, cohort[col])
         ui.chart(F.share_bars(by_cohort, group_title=choices[col]), key="dom_cohort")
         ui.dataframe(V.shares_wide(by_cohort).round(4), f"shares by {col}", key="dom_cohort_table")
 
@@ -86,7 +86,7 @@ with ui.guard():
     with h1:
         ui.chart(F.agreement_histogram(ig["rank_agreement"], "This cohort"), key="dom_agree_hist")
     with h2:
-        ig_shares = V.attribution_shares(ig, run.streams, prefix="ig_")
+        ig_shares = V.share_table(ig, run.streams, prefix="ig_")
         ui.chart(F.method_agreement_figure(overall, ig_shares, "Shares under both methods"), key="dom_agree_bars")
     both = overall[["stream", "share"]].rename(columns={"share": "shapley_share"}).merge(
         ig_shares[["stream", "share"]].rename(columns={"share": "ig_share"}), on="stream")

@@ -45,19 +45,11 @@ with ui.guard():
             st.markdown(f"##### {V.headline(test['modality_share'], test.get('stream_share'))}")
             pt = summary.get("planted_truth")
             if pt:
-                verdict = "matches" if pt.get("measured_ranking") == pt.get("expected_ranking") else "differs from"
-                trap = pt.get("dominance_trap")
-                st.caption(
-                    f"Planted truth (synthetic data): the measured ranking {' > '.join(pt.get('measured_ranking', []))} "
-                    f"{verdict} the planted one {' > '.join(pt.get('expected_ranking', []))} "
-                    f"(rank correlation {pt.get('rank_correlation', float('nan')):.2f}). The dominance trap "
-                    f"({trap}: loud, weakly predictive) {'wins' if pt.get('trap_wins') else 'does not win'}; "
-                    f"shared streams hold {pt.get('shared_attribution_fraction', 0):.0%} of the attribution "
-                    f"(planted shared signal {pt.get('planted_shared_signal_fraction', 0):.0%}).")
+                st.caption(V.planted_truth_sentence(pt))
             if ctx.cohort.active:
                 cohort = ctx.cohort_learners()
                 shap = runs.frame(run, "shapley").loc[cohort.index]
-                shares = V.attribution_shares(shap, run.streams)
+                shares = V.share_table(shap, run.streams)
                 mod = shares.groupby("modality", sort=False)["share"].sum().to_dict()
                 st.caption(f"In the filtered cohort ({len(cohort):,} learners, all splits): "
                            f"{V.headline(mod, dict(zip(shares['stream'], shares['share'])), 'this cohort')}")
@@ -92,9 +84,7 @@ with ui.guard():
 
     if not problem:
         st.subheader("Attribution per modality and stream (test split)", anchor=False)
-        shares = V.stream_frame(run.streams)
-        shares["share"] = [test["stream_share"].get(s, 0.0) for s in run.streams]
-        shares["group"], shares["n"] = "test", run.metrics.get("test", {}).get("n", 0)
+        shares = V.test_shares(run.summary, run.metrics, run.streams)
         c1, c2 = st.columns([1, 1])
         with c1:
             ui.chart(F.modality_stream_bar(shares), key="overview_shares")

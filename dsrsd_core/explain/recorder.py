@@ -19,6 +19,7 @@ from ..data.dataset import MultimodalData
 from ..data.decode import click_counts
 from ..errors import DsrsdError
 from ..run_dir import input_table, load_run, timeline_table, write_explanation
+from ..shares import attribution_shares
 from ..train.batching import batches, select, to_tensors
 from ..train.pipeline import load_training_data
 from ..train.trainer import predict
@@ -124,14 +125,13 @@ def timeline_tables(data: MultimodalData) -> dict[str, pd.DataFrame]:
     return out
 
 
-def attribution_shares(phi_pred: np.ndarray, streams: list[str], modalities: list[str], rows) -> dict:
-    """Mean |phi| per stream over ``rows`` and the resulting shares per stream and per modality."""
-    mean_abs = np.abs(phi_pred[rows]).mean(0)
-    total = mean_abs.sum() or 1.0
-    per_stream = dict(zip(streams, (mean_abs / total).tolist()))
-    per_modality = {m: per_stream[f"{m}.shared"] + per_stream[f"{m}.private"] for m in modalities}
-    return {"stream_share": per_stream, "modality_share": per_modality,
-            "stream_mean_abs": dict(zip(streams, mean_abs.tolist()))}
+def stream_shares(phi_pred: np.ndarray, streams: list[str], modalities: list[str], rows) -> dict:
+    """``summary.json:attribution`` for ``rows``: shares per stream and per modality, mean |phi| per stream."""
+    s = attribution_shares(phi_pred[rows], streams)
+    per_stream = s["share"]
+    return {"stream_share": per_stream,
+            "modality_share": {m: per_stream[f"{m}.shared"] + per_stream[f"{m}.private"] for m in modalities},
+            "stream_mean_abs": s["mean_abs"]}
 
 
 class _Steps:
@@ -246,8 +246,8 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
 
     with steps.step("diagnostics"):
         diag = diagnostics(s_np[test], p_np[test], z_np[test], data.present[test], mods, seed=seed)
-        shares = {"all": attribution_shares(phi_pred, streams, mods, slice(None)),
-                  "test": attribution_shares(phi_pred, streams, mods, test)}
+        shares = {"all": stream_shares(phi_pred, streams, mods, slice(None)),
+                  "test": stream_shares(phi_pred, streams, mods, test)}
         summary = {
             "format_version": run.info["format_version"],
             "target_semantics": "probability of the predicted class; removing a stream = the model's missing-stream "
