@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import data
+from app import runs
 from dsrsd_core.errors import DsrsdError
 from dsrsd_core.views import COHORT_COLUMNS
 
@@ -43,7 +43,7 @@ def guard():
         yield
     except DsrsdError as e:
         st.warning(f"{e}", icon=":material/folder_off:")
-    except data.EmptyCohort as e:
+    except runs.EmptyCohort as e:
         st.warning(f"{e}", icon=":material/filter_alt_off:")
     except Exception as e:  # st.stop / st.rerun are BaseExceptions and pass through
         print(f"dsrsd app: unexpected error on page {page_name()}:", file=sys.stderr)
@@ -59,10 +59,10 @@ def page_name() -> str:
         return "?"
 
 
-def context() -> data.Context:
+def context() -> runs.Context:
     ctx = st.session_state.get(CTX_KEY)
     if ctx is None:  # a page opened without app/main.py (should not happen): read the shipped run
-        ctx = build_context(str(data.shipped_run()), "", {})
+        ctx = build_context(str(runs.shipped_run()), "", {})
     return ctx
 
 
@@ -80,7 +80,7 @@ def csv_button(frame: pd.DataFrame, name: str, label: str | None = None, key: st
                        icon=":material/download:")
 
 
-def table(frame: pd.DataFrame, name: str, key: str | None = None, height: int | str = "auto", **kw):
+def dataframe(frame: pd.DataFrame, name: str, key: str | None = None, height: int | str = "auto", **kw):
     """A dataframe followed by its CSV button."""
     out = st.dataframe(frame, hide_index=True, height=height, key=key, **kw)
     csv_button(frame, name, key=f"csv_{key or slug(name)}")
@@ -125,7 +125,7 @@ def page_path(page_id: str) -> str:
 
 # ---- sidebar -----------------------------------------------------------------------------------------
 def _run_label(path: Path, shipped: Path) -> str:
-    row = data.run_row(path)
+    row = runs.run_row(path)
     if row.get("problem") and not row.get("model"):
         desc = "cannot be read"
     else:
@@ -139,19 +139,19 @@ def _reset_filters() -> None:
         st.session_state[f"filter_{col}"] = []
 
 
-def build_context(run_path: str, runs_folder: str, filters: dict) -> data.Context:
-    ctx = data.Context(run_path=Path(run_path), cohort=data.Cohort(filters), runs_folder=runs_folder)
+def build_context(run_path: str, runs_folder: str, filters: dict) -> runs.Context:
+    ctx = runs.Context(run_path=Path(run_path), cohort=runs.Cohort(filters), runs_folder=runs_folder)
     try:
-        ctx.run = data.open_run(run_path)
+        ctx.run = runs.open_run(run_path)
     except DsrsdError as e:
         ctx.error = str(e)
     return ctx
 
 
-def sidebar() -> data.Context:
+def sidebar() -> runs.Context:
     """Run picker and cohort filters; returns (and stores) the pages' context."""
     sb = st.sidebar
-    shipped = data.shipped_run()
+    shipped = runs.shipped_run()
     if "runs_folder" not in st.session_state:
         st.session_state["runs_folder"] = os.environ.get("DSRSD_RUNS", "")
     sb.markdown("#### Run")
@@ -160,7 +160,7 @@ def sidebar() -> data.Context:
                                 "at most three levels below this folder are listed.").strip()
     if folder and not Path(folder).expanduser().is_dir():
         sb.warning(f"No folder at {folder}; showing the shipped run only.")
-    found = data.find_runs(folder)
+    found = runs.find_runs(folder)
     candidates = [shipped] + [p for p in found if p.resolve() != shipped.resolve()]
     options = [str(p) for p in candidates]
     if st.session_state.get("run_choice") not in options:
@@ -183,9 +183,9 @@ def sidebar() -> data.Context:
     return ctx
 
 
-def _filters(sb, ctx: data.Context) -> None:
+def _filters(sb, ctx: runs.Context) -> None:
     try:
-        frame = data.learners(ctx.run)
+        frame = runs.learners(ctx.run)
     except DsrsdError as e:
         sb.caption(f"Cohort filters unavailable: {e}")
         return
@@ -200,7 +200,7 @@ def _filters(sb, ctx: data.Context) -> None:
                 st.session_state[key] = [v for v in st.session_state[key] if v in options]
             st.multiselect(label, options, key=key, placeholder="all")
         st.button("Clear filters", on_click=_reset_filters, icon=":material/filter_alt_off:")
-    ctx.cohort = data.Cohort({c: list(st.session_state.get(f"filter_{c}", [])) for c in COHORT_COLUMNS})
+    ctx.cohort = runs.Cohort({c: list(st.session_state.get(f"filter_{c}", [])) for c in COHORT_COLUMNS})
     n = int(ctx.cohort.mask(frame).sum())
     if ctx.cohort.active:
         sb.caption(f"**{n:,} of {len(frame):,} learners** · {ctx.cohort.describe()}")

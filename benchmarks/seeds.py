@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from dsrsd_core.errors import DsrsdError
+from dsrsd_core.models import build_model
 from dsrsd_core.train.config import Config
 from dsrsd_core.train.pipeline import prepare
 from dsrsd_core.train.trainer import train_model
@@ -38,7 +39,8 @@ def main() -> int:
         t0 = time.perf_counter()
         data, split, _ = prepare(args.data, cfg)
         t_data = time.perf_counter() - t0
-        result = train_model(data, split, cfg, args.device, progress=False)
+        result = train_model(lambda: build_model(data.specs(), len(data.classes), cfg), data, split, cfg, args.device,
+                             progress=False)
         test = result.metrics["test"]
         rows.append({"seed": seed, "auc": test["auc"], "macro_f1": test["macro_f1"], "accuracy": test["accuracy"],
                      "n_samples": len(data), "n_test": test["n"], "epochs": result.seconds["epochs_run"],

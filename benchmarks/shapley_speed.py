@@ -16,7 +16,8 @@ from captum.attr import ShapleyValues
 
 from dsrsd_core.explain.recorder import encode_all
 from dsrsd_core.explain.shapley import exact_stream_shapley
-from dsrsd_core.run_dir import load_run, load_training_data
+from dsrsd_core.run_dir import load_run
+from dsrsd_core.train.pipeline import load_training_data
 from dsrsd_core.train.batching import to_tensors
 
 

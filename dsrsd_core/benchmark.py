@@ -37,9 +37,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .baselines import GBMModel, build, check_name, display_name, model_config, model_names
+from .baselines.gbm import GBMModel
 from .errors import DsrsdError
 from .io import atomic_path, read_json, write_json
+from .models import build_model, check_name, display_name, model_config, model_names
 from .train.config import Config
 
 CELL_VERSION = 1
@@ -97,7 +98,7 @@ def run_cell(name: str, data, split: np.ndarray, cfg: Config, device: str = "aut
     t0 = time.perf_counter()
     cfg = model_config(name, cfg)  # idempotent: the ablation's settings drive training, not only the model
     torch.manual_seed(cfg.seed)
-    model = build(name, data.specs(), len(data.classes), cfg)
+    model = build_model(data.specs(), len(data.classes), cfg, name)
     test_idx = np.flatnonzero(split == "test")
     if isinstance(model, GBMModel):
         model.fit(data, split, cfg)
@@ -107,7 +108,7 @@ def run_cell(name: str, data, split: np.ndarray, cfg: Config, device: str = "aut
         best_epoch, epochs_run, per_epoch = model.best_iter, len(model.history), None
         extra = {"best_iterations": model.best_iter}
     else:
-        result = train_model(data, split, cfg, device, progress=False, model=model)
+        result = train_model(lambda: model, data, split, cfg, device, progress=False)
         t_train = time.perf_counter() - t0
         model = result.model.eval()
         full = result.proba
@@ -178,7 +179,7 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
     """Train and evaluate every (model, seed) cell not yet on disk, then aggregate all cells in ``out_dir``.
 
     ``seeds``: a count (seeds 0 … n-1) or a list. ``models``: names (see
-    :func:`dsrsd_core.baselines.model_names`); default the whole grid. ``config``: base settings
+    :func:`dsrsd_core.models.model_names`); default the whole grid. ``config``: base settings
     (epochs, patience, sizes …); task, target and presentations override it. Returns ``benchmark.json``.
     """
     from .data.splits import learner_split

@@ -8,24 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from .data.cache import SYNTHETIC_DEFAULT
 from .errors import DsrsdError
-
-SYNTHETIC_DEFAULT = {"enrolments": 3000, "seed": 0}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("DSRSD_CACHE", Path.home() / ".cache" / "dsrsd"))
-
-
-def synthetic_dir(enrolments: int = SYNTHETIC_DEFAULT["enrolments"], seed: int = SYNTHETIC_DEFAULT["seed"],
-                  progress: bool = False) -> Path:
-    """The default synthetic cohort, generated once into the cache and reused."""
-    from .data.synth import write_cohort
-
-    path = cache_root() / f"synthetic-v1-n{enrolments}-s{seed}"
-    if not (path / "ground_truth.json").exists():
-        write_cohort(path, enrolments=enrolments, seed=seed, progress=progress)
-    return path
 
 
 def check_writable(out: Path) -> None:
@@ -66,6 +50,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from .models import build_model
     from .run_dir import write_training_run
     from .train.config import Config
     from .train.pipeline import prepare
@@ -86,7 +71,8 @@ def cmd_train(args) -> int:
     t0 = time.perf_counter()
     data, split, data_dir = prepare(args.data, cfg, progress)
     t_data = time.perf_counter() - t0
-    result = train_model(data, split, cfg, str(device), progress)
+    result = train_model(lambda: build_model(data.specs(), len(data.classes), cfg), data, split, cfg, str(device),
+                         progress)
     result.seconds["prepare_data"] = t_data
     if torch_distributed_initialised():
         import torch.distributed as dist

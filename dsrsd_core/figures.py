@@ -100,14 +100,6 @@ def _layout(fig: go.Figure, title: str | None = None, height: int = 380, **kw) -
     return fig
 
 
-def empty_figure(message: str, height: int = 240) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14})
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, height=height)
-
-
 # ---- attribution ---------------------------------------------------------------------------------
 def modality_stream_bar(shares: pd.DataFrame, title: str | None = None, value: str = "share",
                         axis_title: str = "share of attribution") -> go.Figure:
@@ -251,18 +243,6 @@ def waterfall_figure(base: float, contributions: pd.DataFrame, cls: str, title: 
     fig.update_yaxes(categoryorder="array", categoryarray=labels, autorange="reversed")
     fig.update_xaxes(title=f"probability of {humanize(cls)}", range=[0, 1.08])
     return _layout(fig, title, height=80 + 38 * len(labels), barmode="overlay")
-
-
-def probability_bar(proba: Mapping[str, float], title: str | None = None) -> go.Figure:
-    classes = list(proba)
-    colours = class_colours(classes)
-    fig = go.Figure(go.Bar(x=[proba[c] for c in classes], y=[humanize(c) for c in classes], orientation="h",
-                           marker={"color": [colours[c] for c in classes]},
-                           text=[f"{proba[c]:.0%}" for c in classes], textposition="auto",
-                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
-    fig.update_xaxes(range=[0, 1], tickformat=".0%")
-    fig.update_yaxes(autorange="reversed")
-    return _layout(fig, title, height=60 + 40 * len(classes))
 
 
 def clicks_timeline(clicks: pd.DataFrame, step_names: Sequence[str], attribution: pd.Series | None = None,

@@ -76,10 +76,7 @@ def _overview(doc: _Doc, run: Run) -> None:
         doc.add(f'<p class="headline">{html.escape(V.headline(test["modality_share"], test.get("stream_share")))}</p>')
         pt = run.summary.get("planted_truth")
         if pt:
-            doc.text("p", f"Planted truth (synthetic data): measured ranking {' > '.join(pt.get('measured_ranking', []))}, "
-                          f"planted {' > '.join(pt.get('expected_ranking', []))} (rank correlation "
-                          f"{pt.get('rank_correlation', float('nan')):.2f}); dominance trap {pt.get('dominance_trap')} "
-                          f"{'wins' if pt.get('trap_wins') else 'does not win'}.", "muted")
+            doc.text("p", V.planted_truth_sentence(pt), "muted")
     card = V.data_card(run.info)
     doc.add("<h3>Data card</h3><ul class='facts'>" + "".join(
         f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in card["facts"].items()) + "</ul>")
@@ -90,12 +87,9 @@ def _overview(doc: _Doc, run: Run) -> None:
 def _dominance(doc: _Doc, run: Run) -> None:
     samples = run.samples.set_index("sample", drop=False)
     shap = run.table("shapley").set_index("sample")
-    test = run.summary["attribution"]["test"]
-    shares = V.stream_frame(run.streams)
-    shares["share"] = [test["stream_share"].get(s, 0.0) for s in run.streams]
-    shares["group"], shares["n"] = "test", run.metrics.get("test", {}).get("n", 0)
-    by_true = V.attribution_shares(shap, run.streams, samples["label_name"])
-    by_pred = V.attribution_shares(shap, run.streams, samples["pred_name"])
+    shares = V.test_shares(run.summary, run.metrics, run.streams)
+    by_true = V.share_table(shap, run.streams, samples["label_name"])
+    by_pred = V.share_table(shap, run.streams, samples["pred_name"])
     doc.grid(lambda: (doc.add("<h3>Per modality and stream (test split)</h3>"), doc.figure(F.modality_stream_bar(shares))),
              lambda: (doc.add("<h3>Shares (test split)</h3>"), doc.table(shares[["stream", "share"]])))
     doc.add("<h3>By true class (all splits)</h3>")
@@ -117,24 +111,15 @@ def _dominance(doc: _Doc, run: Run) -> None:
     doc.text("p", f"Mean Spearman {agree.get('mean_spearman', float('nan')):.2f}, median "
                   f"{agree.get('median_spearman', float('nan')):.2f}, positive for "
                   f"{agree.get('share_positive', float('nan')):.0%} of learners.")
-    overall = V.attribution_shares(shap, run.streams)
+    overall = V.share_table(shap, run.streams)
     doc.grid(lambda: doc.figure(F.agreement_histogram(ig["rank_agreement"])),
-             lambda: doc.figure(F.method_agreement_figure(overall, V.attribution_shares(ig, run.streams, prefix="ig_"))))
+             lambda: doc.figure(F.method_agreement_figure(overall, V.share_table(ig, run.streams, prefix="ig_"))))
 
 
 def _embedding(doc: _Doc, run: Run) -> None:
-    samples = run.samples.set_index("sample")
+    learners = V.learners(run.by_sample("samples"), run.classes)
     umap = run.table("umap")
     emb = run.summary.get("embeddings", {})
-
-    def points(name: str) -> pd.DataFrame:
-        pts = umap[umap["map"] == name].join(samples[["label_name"] + [f"present_{m}" for m in run.modalities
-                                                                         if f"present_{m}" in samples]], on="sample")
-        keep = pd.Series(True, index=pts.index)
-        for m in run.modalities:
-            if f"present_{m}" in pts:
-                keep &= ~((pts["modality"] == m) & ~pts[f"present_{m}"].astype(bool))
-        return pts[keep]
 
     colours = {m: F.modality_colour(m, run.modalities) for m in run.modalities}
     classes = F.class_colours(run.classes)
@@ -144,8 +129,8 @@ def _embedding(doc: _Doc, run: Run) -> None:
         doc.add(f"<h3>Coloured by {label}</h3>")
         doc.grid(*[(lambda n=n: (doc.text("p", f"{n}: " + ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in
                                                                      emb.get(n, {}).items() if k != 'n_points')),
-                                 doc.figure(F.umap_figure(points(n), colour, cmap, height=440, hover=False,
-                                                          marker_size=4))))
+                                 doc.figure(F.umap_figure(V.map_points(umap, n, learners, run.modalities), colour,
+                                                          cmap, height=440, hover=False, marker_size=4))))
                    for n in ("shared_all", "private_all")])
 
 
@@ -160,7 +145,7 @@ def _drop(doc: _Doc, run: Run) -> None:
 
 def _diagnostics(doc: _Doc, run: Run) -> None:
     doc.figure(F.history_figure(run.history, run.info.get("best_epoch")))
-    if not (run.path / "explain" / "diagnostics.json").exists():
+    if not run.has_doc("diagnostics"):
         doc.add(f'<p class="note">No diagnostics: run <code>dsrsd explain {html.escape(str(run.path))}</code>.</p>')
         return
     diag = run.diagnostics

@@ -6,6 +6,7 @@ tables, starts without paying for it.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 from datetime import datetime, timezone
@@ -96,11 +97,55 @@ def write_training_run(out: str | Path, data: MultimodalData, result: TrainResul
     return Path(out)
 
 
-# ---- reading ----------------------------------------------------------------------------
-RUN_FILES = ("run.json", "config.json", "metrics.json", "history.parquet", "samples.parquet", "model.pt")
+# ---- the explain/ folder ------------------------------------------------------------------
+EXPLAIN_DIR = "explain"
 EXPLAIN_TABLES = ("predictions", "shapley", "stream_ig", "umap", "neighbours", "modality_drop",
                   "modality_drop_samples", "robustness")
 EXPLAIN_DOCS = ("summary", "diagnostics")
+EMBEDDINGS = "embeddings.npz"
+# explain tables with several rows per sample: they keep their own index when read by sample
+LONG_TABLES = ("umap", "modality_drop_samples", "input_cohort")
+
+
+def input_table(modality: str, part: str | None = None) -> str:
+    """Name of a modality's input-attribution table: ``input_<m>`` (tabular) or ``input_<m>_<part>``
+    (sequence: ``steps`` or ``features``)."""
+    return f"input_{modality}" + (f"_{part}" if part else "")
+
+
+def timeline_table(modality: str) -> str:
+    """Name of a sequence modality's table of the learner's own inputs."""
+    return f"timeline_{modality}"
+
+
+def one_row_per_sample(name: str) -> bool:
+    """Whether the table ``name`` (``samples`` or an explain table) holds one row per sample."""
+    return name not in LONG_TABLES and not name.startswith("timeline_")
+
+
+def write_explanation(run_dir: str | Path, tables: dict[str, pd.DataFrame], docs: dict[str, dict],
+                      embeddings: dict[str, np.ndarray]) -> None:
+    """Replace ``run_dir/explain`` in one rename (an interrupted explain keeps the previous one);
+    a synthetic run's planted-truth check is copied into ``metrics.json``.
+
+    ``tables``: name -> frame; ``docs``: ``summary`` and ``diagnostics``; ``embeddings``: ``shared``,
+    ``private``, ``aligned`` arrays (N, M, k), stored as float16.
+    """
+    run_dir = Path(run_dir)
+    with atomic_dir(run_dir / EXPLAIN_DIR, overwrite=True) as tmp:
+        for name, frame in tables.items():
+            write_parquet(tmp / f"{name}.parquet", frame)
+        np.savez_compressed(tmp / EMBEDDINGS, **{k: v.astype(np.float16) for k, v in embeddings.items()})
+        for name, doc in docs.items():
+            write_json(tmp / f"{name}.json", doc)
+    planted = docs["summary"].get("planted_truth")
+    if planted is not None:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        write_json(run_dir / "metrics.json", {**metrics, "planted_truth": planted})
+
+
+# ---- reading ----------------------------------------------------------------------------
+RUN_FILES = ("run.json", "config.json", "metrics.json", "history.parquet", "samples.parquet", "model.pt")
 
 
 class Run:
@@ -134,7 +179,13 @@ class Run:
 
     @property
     def explained(self) -> bool:
-        return (self.path / "explain" / "summary.json").exists()
+        return self.has_doc("summary")
+
+    def has_table(self, name: str) -> bool:
+        return (self.path / EXPLAIN_DIR / f"{name}.parquet").exists()
+
+    def has_doc(self, name: str) -> bool:
+        return (self.path / EXPLAIN_DIR / f"{name}.json").exists()
 
     def _parquet(self, rel: str) -> pd.DataFrame:
         if rel not in self._cache:
@@ -156,11 +207,18 @@ class Run:
         return self._parquet("samples.parquet")
 
     def table(self, name: str) -> pd.DataFrame:
-        """An explain table by name: one of EXPLAIN_TABLES or ``input_<modality>[_steps|_features]``."""
-        return self._parquet(f"explain/{name}.parquet")
+        """An explain table by name: one of EXPLAIN_TABLES, :func:`input_table` or :func:`timeline_table`."""
+        return self._parquet(f"{EXPLAIN_DIR}/{name}.parquet")
+
+    def by_sample(self, name: str) -> pd.DataFrame:
+        """``samples`` or an explain table, indexed by ``sample`` where it holds one row per sample."""
+        frame = self.samples if name == "samples" else self.table(name)
+        if "sample" in frame.columns and one_row_per_sample(name):
+            frame = frame.set_index("sample", drop=False).rename_axis(None)
+        return frame
 
     def doc(self, name: str) -> dict:
-        key = f"explain/{name}.json"
+        key = f"{EXPLAIN_DIR}/{name}.json"
         if key not in self._cache:
             try:
                 self._cache[key] = json.loads((self.path / key).read_text())
@@ -181,17 +239,17 @@ class Run:
     def embeddings(self) -> dict[str, np.ndarray]:
         """``shared``, ``private`` and ``aligned`` arrays, each (N, M, k) float32."""
         try:
-            with np.load(self.path / "explain" / "embeddings.npz", allow_pickle=False) as z:
+            with np.load(self.path / EXPLAIN_DIR / EMBEDDINGS, allow_pickle=False) as z:
                 return {k: z[k].astype(np.float32) for k in z.files}
         except (OSError, ValueError) as e:
-            raise DsrsdError(f"{self.path}/explain/embeddings.npz is missing or unreadable ({e}); "
+            raise DsrsdError(f"{self.path}/{EXPLAIN_DIR}/{EMBEDDINGS} is missing or unreadable ({e}); "
                              f"rerun `dsrsd explain {self.path}`") from None
 
     def model(self):
         """The trained model, rebuilt from the run's settings; weights loaded with ``weights_only=True``."""
         import torch
 
-        from .train.trainer import build_model
+        from .models import build_model
 
         cfg = Config.from_dict(self.config, str(self.path / "config.json"))
         model = build_model(self.info["modalities"], len(self.classes), cfg, self.info.get("model", "dsrsd_net"))
@@ -237,27 +295,55 @@ def load_run(path: str | Path, require_explain: bool = True) -> Run:
         raise DsrsdError(f"{path}: config.json or metrics.json is unreadable ({e}); retrain with `dsrsd train`") from None
     run = Run(path, info, config, metrics)
     if require_explain:
-        absent = [f"explain/{t}.parquet" for t in EXPLAIN_TABLES if not (path / "explain" / f"{t}.parquet").exists()]
-        absent += [f"explain/{d}.json" for d in EXPLAIN_DOCS if not (path / "explain" / f"{d}.json").exists()]
+        absent = [f"{EXPLAIN_DIR}/{t}.parquet" for t in EXPLAIN_TABLES if not run.has_table(t)]
+        absent += [f"{EXPLAIN_DIR}/{d}.json" for d in EXPLAIN_DOCS if not run.has_doc(d)]
         if absent:
             raise DsrsdError(f"{path} has no complete explanation (missing {', '.join(absent[:3])}"
                              f"{'...' if len(absent) > 3 else ''}); run `dsrsd explain {path}`")
     return run
 
 
-def load_training_data(run: Run, progress: bool = False) -> MultimodalData:
-    """Rebuild the run's prepared data from its source, refusing data that changed since training."""
-    from .cli import synthetic_dir
-    from .data.cache import load_cached
-    from .train.pipeline import select_presentations
 
-    source = run.info["data"]["source"]
-    data_dir = synthetic_dir(progress=progress) if source == "synthetic" else Path(source)
-    if not data_dir.is_dir():
-        raise DsrsdError(f"{run.path}: explaining needs the training data, and {data_dir} is not there")
-    data = load_cached(data_dir, target=run.config["target"], cutoff_fraction=run.config["cutoff_fraction"],
-                       progress=progress)
-    data = select_presentations(data, run.config.get("presentations", []))
-    if run.info["data"].get("fingerprint") and data.report.get("fingerprint") != run.info["data"]["fingerprint"]:
-        raise DsrsdError(f"{run.path}: the files in {data_dir} changed since this run was trained; retrain")
-    return data
+def file_signature(path: str | Path) -> tuple:
+    """(name, mtime_ns, size) of every file of a run (its folder and ``explain/``): changes whenever
+    the run is rewritten or re-explained, so readers can cache by it."""
+    path = Path(path)
+    out = []
+    for folder in (path, path / EXPLAIN_DIR):
+        try:
+            with os.scandir(folder) as it:
+                for e in it:
+                    if e.is_file():
+                        s = e.stat()
+                        out.append((f"{folder.name}/{e.name}", s.st_mtime_ns, s.st_size))
+        except OSError:
+            continue
+    return tuple(sorted(out))
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def describe_run(path: str | Path) -> dict:
+    """What a run directory says about itself, read leniently (runs of other models may hold little
+    more than run.json and metrics.json): ``info``, ``config``, ``metrics`` (None when unreadable),
+    ``modality_share`` (test split, {} unless explained) and ``problems`` (what is wrong, in words)."""
+    path = Path(path)
+    info = _read_json(path / "run.json")
+    metrics = _read_json(path / "metrics.json")
+    summary = _read_json(path / EXPLAIN_DIR / "summary.json") or {}
+    problems = []
+    if info is None:
+        problems.append("run.json missing or unreadable")
+    elif info.get("format_version") != FORMAT_VERSION:
+        problems.append(f"run format version {info.get('format_version')} (this dsrsd reads {FORMAT_VERSION})")
+    if info is not None and metrics is None:
+        problems.append("metrics.json missing or unreadable")
+    shares = ((summary.get("attribution") or {}).get("test") or {}).get("modality_share") or {}
+    return {"info": info, "config": _read_json(path / "config.json") or {}, "metrics": metrics,
+            "modality_share": {k: float(v) for k, v in shares.items() if isinstance(v, (int, float))},
+            "problems": problems}

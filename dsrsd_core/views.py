@@ -11,6 +11,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .data.decode import assessment_record
+from .shares import attribution_shares
+
 # Filters that apply across the dashboard's pages: samples.parquet column -> label.
 COHORT_COLUMNS = {
     "code_module": "Module",
@@ -23,20 +26,6 @@ COHORT_COLUMNS = {
     "pred_name": "Predicted class",
     "split": "Split",
 }
-
-# What a modality is, in words an educator uses.
-MODALITY_WORDS = {
-    "profile": "background and enrolment details",
-    "clickstream": "online activity",
-    "assessments": "assessment results",
-    "content": "question content",
-    "behaviour": "answering behaviour",
-    "history": "past answers",
-}
-
-
-def modality_words(m: str) -> str:
-    return MODALITY_WORDS.get(m, m)
 
 
 def split_stream(stream: str) -> tuple[str, str]:
@@ -76,33 +65,29 @@ def stream_frame(streams: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame([{"stream": s, "modality": split_stream(s)[0], "kind": split_stream(s)[1]} for s in streams])
 
 
-def attribution_shares(shapley: pd.DataFrame, streams: Sequence[str], groups: pd.Series | None = None,
-                       prefix: str = "phi_") -> pd.DataFrame:
+def share_table(attribution: pd.DataFrame, streams: Sequence[str], groups: pd.Series | None = None,
+                prefix: str = "phi_") -> pd.DataFrame:
     """Share of mean absolute attribution per stream (predicted class), overall or per group.
 
     Long table: ``group``, ``stream``, ``modality``, ``kind``, ``mean_abs``, ``share``, ``n``.
-    Shares sum to 1 within a group (``summary.json:attribution`` uses the same definition).
+    Shares are :func:`dsrsd_core.shares.attribution_shares` within each group (as in ``summary.json``).
     """
-    cols = [f"{prefix}{s}" for s in streams]
-    values = shapley[cols].abs()
-    values.columns = list(streams)
-    keys = groups.reindex(values.index).astype("string").fillna("(missing)") if groups is not None else \
-        pd.Series("all", index=values.index)
-    mean_abs = values.groupby(keys, observed=True, sort=True).mean()
-    counts = keys.value_counts()
-    long = mean_abs.reset_index(names="group").melt(id_vars="group", var_name="stream", value_name="mean_abs")
-    total = long.groupby("group")["mean_abs"].transform("sum")
-    long["share"] = np.where(total > 0, long["mean_abs"] / total.replace(0, np.nan), 0.0)
-    long["n"] = long["group"].map(counts).astype(int)
-    long = long.merge(stream_frame(streams), on="stream")
-    order = {s: i for i, s in enumerate(streams)}
-    return long.sort_values(["group", "stream"], key=lambda c: c.map(order) if c.name == "stream" else c) \
-               .reset_index(drop=True)[["group", "n", "stream", "modality", "kind", "mean_abs", "share"]]
+    values = attribution[[f"{prefix}{s}" for s in streams]].to_numpy()
+    keys = groups.reindex(attribution.index).astype("string").fillna("(missing)") if groups is not None else \
+        pd.Series("all", index=attribution.index)
+    rows = []
+    for group in sorted(keys.unique()):
+        rows_of = (keys == group).to_numpy()
+        s = attribution_shares(values[rows_of], streams)
+        rows += [{"group": group, "n": int(rows_of.sum()), "stream": st, "mean_abs": s["mean_abs"][st],
+                  "share": s["share"][st]} for st in streams]
+    long = pd.DataFrame(rows).merge(stream_frame(streams), on="stream")
+    return long[["group", "n", "stream", "modality", "kind", "mean_abs", "share"]]
 
 
 def mean_by_group(frame: pd.DataFrame, columns: Sequence[str], names: Sequence[str],
                   groups: pd.Series | None = None, value: str = "value") -> pd.DataFrame:
-    """Mean of ``columns`` per group, as the same long shape as :func:`attribution_shares`."""
+    """Mean of ``columns`` per group, as the same long shape as :func:`share_table`."""
     values = frame[list(columns)].copy()
     values.columns = list(names)
     keys = groups.reindex(values.index).astype("string").fillna("(missing)") if groups is not None else \
@@ -122,15 +107,6 @@ def shares_wide(long: pd.DataFrame, value: str = "share") -> pd.DataFrame:
     for m in dict.fromkeys(split_stream(st)[0] for st in streams):
         wide[m] = wide[[st for st in streams if split_stream(st)[0] == m]].sum(axis=1)
     wide.columns.name = None
-    return wide.reset_index()
-
-
-def modality_totals(shares: pd.DataFrame, value: str = "share") -> pd.DataFrame:
-    """Per group and modality: the sum over its two streams, and the shared part of it."""
-    wide = shares.pivot_table(index=["group", "modality"], columns="kind", values=value, aggfunc="sum",
-                              observed=True).fillna(0.0)
-    wide = wide.reindex(columns=["shared", "private"], fill_value=0.0)
-    wide["total"] = wide["shared"] + wide["private"]
     return wide.reset_index()
 
 
@@ -295,3 +271,84 @@ def waterfall_frame(shapley_row: Mapping, streams: Sequence[str], cls: str) -> t
     frame = stream_frame(streams)
     frame["phi"] = [float(shapley_row[f"phi_{cls}_{s}"]) for s in streams]
     return base, frame
+
+
+def assessment_points(features: pd.DataFrame, learner: Mapping, cutoff: Mapping,
+                      attribution: pd.Series | None) -> tuple[pd.DataFrame, str, float | None]:
+    """A learner's assessments (``timeline_assessments`` rows) as points against their due dates.
+
+    Returns the points (``assessment``, ``kind``, ``x``, ``score``, ``status``, ``weight``,
+    ``days_early``, ``banked``, ``attribution``, hover ``label``), the x-axis title and the cut-off's
+    x (None when due days cannot be recovered: then x is the % of the module).
+    """
+    record = assessment_record(features)
+    if cutoff.get("rule") == "fraction" and cutoff.get("fraction"):
+        length = float(learner["cutoff_day"]) / float(cutoff["fraction"])
+        x, x_title, cut_x = record["due_fraction"] * length, "due day (from the share of the module)", learner["cutoff_day"]
+    else:
+        x, x_title, cut_x = record["due_fraction"] * 100, "due (% of the module)", None
+    out = pd.DataFrame({"assessment": [f"assessment {int(s) + 1}" for s in features["step"]], "kind": record["kind"],
+                        "x": np.round(x.to_numpy(float), 0), "score": np.round(record["score"].to_numpy(), 1),
+                        "status": record["status"], "weight": record["weight"],
+                        "days_early": np.round(record["days_early"], 0), "banked": record["banked"]},
+                       index=features.index)
+    out["attribution"] = out["assessment"].map(attribution) if attribution is not None else np.nan
+    out["label"] = [f"{a}: {k}, weight {w:.0f}%, due {x:.0f}<br>{st_}"
+                    + (f" {s:.0f}" if st_ == "scored" else "")
+                    + (f", {abs(d):.0f} days {'early' if d >= 0 else 'late'}" if st_ != "not submitted" else "")
+                    + (" (banked)" if b else "")
+                    + (f"<br>attribution {at:+.3f}" if pd.notna(at) else "")
+                    for a, k, w, x, st_, s, d, b, at in zip(out["assessment"], out["kind"], out["weight"], out["x"],
+                                                          out["status"], out["score"], out["days_early"],
+                                                          out["banked"], out["attribution"])]
+    return out, x_title, cut_x
+
+
+def test_shares(summary: Mapping, metrics: Mapping, streams: Sequence[str]) -> pd.DataFrame:
+    """The test split's stream shares from ``summary.json``, in :func:`share_table`'s long shape."""
+    frame = stream_frame(streams)
+    frame["share"] = [summary["attribution"]["test"]["stream_share"].get(s, 0.0) for s in streams]
+    frame["group"], frame["n"] = "test", metrics.get("test", {}).get("n", 0)
+    return frame
+
+
+def planted_truth_sentence(pt: Mapping) -> str:
+    """The planted-truth check of a synthetic run in one sentence."""
+    verdict = "matches" if pt.get("measured_ranking") == pt.get("expected_ranking") else "differs from"
+    return (f"Planted truth (synthetic data): the measured ranking {' > '.join(pt.get('measured_ranking', []))} "
+            f"{verdict} the planted one {' > '.join(pt.get('expected_ranking', []))} "
+            f"(rank correlation {pt.get('rank_correlation', float('nan')):.2f}). The dominance trap "
+            f"({pt.get('dominance_trap')}: loud, weakly predictive) {'wins' if pt.get('trap_wins') else 'does not win'}; "
+            f"shared streams hold {pt.get('shared_attribution_fraction', 0):.0%} of the attribution "
+            f"(planted shared signal {pt.get('planted_shared_signal_fraction', 0):.0%}).")
+
+
+def learners(samples: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
+    """samples.parquet plus ``risk``, ``correct`` and ``presentation``."""
+    out = samples.copy()
+    out["risk"] = risk_score(out, classes)
+    out["correct"] = out["label"] == out["pred"]
+    out["presentation"] = out["code_module"].astype(str) + " " + out["code_presentation"].astype(str)
+    return out
+
+
+def map_points(umap: pd.DataFrame, name: str, learners: pd.DataFrame, modalities: Sequence[str]) -> pd.DataFrame:
+    """The points of one stored UMAP map with their learner's columns (:func:`learners`, indexed by sample),
+    ``correctness`` and a ``hover`` text; points of modalities a learner does not have are left out
+    (they are the model's output for zero input)."""
+    pts = umap[(umap["map"] == name) & umap["sample"].isin(learners.index)]
+    info = learners[["id_student", "presentation", "label_name", "pred_name", "risk", "correct", "split"] +
+                    [c for c in COHORT_COLUMNS if c in learners and c not in ("pred_name", "split")] +
+                    [f"present_{m}" for m in modalities if f"present_{m}" in learners]]
+    pts = pts.join(info, on="sample")
+    present = np.ones(len(pts), bool)
+    for m in modalities:
+        if f"present_{m}" in pts:
+            present &= ~((pts["modality"] == m).to_numpy() & ~pts[f"present_{m}"].astype(bool).to_numpy())
+    pts = pts[present].copy()
+    pts["correctness"] = np.where(pts["correct"], "correct", "wrong")
+    pts["hover"] = ("student " + pts["id_student"].astype(str) + " · " + pts["presentation"] + "<br>true "
+                    + pts["label_name"].astype(str) + " · predicted " + pts["pred_name"].astype(str) + " (risk "
+                    + pts["risk"].round(2).astype(str) + ")<br>" + pts["modality"].astype(str) + " · "
+                    + pts["stream"].astype(str) + " stream")
+    return pts

@@ -4,14 +4,15 @@ import pytest
 import torch
 from factories import random_data
 
-from dsrsd_core.baselines import ABLATIONS, GBMModel, build, model_config, model_names
+from dsrsd_core.baselines.gbm import GBMModel
 from dsrsd_core.data.splits import learner_split
 from dsrsd_core.errors import DsrsdError
 from dsrsd_core.explain.modality_shapley import dominance, modality_shapley, predicted_class_phi
+from dsrsd_core.models import ABLATIONS, build_model, model_config, model_names
 from dsrsd_core.run_dir import load_run, write_training_run
 from dsrsd_core.train.batching import to_tensors
 from dsrsd_core.train.config import Config
-from dsrsd_core.train.trainer import build_model, predict, train_model
+from dsrsd_core.train.trainer import predict, train_model
 
 NEURAL = ["single_clickstream", "early_fusion", "late_fusion", "co_attention"]
 SMALL = dict(d_model=16, d_stream=8, batch_size=64)
@@ -28,7 +29,7 @@ def data_and_split():
 
 def fresh(name, data, **kw):
     torch.manual_seed(0)
-    model = build(name, data.specs(), len(data.classes), Config(**SMALL, **kw))
+    model = build_model(data.specs(), len(data.classes), Config(**SMALL, **kw), name)
     model.fit_normalisation(to_tensors(data))
     return model.eval()
 
@@ -42,10 +43,10 @@ def test_registry_names_and_ablation_settings():
     assert model_config("dsrsd_no_modality_dropout", cfg).modality_dropout == 0
     assert model_config("early_fusion", cfg) == cfg
     data = random_data(16)
-    assert build("dsrsd_no_residual", data.specs(), 2, cfg).dual["profile"].residual is False
-    assert build("single_clickstream", data.specs(), 2, cfg).name == "single_clickstream"
+    assert build_model(data.specs(), 2, cfg, "dsrsd_no_residual").dual["profile"].residual is False
+    assert build_model(data.specs(), 2, cfg, "single_clickstream").name == "single_clickstream"
     with pytest.raises(DsrsdError, match="unknown model"):
-        build("single_grades", data.specs(), 2, cfg)
+        build_model(data.specs(), 2, cfg, "single_grades")
 
 
 @pytest.mark.parametrize("name", NEURAL)
@@ -53,8 +54,8 @@ def test_neural_baselines_learn(name, data_and_split):
     data, split = data_and_split
     cfg = Config(epochs=2, patience=2, lr=5e-3, **SMALL)
     torch.manual_seed(0)
-    result = train_model(data, split, cfg, "cpu", progress=False,
-                         model=build(name, data.specs(), len(data.classes), cfg))
+    result = train_model(lambda: build_model(data.specs(), len(data.classes), cfg, name), data, split, cfg, "cpu",
+                         progress=False)
     assert result.metrics["val"]["auc"] > 0.7  # the factor shows in both sequences: well above chance
     assert np.allclose(result.proba.sum(1), 1, atol=1e-5)
     assert set(result.history[0]) >= {"train_task", "train_total", "val_auc"}
@@ -132,8 +133,8 @@ def test_baseline_run_directory_round_trip(name, tmp_path, data_and_split):
     data, split = data_and_split
     cfg = model_config(name, Config(epochs=1, **SMALL))
     torch.manual_seed(0)
-    result = train_model(data, split, cfg, "cpu", progress=False,
-                         model=build_model(data.specs(), len(data.classes), cfg, name))
+    result = train_model(lambda: build_model(data.specs(), len(data.classes), cfg, name), data, split, cfg, "cpu",
+                         progress=False)
     write_training_run(tmp_path / "run", data, result, cfg, "cpu", "random")
     run = load_run(tmp_path / "run", require_explain=False)
     assert run.info["model"] == name

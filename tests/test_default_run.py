@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsrsd_core.run_dir import FORMAT_VERSION, load_run, load_training_data
+from dsrsd_core.run_dir import FORMAT_VERSION, load_run
+from dsrsd_core.train.pipeline import load_training_data
 from dsrsd_core.train.batching import to_tensors
 from dsrsd_core.train.trainer import predict
 

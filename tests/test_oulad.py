@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from dsrsd_core.data.cache import fingerprint, load_cached
+from dsrsd_core.data.cache import cache_root, fingerprint, load_cached, synthetic_dir
 from dsrsd_core.data.oulad import ASSESSMENT_FEATURES, load_final_outcome
 from dsrsd_core.data.schema import VOCAB
 from dsrsd_core.data.validate import validate_data
@@ -258,27 +259,27 @@ def test_data_before_the_cutoff_changes_a_tensor(tmp_path, base, change):
 def test_cache_hit_miss_and_invalidation(tmp_path):
     data_dir = write_cohort(tiny_cohort(), tmp_path / "data")
     cache = tmp_path / "cache"
-    first = load_cached(data_dir, cache_root=cache)
+    first = load_cached(data_dir, root=cache)
     assert first.report["cache"]["hit"] is False
     assert first.report["fingerprint"] == fingerprint(data_dir)
     assert set(first.report["fingerprint"]) == {"courses", "assessments", "vle", "studentInfo",
                                                 "studentRegistration", "studentAssessment", "studentVle"}
-    again = load_cached(data_dir, cache_root=cache, target="at_risk", progress=True)  # same key: defaults filled in
+    again = load_cached(data_dir, root=cache, target="at_risk", progress=True)  # same key: defaults filled in
     assert again.report["cache"]["hit"] is True and same_tensors(again, first)
     pd.testing.assert_frame_equal(again.meta, first.meta)
     assert [p.name for p in cache.iterdir()] == [first.report["cache"]["dir"].split("/")[-1]]  # no leftovers
 
-    other = load_cached(data_dir, cache_root=cache, target="four_class")
+    other = load_cached(data_dir, root=cache, target="four_class")
     assert other.report["cache"]["hit"] is False and other.classes[0] == "Pass"
 
     frames = tiny_cohort()
     frames["studentAssessment"].loc[0, "score"] = 10
     write_table(frames["studentAssessment"], data_dir / "studentAssessment.csv")
-    changed = load_cached(data_dir, cache_root=cache)
+    changed = load_cached(data_dir, root=cache)
     assert changed.report["cache"]["hit"] is False
     assert changed.report["cache"]["key"] != first.report["cache"]["key"]
     assert not same_tensors(changed, first)
-    assert load_cached(data_dir, cache_root=cache).report["cache"]["hit"] is True
+    assert load_cached(data_dir, root=cache).report["cache"]["hit"] is True
 
 
 def test_cache_root_from_environment_and_copied_folder_hits(tmp_path, monkeypatch):
@@ -291,6 +292,14 @@ def test_cache_root_from_environment_and_copied_folder_hits(tmp_path, monkeypatc
     assert hit.report["cache"]["hit"] is True and hit.report["source"] == str(copy)
     with pytest.raises(DsrsdError, match="unknown argument"):
         load_cached(data_dir, cutof_day=3)
+
+
+def test_empty_cache_variable_means_the_home_cache_for_samples_and_the_synthetic_cohort(monkeypatch):
+    monkeypatch.setenv("DSRSD_CACHE", "")
+    home = Path.home() / ".cache" / "dsrsd"
+    assert cache_root() == home
+    monkeypatch.setattr(Path, "exists", lambda self: True)  # pretend the cohort is there: no generation
+    assert synthetic_dir().parent == home
 
 
 # ---- bad input -------------------------------------------------------------------------------

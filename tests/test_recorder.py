@@ -10,6 +10,7 @@ from factories import random_data
 
 from dsrsd_core.data.splits import learner_split
 from dsrsd_core.errors import DsrsdError
+from dsrsd_core.models import build_model
 from dsrsd_core.explain import recorder
 from dsrsd_core.run_dir import FORMAT_VERSION, load_run, write_training_run
 from dsrsd_core.train.config import Config
@@ -21,7 +22,8 @@ def explained(tmp_path_factory):
     data = random_data(240, seed=5)
     split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
     cfg = Config(epochs=2, d_model=16, d_stream=8)
-    result = train_model(data, split, cfg, "cpu", progress=False)
+    result = train_model(lambda: build_model(data.specs(), len(data.classes), cfg), data, split, cfg, "cpu",
+                         progress=False)
     path = tmp_path_factory.mktemp("runs") / "run"
     write_training_run(path, data, result, cfg, "cpu", "random")
     recorder.explain(path, data=data, progress=False, umap_max_samples=120)

@@ -6,8 +6,13 @@ from factories import random_data
 
 from dsrsd_core.data.splits import learner_split
 from dsrsd_core.errors import DsrsdError
+from dsrsd_core.models import build_model
 from dsrsd_core.train.config import Config
 from dsrsd_core.train.trainer import drop_modalities, train_model
+
+
+def dsrsd(data, cfg):
+    return lambda: build_model(data.specs(), len(data.classes), cfg)
 
 
 def test_learner_split_keeps_learners_together_and_is_seeded():
@@ -34,7 +39,7 @@ def test_short_training_learns_and_reports_every_term():
     data = random_data(400, seed=1)
     split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
     cfg = Config(epochs=8, patience=8, d_model=16, d_stream=8, batch_size=64)
-    result = train_model(data, split, cfg, "cpu", progress=False)
+    result = train_model(dsrsd(data, cfg), data, split, cfg, "cpu", progress=False)
     assert result.metrics["test"]["auc"] > 0.75
     assert np.allclose(result.proba.sum(1), 1, atol=1e-5)
     row = result.history[0]
@@ -47,7 +52,7 @@ def test_zero_weights_reduce_total_to_task():
     data = random_data(200, seed=2)
     split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
     cfg = Config(epochs=1, d_model=8, d_stream=4, w_align=0, w_decorrelation=0, w_orthogonality=0)
-    row = train_model(data, split, cfg, "cpu", progress=False).history[0]
+    row = train_model(dsrsd(data, cfg), data, split, cfg, "cpu", progress=False).history[0]
     assert row["train_total"] == pytest.approx(row["train_task"], rel=1e-6)
 
 
@@ -56,7 +61,7 @@ def test_one_class_training_split_is_a_clear_error():
     data.y[:] = 0
     split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
     with pytest.raises(DsrsdError, match="only one class"):
-        train_model(data, split, Config(epochs=1), "cpu", progress=False)
+        train_model(dsrsd(data, Config()), data, split, Config(epochs=1), "cpu", progress=False)
 
 
 def test_config_rejects_unknown_and_mistyped_settings(tmp_path):

@@ -5,14 +5,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import data, ui
+from app import runs, ui
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
 from dsrsd_core.errors import DsrsdError
 
 
 def label(path: Path, folder: str) -> str:
-    if path == data.shipped_run():
+    if path == runs.shipped_run():
         return "default (shipped)"
     try:
         return str(path.resolve().relative_to(Path(folder).expanduser().resolve()))
@@ -26,19 +26,19 @@ with ui.guard():
     paths = ctx.runs or [ctx.run_path]
     rows = []
     for p in paths:
-        row = data.run_row(p)
+        row = runs.run_row(p)
         row["run"] = label(Path(p), ctx.runs_folder) if ctx.runs_folder else Path(p).name
         rows.append(row)
-    table = pd.DataFrame(rows)
+    listing = pd.DataFrame(rows)
     mods = list(dict.fromkeys(m for r in rows for m in r.get("shares", {})))
     for m in mods:
-        table[m] = [r.get("shares", {}).get(m) for r in rows]
+        listing[m] = [r.get("shares", {}).get(m) for r in rows]
     st.caption(f"{len(rows)} run(s): the shipped run and the runs found in "
                f"{'`' + ctx.runs_folder + '`' if ctx.runs_folder else 'no runs folder (name one in the sidebar or set DSRSD_RUNS)'}.")
     cols = ["run", "model", "loss_weights", "target", "created", "test_auc", "test_macro_f1", "test_accuracy", "test_n",
             "val_auc", "explained"] + mods + ["problem", "path"]
-    shown = table.reindex(columns=cols)
-    ui.table(shown.round(4), "runs", key="runs_table")
+    shown = listing.reindex(columns=cols)
+    ui.dataframe(shown.round(4), "runs", key="runs_table")
 
     ok = shown[shown["test_auc"].notna()].rename(columns={"test_auc": "auc", "test_macro_f1": "macro_f1",
                                                           "test_accuracy": "accuracy"})
@@ -58,7 +58,7 @@ with ui.guard():
         else:
             st.info("No run with recorded attributions (explain/summary.json) found.")
 
-    results = data.find_results(ctx.runs_folder)
+    results = runs.find_results(ctx.runs_folder)
     st.subheader("Benchmarks", anchor=False)
     if not results:
         st.caption("No results.csv found in the runs folder. A benchmark writes one (columns model, seed, split, "
@@ -67,7 +67,7 @@ with ui.guard():
         with st.container(border=True):
             st.markdown(f"**{path}**")
             try:
-                summ = V.results_summary(data.read_results(path))
+                summ = V.results_summary(runs.read_results(path))
             except (DsrsdError, ValueError) as e:
                 st.warning(f"{path} cannot be used: {e}")
                 continue
@@ -76,7 +76,7 @@ with ui.guard():
             split = st.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0,
                                  key=f"res_split_{key}") if splits != [None] else None
             wide = V.results_wide(summ, split)
-            ui.table(wide, f"benchmark {path.parent.name} {split or ''}", key=f"res_{key}")
+            ui.dataframe(wide, f"benchmark {path.parent.name} {split or ''}", key=f"res_{key}")
             part = summ if split is None else summ[summ["split"] == split]
             main = [m for m in V.MAIN_METRICS if m in set(part["metric"])]
             if main:

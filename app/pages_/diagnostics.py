@@ -18,9 +18,9 @@ with ui.guard():
                f"{run.info.get('seconds', {}).get('per_epoch_mean', float('nan')):.2f} s per epoch on "
                f"{run.info.get('device', '?')}.")
     ui.chart(F.history_figure(hist, best), key="history")
-    ui.table(hist.round(5), "history", key="history_table")
+    ui.dataframe(hist.round(5), "history", key="history_table")
 
-    if (run.path / "explain" / "diagnostics.json").exists():
+    if run.has_doc("diagnostics"):
         diag = run.diagnostics
         per = diag.get("per_modality", {})
         mods = [m for m in diag.get("modalities", run.modalities) if m in per]
@@ -40,7 +40,7 @@ with ui.guard():
             st.caption("Effective rank: exp(entropy of the normalised eigenvalues). Near the dimension: the "
                        "decorrelation loss keeps the space from collapsing. Mean |cross-correlation|: how much "
                        "a modality's shared and private streams still overlap (the orthogonality loss lowers it).")
-            ui.table(ranks.round(4), "effective ranks", key="ranks_table")
+            ui.dataframe(ranks.round(4), "effective ranks", key="ranks_table")
 
         modality = st.selectbox("Modality", mods, key="diag_modality")
         h1, h2 = st.columns(2)
@@ -66,7 +66,7 @@ with ui.guard():
         st.caption("Paired cosine: similarity of the same learner's aligned shared streams in two modalities, "
                    "against random pairs; top-1 retrieval: how often a learner's stream finds its own partner "
                    "among all test learners, against chance.")
-        ui.table(al.round(4), "alignment", key="alignment_table")
+        ui.dataframe(al.round(4), "alignment", key="alignment_table")
     else:
         st.info(f"No diagnostics yet: run `dsrsd explain {run.path}` to add the shared-space diagnostics.")
 

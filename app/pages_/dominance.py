@@ -2,7 +2,7 @@
 input variance against attribution; agreement of the two attribution methods."""
 import streamlit as st
 
-from app import data, ui
+from app import runs, ui
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
 
@@ -11,11 +11,11 @@ with ui.guard():
     run = ctx.require_explained()
     st.title("Modality dominance", anchor=False)
     cohort = ctx.cohort_learners()
-    shap = data.table(run, "shapley").loc[cohort.index]
+    shap = runs.frame(run, "shapley").loc[cohort.index]
     st.caption(f"{len(cohort):,} learners ({ctx.cohort.describe()}). Attribution = share of mean absolute "
                "exact Shapley value per stream, for each learner's predicted class.")
 
-    overall = V.attribution_shares(shap, run.streams)
+    overall = V.share_table(shap, run.streams)
     mods = overall.groupby("modality", sort=False)["share"].sum()
     cols = st.columns(len(mods))
     for col, (m, v) in zip(cols, mods.items()):
@@ -27,26 +27,26 @@ with ui.guard():
     with c1:
         ui.chart(F.modality_stream_bar(overall, "Overall"), key="dom_overall")
     with c2:
-        ui.table(overall.drop(columns="group").round(4), "stream shares", key="dom_overall_table")
+        ui.dataframe(overall.drop(columns="group").round(4), "stream shares", key="dom_overall_table")
         st.caption("mean_abs: mean absolute Shapley value (probability points); share: its share of the total.")
 
     st.subheader("By class and cohort", anchor=False)
     t1, t2, t3 = st.tabs(["By true class", "By predicted class", "By cohort"])
     with t1:
-        by_true = V.attribution_shares(shap, run.streams, cohort["label_name"])
+        by_true = V.share_table(shap, run.streams, cohort["label_name"])
         ui.chart(F.share_bars(by_true, group_title="true class"), key="dom_true")
-        ui.table(V.shares_wide(by_true).round(4), "shares by true class", key="dom_true_table")
+        ui.dataframe(V.shares_wide(by_true).round(4), "shares by true class", key="dom_true_table")
     with t2:
-        by_pred = V.attribution_shares(shap, run.streams, cohort["pred_name"])
+        by_pred = V.share_table(shap, run.streams, cohort["pred_name"])
         ui.chart(F.share_bars(by_pred, group_title="predicted class"), key="dom_pred")
-        ui.table(V.shares_wide(by_pred).round(4), "shares by predicted class", key="dom_pred_table")
+        ui.dataframe(V.shares_wide(by_pred).round(4), "shares by predicted class", key="dom_pred_table")
     with t3:
         choices = {c: l for c, l in V.COHORT_COLUMNS.items() if c in cohort and c != "pred_name"}
         col = st.selectbox("Group learners by", list(choices), format_func=choices.get, key="dom_group",
                            index=list(choices).index("code_presentation") if "code_presentation" in choices else 0)
-        by_cohort = V.attribution_shares(shap, run.streams, cohort[col])
+        by_cohort = V.share_table(shap, run.streams, cohort[col])
         ui.chart(F.share_bars(by_cohort, group_title=choices[col]), key="dom_cohort")
-        ui.table(V.shares_wide(by_cohort).round(4), f"shares by {col}", key="dom_cohort_table")
+        ui.dataframe(V.shares_wide(by_cohort).round(4), f"shares by {col}", key="dom_cohort_table")
 
     st.subheader("Gate weights", anchor=False)
     st.caption("The fusion gate's weight on each stream (softmax over the streams present). A stream can "
@@ -59,7 +59,7 @@ with ui.guard():
     with g1:
         ui.chart(F.gate_box(cohort, run.streams, "Distribution per stream"), key="dom_gate_box")
     with g2:
-        ui.table(V.shares_wide(gates, "gate").round(4), "mean gate weights", key="dom_gate_table")
+        ui.dataframe(V.shares_wide(gates, "gate").round(4), "mean gate weights", key="dom_gate_table")
 
     st.subheader("Does the loudest modality dominate?", anchor=False)
     vs = V.variance_share_table(run.summary)
@@ -71,11 +71,11 @@ with ui.guard():
                                     dict(zip(vs["modality"], vs["attribution_share"]))))
         st.caption("Raw variance: total variance of each modality's continuous inputs before standardisation "
                    "(summary.json). Share: test split.")
-        ui.table(vs.round(4), "input variance vs share", key="dom_variance_table")
+        ui.dataframe(vs.round(4), "input variance vs share", key="dom_variance_table")
 
     st.subheader("Agreement between the two attribution methods", anchor=False)
     agree = run.summary.get("method_agreement", {})
-    ig = data.table(run, "stream_ig").loc[cohort.index]
+    ig = runs.frame(run, "stream_ig").loc[cohort.index]
     a1, a2, a3 = st.columns(3)
     a1.metric("Mean Spearman (all learners)", f"{agree.get('mean_spearman', float('nan')):.2f}")
     a2.metric("Median Spearman", f"{agree.get('median_spearman', float('nan')):.2f}")
@@ -86,8 +86,8 @@ with ui.guard():
     with h1:
         ui.chart(F.agreement_histogram(ig["rank_agreement"], "This cohort"), key="dom_agree_hist")
     with h2:
-        ig_shares = V.attribution_shares(ig, run.streams, prefix="ig_")
+        ig_shares = V.share_table(ig, run.streams, prefix="ig_")
         ui.chart(F.method_agreement_figure(overall, ig_shares, "Shares under both methods"), key="dom_agree_bars")
     both = overall[["stream", "share"]].rename(columns={"share": "shapley_share"}).merge(
         ig_shares[["stream", "share"]].rename(columns={"share": "ig_share"}), on="stream")
-    ui.table(both.round(4), "shapley vs ig shares", key="dom_agree_table")
+    ui.dataframe(both.round(4), "shapley vs ig shares", key="dom_agree_table")

@@ -5,7 +5,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from app import data, ui
+from app import runs, ui
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
 
@@ -23,7 +23,7 @@ ctx = ui.context()
 with ui.guard():
     run = ctx.require_explained()
     cohort = ctx.cohort_learners()
-    drop = data.table(run, "modality_drop")
+    drop = runs.frame(run, "modality_drop")
     st.title("Modality-drop lab", anchor=False)
     st.caption("Every subset of modalities removed at test time, two ways: through the model's own "
                "missing-modality path (mask) or by replacing the inputs with the training mean (mean).")
@@ -35,20 +35,20 @@ with ui.guard():
     tbl = V.drop_table(drop, split)
     ui.chart(F.drop_bar(tbl, metric, run.modalities, f"Change in {metric.replace('_', '-')} ({split} split)"),
              key="drop_bar")
-    ui.table(tbl.round(4), f"modality drop {split}", key="drop_table")
+    ui.dataframe(tbl.round(4), f"modality drop {split}", key="drop_table")
 
     st.subheader("Robustness to noise", anchor=False)
-    rob = data.table(run, "robustness")
+    rob = runs.frame(run, "robustness")
     r1, r2 = st.columns([1.4, 1])
     with r1:
         ui.chart(F.robustness_figure(rob, metric, run.modalities), key="robustness")
     with r2:
         st.caption("Test split: Gaussian noise (in training standard deviations) added to one modality's "
                    "continuous inputs at a time. A flat curve: the model does not rely on that modality's values.")
-        ui.table(rob.round(4), "robustness", key="rob_table")
+        ui.dataframe(rob.round(4), "robustness", key="rob_table")
 
     st.subheader("The filtered cohort", anchor=False)
-    samples = data.table(run, "modality_drop_samples")
+    samples = runs.frame(run, "modality_drop_samples")
     mine = samples[samples["sample"].isin(cohort.index)]
     label = cohort["label"]
     by = mine.assign(correct=mine["pred"].to_numpy() == label.reindex(mine["sample"]).to_numpy()) \
@@ -57,7 +57,7 @@ with ui.guard():
     by["flip_rate"] = by["flipped"] / by["n"]
     by["accuracy_before"] = float(cohort["correct"].mean())
     st.caption(f"{len(cohort):,} learners ({ctx.cohort.describe()}), all splits.")
-    ui.table(by.round(4), "cohort drop summary", key="cohort_drop")
+    ui.dataframe(by.round(4), "cohort drop summary", key="cohort_drop")
 
     st.subheader("Learners whose prediction flips", anchor=False)
     f1, f2 = st.columns(2)

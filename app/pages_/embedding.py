@@ -1,10 +1,9 @@
 """Embedding space: the stored 2-D UMAP maps of the shared and private streams, side by side.
 Selecting one point opens that learner in the Learner explorer; a box or lasso lists the learners."""
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import data, ui
+from app import runs, ui
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
 
@@ -30,31 +29,12 @@ def colour_map(points: pd.DataFrame, colour: str, run) -> dict | None:
     return None
 
 
-def map_points(run, umap: pd.DataFrame, name: str, learners: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
-    pts = umap[(umap["map"] == name) & umap["sample"].isin(cohort.index)]
-    info = learners[["id_student", "presentation", "label_name", "pred_name", "risk", "correct", "split"] +
-                    [c for c in V.COHORT_COLUMNS if c in learners and c not in ("pred_name", "split")] +
-                    [f"present_{m}" for m in run.modalities if f"present_{m}" in learners]]
-    pts = pts.join(info, on="sample")
-    present = np.ones(len(pts), bool)
-    for m in run.modalities:  # rows of absent modalities are the model's output for zero input: leave out
-        if f"present_{m}" in pts:
-            present &= ~((pts["modality"] == m).to_numpy() & ~pts[f"present_{m}"].astype(bool).to_numpy())
-    pts = pts[present].copy()
-    pts["correctness"] = np.where(pts["correct"], "correct", "wrong")
-    pts["hover"] = ("student " + pts["id_student"].astype(str) + " · " + pts["presentation"] + "<br>true "
-                    + pts["label_name"].astype(str) + " · predicted " + pts["pred_name"].astype(str) + " (risk "
-                    + pts["risk"].round(2).astype(str) + ")<br>" + pts["modality"].astype(str) + " · "
-                    + pts["stream"].astype(str) + " stream")
-    return pts
-
-
 ctx = ui.context()
 with ui.guard():
     run = ctx.require_explained()
-    learners = data.learners(run)
+    learners = runs.learners(run)
     cohort = ctx.cohort_learners()
-    umap = data.table(run, "umap")
+    umap = runs.frame(run, "umap")
     emb = run.summary.get("embeddings", {})
     st.title("Embedding space", anchor=False)
     st.caption("2-D UMAP maps stored by `dsrsd explain` (seeded; at most "
@@ -74,7 +54,7 @@ with ui.guard():
     selected, columns = [], st.columns(len(names))
     for col, (name, title) in zip(columns, names):
         with col:
-            pts = map_points(run, umap, name, learners, cohort)
+            pts = V.map_points(umap, name, cohort, run.modalities)
             if pts.empty:
                 st.info(f"No point of the cohort is in the {name} map (the maps hold a sample of the learners).")
                 continue
@@ -100,7 +80,7 @@ with ui.guard():
         st.subheader(f"{len(selected):,} learners selected", anchor=False)
         chosen = learners.loc[selected, ["sample", "id_student", "presentation", "label_name", "pred_name", "risk",
                                          "split"]].round(3)
-        ui.table(chosen, "selected learners", key="emb_selected")
+        ui.dataframe(chosen, "selected learners", key="emb_selected")
         pick = st.selectbox("Open one of them", selected, key="emb_pick",
                             format_func=lambda s: f"{learners.loc[s, 'id_student']} · {learners.loc[s, 'presentation']}")
         if st.button("Open in Learner explorer", icon=":material/person_search:"):

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import data, ui
+from app import runs, ui
 from app.text import input_words, learner_summary
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
+from dsrsd_core.run_dir import input_table, timeline_table
 
 LIST_COLUMNS = {"id_student": "student", "presentation": "presentation", "risk": "risk", "pred_name": "predicted",
                 "label_name": "true class", "final_result": "final result", "split": "split"}
@@ -41,10 +42,10 @@ def top_inputs(run, sample: int, k: int = 3) -> list[str]:
     cand = []
     for spec in run.info["modalities"]:
         m = spec["name"]
-        name = f"input_{m}_steps" if spec["kind"] == "sequence" else f"input_{m}"
-        if not data.has_table(run, name):
+        name = input_table(m, "steps" if spec["kind"] == "sequence" else None)
+        if not run.has_table(name):
             continue
-        row = data.table(run, name).loc[sample].drop(labels="sample")
+        row = runs.frame(run, name).loc[sample].drop(labels="sample")
         for col, v in row.items():
             v = float(v) if np.isscalar(v) else np.nan
             if v > 0:
@@ -52,38 +53,10 @@ def top_inputs(run, sample: int, k: int = 3) -> list[str]:
     return [w for _, w in sorted(cand, reverse=True)[:k]]
 
 
-def assessment_points(frame: pd.DataFrame, row: pd.Series, cutoff: dict, attribution: pd.Series | None):
-    if cutoff.get("rule") == "fraction" and cutoff.get("fraction"):
-        length = float(row["cutoff_day"]) / float(cutoff["fraction"])
-        x, x_title, cut_x = frame["due_fraction"] * length, "due day (from the share of the module)", row["cutoff_day"]
-    else:
-        x, x_title, cut_x = frame["due_fraction"] * 100, "due (% of the module)", None
-    kind = np.select([frame["type_TMA"] > 0.5, frame["type_CMA"] > 0.5, frame["type_Exam"] > 0.5],
-                     ["TMA", "CMA", "Exam"], "?")
-    submitted = frame["submitted"] > 0.5
-    no_score = frame["score_missing"] > 0.5
-    status = np.where(~submitted, "not submitted", np.where(no_score, "submitted, no score", "scored"))
-    score = np.where(status == "scored", frame["score_100"] * 100, 0.0)
-    out = pd.DataFrame({"assessment": [f"assessment {int(s) + 1}" for s in frame["step"]], "kind": kind,
-                        "x": np.round(x.to_numpy(float), 0), "score": np.round(score, 1), "status": status,
-                        "weight": frame["weight_100"] * 100, "days_early": np.round(frame["days_early_30"] * 30, 0),
-                        "banked": frame["is_banked"] > 0.5})
-    out["attribution"] = out["assessment"].map(attribution) if attribution is not None else np.nan
-    out["label"] = [f"{a}: {k}, weight {w:.0f}%, due {x:.0f}<br>{st_}"
-                    + (f" {s:.0f}" if st_ == "scored" else "")
-                    + (f", {abs(d):.0f} days {'early' if d >= 0 else 'late'}" if st_ != "not submitted" else "")
-                    + (" (banked)" if b else "")
-                    + (f"<br>attribution {at:+.3f}" if pd.notna(at) else "")
-                    for a, k, w, x, st_, s, d, b, at in zip(out["assessment"], out["kind"], out["weight"], out["x"],
-                                                          out["status"], out["score"], out["days_early"],
-                                                          out["banked"], out["attribution"])]
-    return out, x_title, cut_x
-
-
 ctx = ui.context()
 with ui.guard():
     run = ctx.require_explained()
-    learners = data.learners(run)
+    learners = runs.learners(run)
     cohort = ctx.cohort_learners(allow_empty=True)
     st.title("Learner explorer", anchor=False)
 
@@ -135,7 +108,7 @@ with ui.guard():
     for c, cls in zip(cols[2:], run.classes):
         c.metric(f"p({V.humanize(cls)})", f"{float(row[f'proba_{cls}']):.3f}")
 
-    shap = data.table(run, "shapley").loc[sample]
+    shap = runs.frame(run, "shapley").loc[sample]
     phi = {s: float(shap[f"phi_{s}"]) for s in run.streams}
     present = {m: bool(row.get(f"present_{m}", True)) for m in run.modalities}
     summary = learner_summary(pred, float(row[f"proba_{pred}"]), phi, present, top_inputs(run, sample))
@@ -154,7 +127,7 @@ with ui.guard():
                    "Solid: shared stream; hatched: private stream.")
         gates = pd.Series({s: float(row[f"gate_{s}"]) for s in run.streams})
         contrib_table = contrib[["stream", "phi"]].assign(gate=contrib["stream"].map(gates)).round(4)
-        ui.table(contrib_table, f"contributions {row['id_student']}", key="contrib_table")
+        ui.dataframe(contrib_table, f"contributions {row['id_student']}", key="contrib_table")
         st.caption(f"baseline {base:.3f} + sum {contrib['phi'].sum():+.3f} = {base + contrib['phi'].sum():.3f}")
 
     # ---- timeline
@@ -162,23 +135,23 @@ with ui.guard():
     t1, t2 = st.container(), st.container()
     spec = {m["name"]: m for m in run.info["modalities"]}
     with t1:
-        if "clickstream" in spec and data.has_table(run, "timeline_clickstream"):
-            tl = data.table(run, "timeline_clickstream")
+        if "clickstream" in spec and run.has_table(timeline_table("clickstream")):
+            tl = runs.frame(run, timeline_table("clickstream"))
             clicks = tl[tl["sample"] == sample]
-            attr = data.table(run, "input_clickstream_steps").loc[sample].drop(labels="sample") \
-                if data.has_table(run, "input_clickstream_steps") else None
+            steps = input_table("clickstream", "steps")
+            attr = runs.frame(run, steps).loc[sample].drop(labels="sample") if run.has_table(steps) else None
             ui.chart(F.clicks_timeline(clicks, spec["clickstream"]["step_names"], attr, title="Clicks per week"),
                      key="clicks")
             ui.csv_button(clicks.drop(columns="step"), f"clicks {row['id_student']}", key="csv_clicks")
         elif "clickstream" in spec:
             st.info("This run has no timeline tables; rerun `dsrsd explain` on it to add them.")
     with t2:
-        if "assessments" in spec and data.has_table(run, "timeline_assessments"):
-            ta = data.table(run, "timeline_assessments")
-            attr = data.table(run, "input_assessments_steps").loc[sample] \
-                if data.has_table(run, "input_assessments_steps") else None
-            pts, x_title, cut_x = assessment_points(ta[ta["sample"] == sample], row,
-                                                    run.info["data"]["report"].get("cutoff", {}), attr)
+        if "assessments" in spec and run.has_table(timeline_table("assessments")):
+            ta = runs.frame(run, timeline_table("assessments"))
+            steps = input_table("assessments", "steps")
+            attr = runs.frame(run, steps).loc[sample] if run.has_table(steps) else None
+            pts, x_title, cut_x = V.assessment_points(ta[ta["sample"] == sample], row,
+                                                      run.info["data"]["report"].get("cutoff", {}), attr)
             ui.chart(F.assessment_timeline(pts, cut_x, x_title, title="Assessment scores against due dates"),
                      key="assessments")
             ui.csv_button(pts.drop(columns="label"), f"assessments {row['id_student']}", key="csv_assess")
@@ -187,7 +160,7 @@ with ui.guard():
     n1, n2 = st.columns(2)
     with n1:
         st.subheader("Nearest learners in the shared space", anchor=False)
-        nb = data.table(run, "neighbours").loc[sample]
+        nb = runs.frame(run, "neighbours").loc[sample]
         ids = [int(nb[f"n{i}"]) for i in range(10) if f"n{i}" in nb]
         near = learners.loc[ids]
         same_true = int((near["label"] == row["label"]).sum())
@@ -202,7 +175,7 @@ with ui.guard():
         ui.csv_button(nview, f"neighbours {row['id_student']}", key="csv_nn")
     with n2:
         st.subheader("Without each modality", anchor=False)
-        drops = data.table(run, "modality_drop_samples")
+        drops = runs.frame(run, "modality_drop_samples")
         mine = drops[drops["sample"] == sample]
         modes = [m for m in ("mask", "mean") if m in set(mine["mode"])]
         mode = st.radio("Removal", modes, horizontal=True, key="learner_drop_mode",

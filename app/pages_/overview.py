@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import data, ui
+from app import runs, ui
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
 from dsrsd_core.errors import DsrsdError
@@ -15,7 +15,7 @@ def baselines(ctx, run) -> pd.DataFrame:
     baseline runs may hold little more than run.json and metrics.json)."""
     rows = []
     for path in ctx.runs:
-        row = data.run_row(path)
+        row = runs.run_row(path)
         if row.get("target") != run.info.get("target") or row.get("test_auc") is None:
             continue
         this = Path(path).resolve() == run.path.resolve()
@@ -31,7 +31,7 @@ with ui.guard():
     st.title("Overview", anchor=False)
     st.caption(f"Run `{run.path}` · model `{run.info.get('model')}` · created {run.info.get('created', '?')}")
 
-    problem = data.explain_problem(run.path)
+    problem = runs.explain_problem(run.path)
     if problem:
         try:
             ctx.require_explained()
@@ -45,19 +45,11 @@ with ui.guard():
             st.markdown(f"##### {V.headline(test['modality_share'], test.get('stream_share'))}")
             pt = summary.get("planted_truth")
             if pt:
-                verdict = "matches" if pt.get("measured_ranking") == pt.get("expected_ranking") else "differs from"
-                trap = pt.get("dominance_trap")
-                st.caption(
-                    f"Planted truth (synthetic data): the measured ranking {' > '.join(pt.get('measured_ranking', []))} "
-                    f"{verdict} the planted one {' > '.join(pt.get('expected_ranking', []))} "
-                    f"(rank correlation {pt.get('rank_correlation', float('nan')):.2f}). The dominance trap "
-                    f"({trap}: loud, weakly predictive) {'wins' if pt.get('trap_wins') else 'does not win'}; "
-                    f"shared streams hold {pt.get('shared_attribution_fraction', 0):.0%} of the attribution "
-                    f"(planted shared signal {pt.get('planted_shared_signal_fraction', 0):.0%}).")
+                st.caption(V.planted_truth_sentence(pt))
             if ctx.cohort.active:
                 cohort = ctx.cohort_learners()
-                shap = data.table(run, "shapley").loc[cohort.index]
-                shares = V.attribution_shares(shap, run.streams)
+                shap = runs.frame(run, "shapley").loc[cohort.index]
+                shares = V.share_table(shap, run.streams)
                 mod = shares.groupby("modality", sort=False)["share"].sum().to_dict()
                 st.caption(f"In the filtered cohort ({len(cohort):,} learners, all splits): "
                            f"{V.headline(mod, dict(zip(shares['stream'], shares['share'])), 'this cohort')}")
@@ -68,33 +60,31 @@ with ui.guard():
         card = V.data_card(run.info)
         st.markdown("\n".join(f"- **{k}**: {v}" for k, v in card["facts"].items()))
         with st.expander("Presentations and cut-off days"):
-            ui.table(card["presentations"], "presentations", key="presentations")
+            ui.dataframe(card["presentations"], "presentations", key="presentations")
     with right:
         st.subheader("Metrics", anchor=False)
         metrics = V.metrics_table(run.metrics)
-        ui.table(metrics.round(4), "metrics", key="metrics")
+        ui.dataframe(metrics.round(4), "metrics", key="metrics")
         base = baselines(ctx, run)
         if len(base) > 1:
             st.markdown("**Beside the baselines found** (test split, same target)")
             ui.chart(F.metric_compare_figure(base, label="run"), key="baseline_chart")
-            ui.table(base.round(4), "baselines", key="baselines")
+            ui.dataframe(base.round(4), "baselines", key="baselines")
         else:
             st.caption("No baseline or ablation runs found beside this one. Name a runs folder in the sidebar "
                        "(or set DSRSD_RUNS) that holds them; **Compare runs** lists everything found.")
-        for path in data.find_results(ctx.runs_folder):
+        for path in runs.find_results(ctx.runs_folder):
             try:
-                res = V.results_wide(V.results_summary(data.read_results(path)), "test")
+                res = V.results_wide(V.results_summary(runs.read_results(path)), "test")
             except (DsrsdError, ValueError) as e:
                 st.caption(f"{path}: {e}")
                 continue
             st.markdown(f"**Benchmark** `{path}` (test, mean ± std over seeds)")
-            ui.table(res, f"benchmark {path.parent.name}", key=f"bench_{ui.slug(str(path))}")
+            ui.dataframe(res, f"benchmark {path.parent.name}", key=f"bench_{ui.slug(str(path))}")
 
     if not problem:
         st.subheader("Attribution per modality and stream (test split)", anchor=False)
-        shares = V.stream_frame(run.streams)
-        shares["share"] = [test["stream_share"].get(s, 0.0) for s in run.streams]
-        shares["group"], shares["n"] = "test", run.metrics.get("test", {}).get("n", 0)
+        shares = V.test_shares(run.summary, run.metrics, run.streams)
         c1, c2 = st.columns([1, 1])
         with c1:
             ui.chart(F.modality_stream_bar(shares), key="overview_shares")
@@ -103,5 +93,5 @@ with ui.guard():
                         "class. Solid: the part a modality shares with the others; hatched: its private part. "
                         "**Modality dominance** breaks this down by class, cohort and gate; the **Learner "
                         "explorer** shows it for one learner.")
-            ui.table(shares[["stream", "modality", "kind", "share"]].round(4), "stream shares test",
+            ui.dataframe(shares[["stream", "modality", "kind", "share"]].round(4), "stream shares test",
                      key="overview_share_table")

@@ -23,6 +23,24 @@ from .tables import find_table
 LOADER_VERSION = 1
 HASH_BLOCK = 1 << 20
 NOT_KEYED = {"data_dir", "progress"}  # arguments that do not change the result
+SYNTHETIC_DEFAULT = {"enrolments": 3000, "seed": 0}
+
+
+def cache_root() -> Path:
+    """``$DSRSD_CACHE``, or ``~/.cache/dsrsd`` when it is unset or empty (an empty value must not
+    mean the current directory)."""
+    return Path(os.environ.get("DSRSD_CACHE") or Path.home() / ".cache" / "dsrsd")
+
+
+def synthetic_dir(enrolments: int = SYNTHETIC_DEFAULT["enrolments"], seed: int = SYNTHETIC_DEFAULT["seed"],
+                  progress: bool = False) -> Path:
+    """The default synthetic cohort, generated once into the cache and reused."""
+    from .synth import write_cohort  # the generator is only needed on a cache miss
+
+    path = cache_root() / f"synthetic-v1-n{enrolments}-s{seed}"
+    if not (path / "ground_truth.json").exists():
+        write_cohort(path, enrolments=enrolments, seed=seed, progress=progress)
+    return path
 
 
 def fingerprint(data_dir) -> dict:
@@ -51,11 +69,7 @@ def cache_key(fp: dict, task_kwargs: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def default_cache_root() -> Path:
-    return Path(os.environ.get("DSRSD_CACHE") or Path.home() / ".cache" / "dsrsd")
-
-
-def load_cached(data_dir, cache_root=None, **task_kwargs) -> MultimodalData:
+def load_cached(data_dir, root=None, **task_kwargs) -> MultimodalData:
     """``load_final_outcome(data_dir, **task_kwargs)``, from the cache when the inputs are unchanged.
 
     A miss builds the samples into a temporary folder beside the cache entry and renames it into
@@ -66,7 +80,7 @@ def load_cached(data_dir, cache_root=None, **task_kwargs) -> MultimodalData:
     _task_arguments(task_kwargs)  # unknown argument -> error before any work
     fp = fingerprint(data_dir)
     key = cache_key(fp, task_kwargs)
-    entry = Path(cache_root) if cache_root is not None else default_cache_root()
+    entry = Path(root) if root is not None else cache_root()
     entry = entry / key[:32]
     hit = (entry / "info.json").is_file()
     if hit:

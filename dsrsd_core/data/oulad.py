@@ -42,6 +42,8 @@ ACTIVITIES = VOCAB["activity_type"]
 CLICK_CHUNK_ROWS = 1_000_000
 KEY_SPAN = 1 << 32  # id_student must lie in [0, 2**32) (real ids stop below 3 million)
 PROFILE_FEATURES = ["num_of_prev_attempts", "log1p_studied_credits", "date_registration_100", "date_registration_missing"]
+# Assessment features are scaled to about unit size; dsrsd_core.data.decode divides them back out.
+WEIGHT_SCALE, SCORE_SCALE, DAYS_SCALE = 100.0, 100.0, 30.0
 ASSESSMENT_FEATURES = [
     "type_TMA", "type_CMA", "type_Exam", "weight_100", "due_fraction", "submitted", "score_100",
     "score_missing", "days_early_30", "is_banked", "overdue_unsubmitted",
@@ -336,12 +338,12 @@ def _assessments(tables, enrol: pd.DataFrame, pres: pd.DataFrame):
     kind = pd.Categorical(cand["assessment_type"], categories=VOCAB["assessment_type"]).codes
     feats = np.column_stack([
         kind == 0, kind == 1, kind == 2,
-        np.nan_to_num(cand["weight"].to_numpy(np.float64) / 100.0),
+        np.nan_to_num(cand["weight"].to_numpy(np.float64) / WEIGHT_SCALE),
         due / length[cand["pres"].to_numpy()],
         sub,
-        np.where(sub & ~np.isnan(score), score / 100.0, 0.0),
+        np.where(sub & ~np.isnan(score), score / SCORE_SCALE, 0.0),
         sub & np.isnan(score),
-        np.where(sub, (due - cand["date_submitted"].to_numpy(np.float64)) / 30.0, 0.0),
+        np.where(sub, (due - cand["date_submitted"].to_numpy(np.float64)) / DAYS_SCALE, 0.0),
         np.where(sub, cand["is_banked"].fillna(0).to_numpy(np.float64), 0.0),
         (due < cutoff[cand["pres"].to_numpy()]) & ~sub,
     ]).astype(np.float32)

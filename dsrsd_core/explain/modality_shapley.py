@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..shares import attribution_shares
 from .shapley import coalition_masks, shapley_from_values
 
 
@@ -39,9 +40,10 @@ def dominance(phi_pred: np.ndarray, modalities: list[str]) -> dict:
     ``top_share`` is 1/M when every modality counts equally and 1 when one modality holds all
     attribution; ``entropy`` = -sum share * log(share) / log(M) is 1 for equal shares, 0 for one.
     """
-    mean_abs = np.abs(phi_pred).mean(0) if len(phi_pred) else np.zeros(len(modalities))
+    s = attribution_shares(phi_pred, modalities)
+    mean_abs = np.array(list(s["mean_abs"].values()))
     total = mean_abs.sum()
-    shares = mean_abs / total if total > 0 else np.full(len(modalities), np.nan)
+    shares = np.array(list(s["share"].values())) if total > 0 else np.full(len(modalities), np.nan)
     nz = shares[shares > 0]
     entropy = float(-(nz * np.log(nz)).sum() / np.log(len(modalities))) if total > 0 and len(modalities) > 1 else float("nan")
     top = int(np.nanargmax(shares)) if total > 0 else None

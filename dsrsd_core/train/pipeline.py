@@ -1,7 +1,9 @@
 """From a data argument and a Config to the samples and split every model is trained on.
 
 ``dsrsd train`` and ``dsrsd benchmark`` both go through :func:`prepare`, so DSRSD-Net and
-every baseline see the same samples and the same learner split for a given seed.
+every baseline see the same samples and the same learner split for a given seed;
+``dsrsd explain`` rebuilds a run's samples with :func:`load_training_data` through the same
+resolve -> load -> select steps (:func:`load_samples`).
 """
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.cache import load_cached, synthetic_dir
 from ..data.dataset import MultimodalData
+from ..data.splits import learner_split
 from ..errors import DsrsdError
 from .config import Config
 
@@ -17,8 +21,6 @@ from .config import Config
 def resolve_data(arg: str, progress: bool = False) -> Path:
     """'synthetic' -> the default synthetic cohort (generated once into the cache); else a folder."""
     if arg == "synthetic":
-        from ..cli import synthetic_dir
-
         return synthetic_dir(progress=progress)
     path = Path(arg)
     if not path.is_dir():
@@ -40,17 +42,34 @@ def select_presentations(data: MultimodalData, presentations: list[str]) -> Mult
     return subset
 
 
+def load_samples(data_dir: Path, target: str, cutoff_fraction: float, presentations: list[str],
+                 progress: bool = False) -> MultimodalData:
+    """The (cached) samples for ``target`` at ``cutoff_fraction``, restricted to ``presentations``."""
+    data = load_cached(data_dir, target=target, cutoff_fraction=cutoff_fraction, progress=progress)
+    return select_presentations(data, presentations)
+
+
 def prepare(data_arg: str, cfg: Config, progress: bool = False) -> tuple[MultimodalData, np.ndarray, Path]:
     """Load (cached) samples for ``cfg``'s task, restrict to its presentations, split by learner."""
-    from ..data.cache import load_cached
-    from ..data.splits import learner_split
-
     if cfg.task != "final_outcome":
         raise DsrsdError(f"task {cfg.task!r} is not available yet; use --task final_outcome")
     data_dir = resolve_data(data_arg, progress)
-    data = load_cached(data_dir, target=cfg.target, cutoff_fraction=cfg.cutoff_fraction, progress=progress)
-    data = select_presentations(data, cfg.presentations)
+    data = load_samples(data_dir, cfg.target, cfg.cutoff_fraction, cfg.presentations, progress)
     if len(np.unique(data.y)) < 2:
         raise DsrsdError("the selected samples hold only one class; cannot train")
     split = learner_split(data.meta["id_student"].to_numpy(), data.y, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     return data, split, data_dir
+
+
+def load_training_data(run, progress: bool = False) -> MultimodalData:
+    """Rebuild the samples a run (:class:`dsrsd_core.run_dir.Run`) was trained on, from its source,
+    refusing data that changed since training."""
+    source = run.info["data"]["source"]
+    data_dir = synthetic_dir(progress=progress) if source == "synthetic" else Path(source)
+    if not data_dir.is_dir():
+        raise DsrsdError(f"{run.path}: explaining needs the training data, and {data_dir} is not there")
+    data = load_samples(data_dir, run.config["target"], run.config["cutoff_fraction"],
+                        run.config.get("presentations", []), progress)
+    if run.info["data"].get("fingerprint") and data.report.get("fingerprint") != run.info["data"]["fingerprint"]:
+        raise DsrsdError(f"{run.path}: the files in {data_dir} changed since this run was trained; retrain")
+    return data

@@ -1,4 +1,4 @@
-"""Fit DSRSD-Net with early stopping; one code path for CPU, one GPU and torchrun (DDP).
+"""Fit a model (DSRSD-Net or a baseline) with early stopping; one code path for CPU, one GPU and torchrun (DDP).
 
 Under ``torchrun`` every rank trains on its share of the training learners, gradients are
 averaged by DistributedDataParallel, and every rank evaluates the full validation split, so
@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,16 +34,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device != "cpu" and not device.startswith("cuda"):
         raise DsrsdError(f"unknown device {device!r}; use auto, cpu or cuda")
     return torch.device(device)
-
-
-def build_model(specs: list[dict], n_classes: int, cfg: Config, name: str = "dsrsd_net") -> nn.Module:
-    """The model called ``name`` (DSRSD-Net, a baseline or an ablation; see :mod:`dsrsd_core.baselines`)."""
-    if name == "dsrsd_net":
-        return DSRSDNet(specs, n_classes, cfg.d_model, cfg.d_stream, cfg.dropout, cfg.residual, cfg.alignment,
-                        cfg.code_dim, cfg.fusion, cfg.stream_dropout)
-    from ..baselines import build
-
-    return build(name, specs, n_classes, cfg)
 
 
 def drop_modalities(present: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -96,12 +87,14 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
-def train_model(data: MultimodalData, split: np.ndarray, cfg: Config, device: str = "auto",
-                progress: bool = True, model: nn.Module | None = None) -> TrainResult:
-    """Train on ``split == "train"``, stop early on validation AUC, report metrics per split.
+def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split: np.ndarray, cfg: Config,
+                device: str = "auto", progress: bool = True) -> TrainResult:
+    """Train ``make_model()`` on ``split == "train"``, stop early on validation AUC, report metrics per split.
 
-    ``model`` defaults to DSRSD-Net built from ``cfg``; any module taking the same batch dict
-    (modality presence in ``batch["present"]``) and returning ``{"logits": ...}`` trains the same way.
+    ``make_model`` is called after seeding with ``cfg.seed``, so a model built inside it
+    initialises the same way for the same seed (e.g. ``lambda: build_model(specs, n, cfg)`` from
+    :mod:`dsrsd_core.models`). DSRSD-Net or any module taking the same batch dict (modality
+    presence in ``batch["present"]``) and returning ``{"logits": ...}`` trains the same way.
     """
     rank, world = _distributed()
     dev = resolve_device(device)
@@ -116,7 +109,7 @@ def train_model(data: MultimodalData, split: np.ndarray, cfg: Config, device: st
     val_idx = np.flatnonzero(split == "val")
     if len(np.unique(data.y[train_idx])) < 2:
         raise DsrsdError("the training split holds only one class; the cohort is too small or too unbalanced to train")
-    model = (model if model is not None else build_model(data.specs(), len(data.classes), cfg)).to(dev)
+    model = make_model().to(dev)
     if hasattr(model, "fit_normalisation"):
         model.fit_normalisation(select(tensors, torch.as_tensor(train_idx, device=dev)))
     net: nn.Module = model

@@ -14,8 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from dsrsd_core.errors import DsrsdError
-from dsrsd_core.run_dir import Run, load_run
-from dsrsd_core.views import COHORT_COLUMNS, risk_score
+from dsrsd_core.run_dir import Run, describe_run, file_signature, load_run
+from dsrsd_core.views import COHORT_COLUMNS
+from dsrsd_core.views import learners as learner_table
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_RUN = REPO / "checkpoints" / "default"
@@ -29,22 +30,6 @@ class EmptyCohort(Exception):
 def shipped_run() -> Path:
     """The run the app opens by default: ``checkpoints/default`` (``DSRSD_DEFAULT_RUN`` overrides)."""
     return Path(os.environ.get("DSRSD_DEFAULT_RUN") or SHIPPED_RUN)
-
-
-def signature(path: str | Path) -> tuple:
-    """(name, mtime_ns, size) of every file of a run: the cache key that notices a rewritten run."""
-    path = Path(path)
-    out = []
-    for folder in (path, path / "explain"):
-        try:
-            with os.scandir(folder) as it:
-                for e in it:
-                    if e.is_file():
-                        s = e.stat()
-                        out.append((f"{folder.name}/{e.name}", s.st_mtime_ns, s.st_size))
-        except OSError:
-            continue
-    return tuple(sorted(out))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -64,46 +49,35 @@ def _explain_problem(path: str, sig: tuple) -> str | None:
 def open_run(path: str | Path) -> Run:
     """The run at ``path`` (cached); raises DsrsdError for a missing, partial, old or corrupt one."""
     path = str(Path(path))
-    return _open(path, signature(path))
+    return _open(path, file_signature(path))
 
 
 def explain_problem(path: str | Path) -> str | None:
     """None when the run has a complete explanation, else the message saying what to run."""
     path = str(Path(path))
-    return _explain_problem(path, signature(path))
+    return _explain_problem(path, file_signature(path))
 
 
-def table(run: Run, name: str) -> pd.DataFrame:
-    """An explain table indexed by ``sample`` where it has one (read once per run, then cached)."""
-    return _table(str(run.path), signature(run.path), name)
+def frame(run: Run, name: str) -> pd.DataFrame:
+    """``samples`` or an explain table, indexed by ``sample`` where it holds one row per sample
+    (read once per run, then cached)."""
+    return _frame(str(run.path), file_signature(run.path), name)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def _table(path: str, sig: tuple, name: str) -> pd.DataFrame:
-    run = _open(path, sig)
-    frame = run.samples if name == "samples" else run.table(name)
-    if "sample" in frame.columns and name not in ("umap", "modality_drop_samples") and not name.startswith("timeline"):
-        frame = frame.set_index("sample", drop=False).rename_axis(None)
-    return frame
-
-
-def has_table(run: Run, name: str) -> bool:
-    return (run.path / "explain" / f"{name}.parquet").exists()
+def _frame(path: str, sig: tuple, name: str) -> pd.DataFrame:
+    return _open(path, sig).by_sample(name)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _learners(path: str, sig: tuple) -> pd.DataFrame:
     run = _open(path, sig)
-    frame = _table(path, sig, "samples").copy()
-    frame["risk"] = risk_score(frame, run.classes)
-    frame["correct"] = frame["label"] == frame["pred"]
-    frame["presentation"] = frame["code_module"].astype(str) + " " + frame["code_presentation"].astype(str)
-    return frame
+    return learner_table(_frame(path, sig, "samples"), run.classes)
 
 
 def learners(run: Run) -> pd.DataFrame:
     """samples.parquet indexed by sample, plus ``risk``, ``correct`` and ``presentation``."""
-    return _learners(str(run.path), signature(run.path))
+    return _learners(str(run.path), file_signature(run.path))
 
 
 # ---- finding runs -------------------------------------------------------------------------------
@@ -213,48 +187,27 @@ class Context:
 
 
 # ---- comparing runs -----------------------------------------------------------------------------
-def _read_json(path: Path) -> dict | None:
-    import json
-
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 @st.cache_data(show_spinner=False, max_entries=256)
 def _run_row(path: str, sig: tuple) -> dict:
-    from dsrsd_core.run_dir import FORMAT_VERSION
-
-    p = Path(path)
-    row: dict = {"path": path, "model": None, "target": None, "created": None, "explained": False, "problem": ""}
-    info = _read_json(p / "run.json")
+    d = describe_run(path)
+    info, metrics = d["info"], d["metrics"]
+    row: dict = {"path": path, "model": None, "target": None, "created": None, "explained": False,
+                 "problem": "; ".join(d["problems"])}
     if info is None:
-        row["problem"] = "run.json missing or unreadable"
         return row
     row.update(model=info.get("model"), target=info.get("target"), created=str(info.get("created", ""))[:16])
-    if info.get("format_version") != FORMAT_VERSION:
-        row["problem"] = f"run format version {info.get('format_version')} (this dsrsd reads {FORMAT_VERSION})"
-    config = _read_json(p / "config.json") or {}
-    row["loss_weights"] = ", ".join(f"{k.removeprefix('w_')} {v:g}" for k, v in config.items()
+    row["loss_weights"] = ", ".join(f"{k.removeprefix('w_')} {v:g}" for k, v in d["config"].items()
                                     if k.startswith("w_") and isinstance(v, (int, float)))
-    metrics = _read_json(p / "metrics.json")
-    if metrics is None:
-        row["problem"] = (row["problem"] + "; " if row["problem"] else "") + "metrics.json missing or unreadable"
-    else:
+    if metrics is not None:
         for split in ("test", "val"):
             for k in ("auc", "macro_f1", "accuracy", "n"):
                 v = (metrics.get(split) or {}).get(k)
                 row[f"{split}_{k}"] = v if isinstance(v, (int, float)) else None
-    summary = _read_json(p / "explain" / "summary.json")
-    if summary:
-        shares = ((summary.get("attribution") or {}).get("test") or {}).get("modality_share") or {}
-        row["explained"] = bool(shares)
-        row["shares"] = {k: float(v) for k, v in shares.items() if isinstance(v, (int, float))}
+    row["explained"], row["shares"] = bool(d["modality_share"]), d["modality_share"]
     return row
 
 
 def run_row(path: str | Path) -> dict:
     """What Compare runs shows for one run: metrics, model and (when explained) modality shares.
     Lenient: runs of other models may lack most files; a problem is reported in ``problem``."""
-    return dict(_run_row(str(path), signature(path)))
+    return dict(_run_row(str(path), file_signature(path)))
