@@ -104,7 +104,9 @@ EXPLAIN_TABLES = ("predictions", "shapley", "stream_ig", "umap", "neighbours", "
 EXPLAIN_DOCS = ("summary", "diagnostics")
 EMBEDDINGS = "embeddings.npz"
 # explain tables with several rows per sample: they keep their own index when read by sample
-LONG_TABLES = ("umap", "modality_drop_samples", "input_cohort")
+LONG_TABLES = ("umap", "modality_drop_samples", "input_cohort", "decomposition_probes")
+# written by explain since the decomposition measures; a run explained before them has none
+DECOMPOSITION = "decomposition"
 
 
 def input_table(modality: str, part: str | None = None) -> str:
@@ -128,7 +130,7 @@ def write_explanation(run_dir: str | Path, tables: dict[str, pd.DataFrame], docs
     """Replace ``run_dir/explain`` in one rename (an interrupted explain keeps the previous one);
     a synthetic run's planted-truth check is copied into ``metrics.json``.
 
-    ``tables``: name -> frame; ``docs``: ``summary`` and ``diagnostics``; ``embeddings``: ``shared``,
+    ``tables``: name -> frame; ``docs``: ``summary``, ``diagnostics`` and ``decomposition``; ``embeddings``: ``shared``,
     ``private``, ``aligned`` arrays (N, M, k), stored as float16.
     """
     run_dir = Path(run_dir)
@@ -235,6 +237,11 @@ class Run:
     @property
     def diagnostics(self) -> dict:
         return self.doc("diagnostics")
+
+    @property
+    def decomposition(self) -> dict | None:
+        """The decomposition measures and verdict (docs/run_format.md), or None for a run explained before them."""
+        return self.doc(DECOMPOSITION) if self.has_doc(DECOMPOSITION) else None
 
     def embeddings(self) -> dict[str, np.ndarray]:
         """``shared``, ``private`` and ``aligned`` arrays, each (N, M, k) float32."""

@@ -229,3 +229,63 @@ def verdict(placement: dict | None, cross_shared: dict, cross_private: dict, dep
     reason = ("every modality's shared stream is predictable from the others and independent of its private one"
               if not failed else "; ".join(failed))
     return {"level": level, "basis": "cross-modal proxies (no planted truth)", "reason": reason, "skipped": skipped}
+
+
+def collapsed_streams(shared, present, test, modalities: list[str]) -> list[str]:
+    """Modalities whose shared stream barely varies on the test split (effective rank below 1.2, or
+    a spread under 1e-3 of the largest): nothing can be read from it, shared or private."""
+    from .diagnostics import effective_rank
+
+    spreads = {m: float(shared[test & present[:, j], j].std(0).sum()) for j, m in enumerate(modalities)
+               if (test & present[:, j]).sum() >= 3}
+    top = max(spreads.values(), default=0.0)
+    out = []
+    for j, m in enumerate(modalities):
+        rows = test & present[:, j]
+        if m in spreads and (spreads[m] <= 1e-3 * max(top, 1e-12)
+                             or effective_rank(shared[rows, j].astype(np.float64)) < 1.2):
+            out.append(m)
+    return out
+
+
+def measure(shared, private, present, split, modalities: list[str], latents: dict | None = None,
+            factors: dict | None = None, seed: int = 0) -> tuple[dict, list[dict]]:
+    """Every decomposition measure of a run and its verdict: (``decomposition.json``, probe rows).
+
+    ``split`` holds ``train`` / ``val`` / ``test`` per sample; ``latents`` and ``factors`` (synthetic
+    runs) are the planted per-sample values and ground_truth.json's ``factors``. Measures a run is
+    too small for are listed under ``skipped`` rather than guessed.
+    """
+    present = np.asarray(present, bool)
+    train, test = split == "train", split == "test"
+    skipped = []
+    rows: list[dict] = []
+    placement = None
+    if latents:
+        if test.sum() < MIN_TEST_SAMPLES or train.sum() < MIN_TRAIN_SAMPLES:
+            skipped.append(f"planted-factor probes: {int(test.sum())} test / {int(train.sum())} training samples "
+                           f"(need {MIN_TEST_SAMPLES} / {MIN_TRAIN_SAMPLES})")
+        else:
+            rows = factor_probes(shared, private, present, train, test, latents, modalities, seed=seed)
+            placement = factor_placement(rows, factors or {})
+    elif factors is None:
+        skipped.append("planted-factor probes: no planted truth (real data)")
+    cross_s = cross_modal_predictability(shared, present, train, test, modalities)
+    cross_p = cross_modal_predictability(private, present, train, test, modalities)
+    dependence = shared_private_dependence(shared, private, present, test, modalities, seed=seed)
+    collapsed = collapsed_streams(shared, present, test, modalities)
+    planted_verdict = verdict(placement, cross_s, cross_p, dependence, collapsed) if placement else None
+    proxy_verdict = verdict(None, cross_s, cross_p, dependence, collapsed)
+    main = planted_verdict or proxy_verdict
+    doc = {
+        "verdict": {**main, "skipped": skipped + main["skipped"]},
+        "proxy_verdict": proxy_verdict,
+        "placement": placement,
+        "cross_modal_r2": {"shared": cross_s, "private": cross_p},
+        "shared_private_dependence": dependence,
+        "collapsed": collapsed,
+        "thresholds": {"private_leak_max": PRIVATE_LEAK_MAX, "private_held_min": PRIVATE_HELD_MIN,
+                       "shared_held_min": SHARED_HELD_MIN, "cross_modal_min": CROSS_MODAL_MIN,
+                       "cross_modal_gap": CROSS_MODAL_GAP, "dependence_max": DEPENDENCE_MAX},
+    }
+    return doc, rows

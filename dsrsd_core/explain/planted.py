@@ -79,20 +79,25 @@ def latent_correlation(phi_last: np.ndarray, streams: list[str], meta, truth: di
     ``truth["factors"]`` with per-learner values is reported (which modalities observe it is in
     :func:`planted_factors`; a stream ``m.shared`` / ``m.private`` belongs to modality ``m``).
     """
-    import pandas as pd
-
-    learners = pd.DataFrame(truth.get("learners", {}))
-    keys = ["code_module", "code_presentation", "id_student"]
-    if learners.empty or not set(keys) <= set(learners.columns):
-        return {}
-    factors = [f for f in truth.get("factors", {}) if f in learners.columns]
-    left = meta[keys].astype({"code_module": str, "code_presentation": str, "id_student": "int64"})
-    right = learners.astype({"code_module": str, "code_presentation": str, "id_student": "int64"})
-    joined = left.merge(right, on=keys, how="left")
+    latents = planted_latents(meta, truth)
     out = {}
-    for f in factors:
-        v = joined[f].to_numpy(dtype=float)
+    for f, v in latents.items():
         ok = np.isfinite(v)
         out[f] = {s: float(np.corrcoef(v[ok], phi_last[ok, j])[0, 1]) if ok.sum() > 2 and phi_last[ok, j].std() > 0
                   else float("nan") for j, s in enumerate(streams)}
     return out
+
+
+def planted_latents(meta, truth: dict) -> dict[str, np.ndarray]:
+    """Each planted factor's value per sample (NaN where a sample has no planted learner), matched
+    on (code_module, code_presentation, id_student)."""
+    import pandas as pd
+
+    learners = pd.DataFrame(truth.get("learners", {}))
+    keys = ["code_module", "code_presentation", "id_student"]
+    if learners.empty or not set(keys) <= set(meta.columns) or not set(keys) <= set(learners.columns):
+        return {}
+    left = meta[keys].astype({"code_module": str, "code_presentation": str, "id_student": "int64"})
+    right = learners.astype({"code_module": str, "code_presentation": str, "id_student": "int64"})
+    joined = left.merge(right, on=keys, how="left")
+    return {f: joined[f].to_numpy(dtype=float) for f in planted_factors(truth) if f in joined.columns}

@@ -27,7 +27,8 @@ from .diagnostics import diagnostics
 from .embeddings import embedding_maps, nearest_learners
 from .gradients import input_integrated_gradients, rank_agreement, stream_integrated_gradients
 from .modality_drop import modality_drop, robustness_curves
-from .planted import latent_correlation, planted_truth_check
+from .decomposition import measure as measure_decomposition
+from .planted import latent_correlation, planted_latents, planted_factors, planted_truth_check
 from .shapley import exact_stream_shapley
 
 
@@ -201,7 +202,7 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
     sample = samples["sample"].to_numpy()
     t_all = time.perf_counter()
     tensors = to_tensors(data)
-    steps = _Steps(7, progress)
+    steps = _Steps(8, progress)
     tables = {}
 
     with steps.step("predict"):
@@ -263,12 +264,21 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
             "umap_max_samples": umap_max_samples,
         }
         truth_path = run.ground_truth_path(data)
-        if truth_path is not None:
-            summary["planted_truth"] = _planted_truth(json.loads(truth_path.read_text()), shares, phi, data, mods,
-                                                      streams)
+        truth = json.loads(truth_path.read_text()) if truth_path is not None else None
+        if truth is not None:
+            summary["planted_truth"] = _planted_truth(truth, shares, phi, data, mods, streams)
+
+    with steps.step("decomposition"):
+        decomposition, probe_rows = measure_decomposition(
+            s_np, p_np, data.present, split, mods, seed=seed,
+            latents=planted_latents(data.meta, truth) if truth else None,
+            factors=planted_factors(truth) if truth else None)
+        if probe_rows:
+            tables["decomposition_probes"] = pd.DataFrame(probe_rows)
+        summary["decomposition_verdict"] = decomposition["verdict"]
     steps.bar.close()
     summary["seconds"] = {**steps.seconds, "total": time.perf_counter() - t_all}
-    write_explanation(run_dir, tables, {"diagnostics": diag, "summary": summary},
+    write_explanation(run_dir, tables, {"diagnostics": diag, "summary": summary, "decomposition": decomposition},
                       {"shared": s_np, "private": p_np, "aligned": z_np})
     return summary
 
