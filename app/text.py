@@ -6,24 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-# What drives the prediction, as the subject of a sentence ("mostly driven by ...").
-EVIDENCE = {
-    "profile": "the learner's background and enrolment details",
-    "clickstream": "online activity",
-    "assessments": "assessment results",
-    "content": "the question content",
-    "behaviour": "answering behaviour",
-    "history": "past answers",
-}
-# A modality as a source that evidence can be shared with ("shared with ...").
-SOURCE = {
-    "profile": "the profile",
-    "clickstream": "the clickstream",
-    "assessments": "the assessment record",
-    "content": "the question content",
-    "behaviour": "the answering behaviour",
-    "history": "the answer history",
-}
+from dsrsd_core.vocabulary import MODALITIES
+
 # Raw input names as words (profile features and categorical fields of the OULAD loader).
 INPUT_WORDS = {
     "num_of_prev_attempts": "previous attempts at the module",
@@ -49,11 +33,11 @@ def input_words(modality: str, name: str) -> str:
 
 
 def evidence(m: str) -> str:
-    return EVIDENCE.get(m, f"the {m} data")
+    return MODALITIES[m].evidence if m in MODALITIES else f"the {m} data"
 
 
 def source(m: str) -> str:
-    return SOURCE.get(m, f"the {m} data")
+    return MODALITIES[m].source if m in MODALITIES else f"the {m} data"
 
 
 def join_words(items: Sequence[str]) -> str:

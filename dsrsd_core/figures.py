@@ -14,20 +14,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .views import humanize, split_stream
+from .vocabulary import MODALITIES, OKABE_ITO
 
 # ---- colours ----------------------------------------------------------------------------------
-OKABE_ITO = {
-    "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73", "yellow": "#F0E442",
-    "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7", "black": "#000000",
-}
-MODALITY_COLOURS = {
-    "profile": OKABE_ITO["orange"],
-    "clickstream": OKABE_ITO["sky_blue"],
-    "assessments": OKABE_ITO["bluish_green"],
-    "content": OKABE_ITO["reddish_purple"],
-    "behaviour": OKABE_ITO["yellow"],
-    "history": OKABE_ITO["vermillion"],
-}
 _SPARE = [OKABE_ITO[k] for k in ("reddish_purple", "yellow", "vermillion", "blue")]
 # Classes, correctness and cohorts use colours that never stand for a modality on the default data.
 CLASS_COLOURS = ["#0072B2", "#D55E00", "#CC79A7", "#000000", "#999999"]
@@ -39,9 +28,9 @@ PRIVATE_PATTERN = "/"
 
 
 def modality_colour(modality: str, modalities: Sequence[str] = ()) -> str:
-    if modality in MODALITY_COLOURS:
-        return MODALITY_COLOURS[modality]
-    unknown = [m for m in modalities if m not in MODALITY_COLOURS]
+    if modality in MODALITIES:
+        return MODALITIES[modality].colour
+    unknown = [m for m in modalities if m not in MODALITIES]
     i = unknown.index(modality) if modality in unknown else abs(hash(modality))
     return _SPARE[i % len(_SPARE)]
 
@@ -280,7 +269,7 @@ def clicks_timeline(clicks: pd.DataFrame, step_names: Sequence[str], attribution
 
 
 def assessment_timeline(frame: pd.DataFrame, cutoff_x: float | None, x_title: str,
-                        colour: str = MODALITY_COLOURS["assessments"], title: str | None = None) -> go.Figure:
+                        colour: str = MODALITIES["assessments"].colour, title: str | None = None) -> go.Figure:
     """Scores (0–100) against due dates. ``frame``: ``x`` (due), ``score``, ``status``, ``kind``,
     ``label`` (hover), optional ``attribution``."""
     fig = go.Figure()
