@@ -339,3 +339,13 @@ def test_empty_cohort_is_a_message(app_env, stored):
         if page in ("dominance", "embedding", "drop"):
             assert any("No learner matches the cohort filters" in w.value for w in at.warning), page
         assert any("0 of" in c.value for c in at.sidebar.caption)
+
+
+def test_app_modules_do_not_import_torch():
+    """The dashboard starts without torch: what app/ and its pages import stays clear of it (and of explain/)."""
+    import subprocess
+
+    code = ("import sys; import app.ui, app.runs, app.text, dsrsd_core.views, dsrsd_core.figures, dsrsd_core.run_dir; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'captum') or 'explain' in m))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import dsrsd_core.benchmark as bench
+from dsrsd_core.benchmark import grid
 from dsrsd_core.cli import main
 from dsrsd_core.data.synth import write_cohort
 from dsrsd_core.errors import DsrsdError
@@ -51,7 +52,7 @@ def test_benchmark_writes_documented_tables_and_resumes(cohort, tmp_path, monkey
     def no_training(*a, **k):
         raise AssertionError("a finished cell was retrained")
 
-    monkeypatch.setattr(bench, "run_cell", no_training)
+    monkeypatch.setattr(grid, "run_cell", no_training)
     mtime = (out / "cells" / "dsrsd_net" / "seed0.json").stat().st_mtime_ns
     info = bench.run_benchmark(str(cohort), out, seeds=2, models=["dsrsd_net", "early_fusion"],
                                config=Config(**FAST), device="cpu", progress=False)
