@@ -43,10 +43,11 @@ ABLATIONS = {
     "dsrsd_pairs_alignment": {"alignment": "pairs", "code_floor": "per_dim"},
     "dsrsd_sum_fusion": {"fusion": "sum"},
     "dsrsd_no_stream_dropout": {"stream_dropout": 0.0},
+    "dsrsd_no_private_decorrelation": {"w_private_decorrelation": 0.0},
     # the paper's form as first built (before the probes): every setting back to its old default
     "dsrsd_paper_form": {"alignment": "pairs", "fusion": "sum", "w_regression": 0.1, "w_decorrelation": 0.05,
                          "w_orthogonality": 0.1, "orthogonality_scope": "own", "w_backprojection": 0.0,
-                         "stream_dropout": 0.0, "min_epochs": 0, "batch_size": 256, "epochs": 30},
+                         "w_private_decorrelation": 0.0, "stream_dropout": 0.0, "min_epochs": 0, "batch_size": 256, "epochs": 30},
 }
 
 DISPLAY = {
@@ -62,6 +63,7 @@ DISPLAY = {
     "dsrsd_pairs_alignment": "DSRSD-Net aligning modality pairs",
     "dsrsd_sum_fusion": "DSRSD-Net with a gated sum",
     "dsrsd_no_stream_dropout": "DSRSD-Net without stream dropout",
+    "dsrsd_no_private_decorrelation": "DSRSD-Net without private-stream decorrelation",
     "dsrsd_paper_form": "DSRSD-Net, the paper's form (pre-probe defaults)",
 }
 

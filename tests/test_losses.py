@@ -62,3 +62,51 @@ def test_regression_zero_for_identical_direction():
     z = torch.randn(10, 5)
     assert alignment_regression(z, 3 * z).item() < 1e-10
     assert abs(alignment_regression(z, -z).item() - 4.0) < 1e-5  # opposite unit vectors are 2 apart
+
+
+from dsrsd_core.losses import kernel_dependence, linear_predictability, spread_floor, unexplained_variance  # noqa: E402
+
+
+def test_unexplained_variance_is_zero_for_a_perfect_prediction_one_for_the_mean_and_scale_free():
+    g = torch.Generator().manual_seed(0)
+    c = torch.randn(500, 3, generator=g)
+    assert unexplained_variance(c, c).item() < 1e-8
+    mean = c.mean(0).expand_as(c)
+    assert abs(unexplained_variance(c, mean).item() - (499 / 500)) < 1e-3  # biased MSE over unbiased var
+    noisy = c + 0.5 * torch.randn(500, 3, generator=g)
+    assert torch.isclose(unexplained_variance(c, noisy), unexplained_variance(10 * c, 10 * noisy), rtol=1e-4)
+
+
+def test_unexplained_variance_total_weights_dimensions_by_their_spread():
+    g = torch.Generator().manual_seed(1)
+    c = torch.randn(400, 2, generator=g) * torch.tensor([10.0, 0.1])
+    pred = c.clone()
+    pred[:, 1] = 0.0  # the small dimension is not predicted at all
+    per_dim = unexplained_variance(c, pred).item()
+    total = unexplained_variance(c, pred, per_dim=False).item()
+    assert 0.45 < per_dim < 0.55 and total < 1e-3
+
+
+def test_spread_floor_is_zero_above_the_floor_and_grows_as_the_code_collapses():
+    g = torch.Generator().manual_seed(2)
+    c = torch.randn(300, 4, generator=g)
+    assert spread_floor(2 * c, 1.0).item() == 0.0
+    assert spread_floor(0.1 * c, 1.0).item() > spread_floor(0.5 * c, 1.0).item() > 0
+
+
+def test_linear_predictability_finds_one_shared_direction_among_many_empty_ones():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2000, 16, generator=g)
+    y = torch.stack([x[:, 0], torch.randn(2000, generator=g)], 1)
+    assert abs(linear_predictability(x, y[:, :1]).item() - 1) < 0.02  # undiluted by the 15 empty columns
+    assert 0.45 < linear_predictability(x, y).item() < 0.55  # one of two targets predictable
+    assert linear_predictability(torch.randn(2000, 16, generator=g), y).item() < 0.02
+
+
+def test_kernel_dependence_sees_a_non_linear_link_that_a_correlation_misses():
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(400, 1, generator=g)
+    y = x.pow(2)
+    assert abs(torch.corrcoef(torch.cat([x, y], 1).T)[0, 1].item()) < 0.2
+    assert kernel_dependence(x, y).item() > 0.3
+    assert kernel_dependence(x, torch.randn(400, 1, generator=g)).item() < 0.05

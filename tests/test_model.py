@@ -22,7 +22,7 @@ def test_residual_identity_holds_exactly():
     ds = ResidualDualStream(16, 8)
     h = torch.randn(50, 16, dtype=torch.float64)
     ds = ds.double()
-    s, r, p = ds(h)
+    s, r, p, _ = ds(h)
     assert torch.allclose(ds.back(s) + r, h, atol=1e-12)
     model, tensors, _ = make()
     enc = model.encode(tensors)
@@ -33,7 +33,7 @@ def test_residual_identity_holds_exactly():
 def test_private_stream_reads_residual_not_encoding():
     ds = ResidualDualStream(16, 8)
     h = torch.randn(5, 16)
-    s, r, p = ds(h)
+    s, r, p, _ = ds(h)
     assert torch.allclose(p, ds.private(r))
     ablated = ResidualDualStream(16, 8, residual=False)
     ablated.load_state_dict(ds.state_dict())
@@ -94,3 +94,52 @@ def test_state_dict_round_trips_with_weights_only(tmp_path):
     clone.eval()
     assert torch.allclose(clone(tensors)["logits"], model(tensors)["logits"])
     assert np.isclose(float(clone.encoders["profile"].norm.std.sum()), float(model.encoders["profile"].norm.std.sum()))
+
+
+REST = {"alignment": "rest", "code_dim": 3, "fusion": "concat"}
+
+
+def test_rest_form_keeps_the_residual_identity_and_a_low_rank_shared_stream():
+    model, tensors, _ = make(64, **REST)
+    enc = model.encode(tensors)
+    for j, m in enumerate(model.modalities):
+        assert torch.allclose(model.dual[m].back(enc["s"][:, j]) + enc["r"][:, j], enc["h"][:, j], atol=1e-5)
+        assert torch.linalg.matrix_rank(enc["s"][:, j] - enc["s"][:, j].mean(0), atol=1e-4) <= 3
+    # one lift for every modality: equal codes give equal shared streams whatever the modality
+    lifts = {id(model.dual[m].lift) for m in model.modalities}
+    assert len(lifts) == 1
+
+
+def test_a_modalitys_code_prediction_never_reads_that_modality():
+    model, tensors, data = make(16, **REST)
+    base = model.encode(tensors)["z_hat"]
+    changed = {k: ({kk: vv.clone() for kk, vv in v.items()} if isinstance(v, dict) else v) for k, v in tensors.items()}
+    changed["assessments"]["x"] += 5.0
+    out = model.encode(changed)["z_hat"]
+    j = model.modalities.index("assessments")
+    others = [i for i in range(len(model.modalities)) if i != j]
+    assert torch.allclose(out[:, j], base[:, j])
+    assert not torch.allclose(out[:, others], base[:, others])
+
+
+def test_concat_fusion_gives_each_stream_its_own_slot_and_masks_absent_ones():
+    fusion = GatedFusion(4, 3, mode="concat")
+    streams = torch.randn(5, 4, 3)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 0, 1, 0], [0, 0, 0, 1], [1, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
+    fused, w = fusion(streams, mask)
+    assert fused.shape == (5, 12)
+    slots = fused.view(5, 4, 3)
+    assert torch.all(slots[~mask] == 0)
+    assert torch.allclose(w.sum(1)[mask.any(1)], torch.ones(int(mask.any(1).sum())))
+    n = mask.sum(1).clamp_min(1)
+    assert torch.allclose(slots[mask], (w.unsqueeze(-1) * n.view(-1, 1, 1) * streams)[mask], atol=1e-6)
+
+
+def test_stream_dropout_acts_in_training_only_and_never_hides_every_stream():
+    model, tensors, _ = make(64, **REST, stream_dropout=0.5)
+    model.eval()
+    assert torch.equal(model(tensors)["stream_mask"], model.stream_mask(tensors["present"]))
+    model.train()
+    mask = model(tensors)["stream_mask"]
+    full = model.stream_mask(tensors["present"])
+    assert (mask & ~full).sum() == 0 and mask.any(1).all() and (mask != full).any()

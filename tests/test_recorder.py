@@ -69,10 +69,11 @@ def test_absent_modality_gets_no_attribution_or_gate(explained):
 def test_modality_drop_covers_every_subset_mode_and_split(explained):
     run = load_run(explained[0])
     drop = run.table("modality_drop")
-    assert len(drop) == 3 + 6 * 2 * 3
-    subsets = set(drop["removed"]) - {"none"}
+    assert len(drop) == 3 + 6 * 2 * 3 + 6 * 3
+    subsets = set(drop.loc[drop["mode"].isin(["mask", "mean"]), "removed"])
     assert subsets == {"profile", "clickstream", "assessments", "profile+clickstream", "profile+assessments",
                        "clickstream+assessments"}
+    assert set(drop.loc[drop["mode"] == "stream", "removed"]) == set(run.streams)
     samples = run.table("modality_drop_samples")
     pred = run.table("predictions").set_index("sample")
     row = samples[(samples["removed"] == "profile") & (samples["mode"] == "mask")].set_index("sample")
@@ -128,3 +129,31 @@ def test_reader_errors_say_what_to_run(explained, tmp_path):
     (corrupt / "explain" / "shapley.parquet").write_bytes(b"garbage")
     with pytest.raises(DsrsdError, match="unreadable"):
         load_run(corrupt).table("shapley")
+
+
+def test_stream_drop_matches_a_prediction_with_that_stream_removed_by_hand(explained):
+    import torch
+
+    from dsrsd_core.train.batching import to_tensors
+    from dsrsd_core.train.trainer import predict
+
+    path, data = explained
+    run = load_run(path)
+    model = run.model()
+    samples = run.table("modality_drop_samples")
+    for j, stream in enumerate(run.streams):
+        keep = torch.ones(len(data), len(run.streams), dtype=torch.bool)
+        keep[:, j] = False
+        by_hand = predict(model, to_tensors(data), stream_mask=keep)["proba"]
+        stored = samples[(samples["removed"] == stream) & (samples["mode"] == "stream")].sort_values("sample")
+        assert np.allclose(stored[[f"proba_{c}" for c in run.classes]].to_numpy(), by_hand, atol=1e-5), stream
+    shared = samples[(samples["mode"] == "stream")]
+    assert (shared[[f"delta_{c}" for c in run.classes]].abs().to_numpy().max()) > 0  # removal changes something
+
+
+def test_decomposition_is_recorded_with_a_verdict(explained):
+    run = load_run(explained[0])
+    doc = run.decomposition
+    assert doc["verdict"]["level"] in {"trusted", "partly", "not"} and doc["verdict"]["reason"]
+    assert set(doc["cross_modal_r2"]["shared"]) == set(run.modalities)
+    assert run.summary["decomposition_verdict"] == doc["verdict"]

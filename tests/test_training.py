@@ -1,4 +1,5 @@
 """A short end-to-end fit on random data; the objective's terms; modality dropout."""
+from dataclasses import fields
 import numpy as np
 import pytest
 import torch
@@ -43,7 +44,8 @@ def test_short_training_learns_and_reports_every_term():
     assert result.metrics["test"]["auc"] > 0.75
     assert np.allclose(result.proba.sum(1), 1, atol=1e-5)
     row = result.history[0]
-    for term in ("task", "infonce", "regression", "decorrelation", "orthogonality", "total"):
+    for term in ("task", "infonce", "regression", "decorrelation", "orthogonality", "independence",
+                 "private_decorrelation", "backprojection", "total"):
         assert np.isfinite(row[f"train_{term}"])
     assert 1 <= result.best_epoch <= len(result.history)
 
@@ -51,9 +53,13 @@ def test_short_training_learns_and_reports_every_term():
 def test_zero_weights_reduce_total_to_task():
     data = random_data(200, seed=2)
     split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
-    cfg = Config(epochs=1, d_model=8, d_stream=4, w_align=0, w_decorrelation=0, w_orthogonality=0)
+    weights = [f.name for f in fields(Config) if f.name.startswith("w_") and f.name != "w_regression"]
+    cfg = Config(epochs=1, d_model=8, d_stream=4, **{w: 0.0 for w in weights})
     row = train_model(dsrsd(data, cfg), data, split, cfg, "cpu", progress=False).history[0]
     assert row["train_total"] == pytest.approx(row["train_task"], rel=1e-6)
+    one = Config(epochs=1, d_model=8, d_stream=4, **{w: 0.0 for w in weights if w != "w_orthogonality"})
+    row = train_model(dsrsd(data, one), data, split, one, "cpu", progress=False).history[0]
+    assert row["train_total"] > row["train_task"]  # the one weight left on adds its term
 
 
 def test_one_class_training_split_is_a_clear_error():

@@ -125,8 +125,8 @@ HALF = 0.5  # preparation and availability act in the first half of the module (
 
 # --- assessment scores -----------------------------------------------------------------------
 SCORE_BASE = 73.0
-SCORE_ENGAGEMENT, SCORE_MASTERY, SCORE_PREPARATION = 9.0, 9.0, 10.0  # points per SD
-SCORE_NOISE = 8.0
+SCORE_ENGAGEMENT, SCORE_MASTERY, SCORE_PREPARATION = 9.0, 10.0, 12.0  # points per SD
+SCORE_NOISE = 5.0  # low enough that mastery and preparation are recoverable well above the probe thresholds
 CHUNK_LEARNERS = 2500
 
 # activity type -> (share of click rows, mean clicks per row, mean sites per presentation,

@@ -1,4 +1,4 @@
-"""What happens to every prediction when modalities are removed, or made noisy.
+"""What happens to every prediction when modalities (or single streams) are removed, or made noisy.
 
 Two ways to remove a modality:
 * ``mask``: the model's own missing-modality path (the presence mask; its streams leave the gate);
@@ -58,6 +58,9 @@ def modality_drop(model, tensors: dict, y: np.ndarray, split: np.ndarray, classe
                   train_idx: np.ndarray, full_proba: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Metrics per (removed subset, mode, split) and each sample's new probabilities.
 
+    Removed are every proper subset of modalities (modes ``mask`` and ``mean``) and, with mode
+    ``stream``, each single stream (``<modality>.shared`` or ``<modality>.private``) through the
+    model's missing-stream path: is a modality's contribution something the others also carry?
     The metrics table includes the no-removal reference row (removed = "none").
     """
     mods = model.modalities
@@ -66,19 +69,25 @@ def modality_drop(model, tensors: dict, y: np.ndarray, split: np.ndarray, classe
     for s in ("train", "val", "test"):
         metric_rows.append({"removed": "none", "mode": "none", "split": s,
                             **classification_metrics(y[split == s], full_proba[split == s], classes)})
+
+    def record(name: str, mode: str, proba: np.ndarray) -> None:
+        for s in ("train", "val", "test"):
+            metric_rows.append({"removed": name, "mode": mode, "split": s,
+                                **classification_metrics(y[split == s], proba[split == s], classes)})
+        frame = pd.DataFrame({"sample": np.arange(len(y)), "removed": name, "mode": mode,
+                              "pred": proba.argmax(1), "flipped": proba.argmax(1) != full_proba.argmax(1)})
+        for c, cname in enumerate(classes):
+            frame[f"proba_{cname}"] = proba[:, c].astype(np.float32)
+            frame[f"delta_{cname}"] = (proba[:, c] - full_proba[:, c]).astype(np.float32)
+        sample_frames.append(frame)
+
     for subset in removal_subsets(mods):
         for mode in ("mask", "mean"):
-            proba = predict(model, replaced(tensors, subset, mode, reference, mods))["proba"]
-            name = "+".join(subset)
-            for s in ("train", "val", "test"):
-                metric_rows.append({"removed": name, "mode": mode, "split": s,
-                                    **classification_metrics(y[split == s], proba[split == s], classes)})
-            frame = pd.DataFrame({"sample": np.arange(len(y)), "removed": name, "mode": mode,
-                                  "pred": proba.argmax(1), "flipped": proba.argmax(1) != full_proba.argmax(1)})
-            for c, cname in enumerate(classes):
-                frame[f"proba_{cname}"] = proba[:, c].astype(np.float32)
-                frame[f"delta_{cname}"] = (proba[:, c] - full_proba[:, c]).astype(np.float32)
-            sample_frames.append(frame)
+            record("+".join(subset), mode, predict(model, replaced(tensors, subset, mode, reference, mods))["proba"])
+    for j, stream in enumerate(model.streams):
+        keep = torch.ones(len(y), len(model.streams), dtype=torch.bool)
+        keep[:, j] = False
+        record(stream, "stream", predict(model, tensors, stream_mask=keep)["proba"])
     metrics = pd.DataFrame(metric_rows)
     metrics = metrics.drop(columns=[c for c in metrics.columns if c == "auc_per_class"])
     return metrics, pd.concat(sample_frames, ignore_index=True)

@@ -6,24 +6,26 @@ def _standardise(x: torch.Tensor) -> torch.Tensor:
     return (x - x.mean(0)) / (x.std(0) + 1e-4)
 
 
-def linear_predictability(x: torch.Tensor, y: torch.Tensor, ridge: float = 1.0) -> torch.Tensor:
-    """Mean R^2 of ridge regressions of each column of ``y`` (B x q) on ``x`` (B x k), in the batch:
+def linear_predictability(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3) -> torch.Tensor:
+    """Mean adjusted R^2 of least-squares regressions of each column of ``y`` (B x q) on ``x`` (B x k):
 
         X~, Y~ = standardised columns;  W = (X~^T X~ / B + ridge I)^-1 X~^T Y~ / B
-        L = (1/q) sum_d  Var(X~ W)_d / Var(Y~_d)  =  (1/q) tr(Y~^T X~ W) / B
+        R^2_d = 1 - ||Y~_d - X~ W_d||^2 / ||Y~_d||^2
+        L = (1/q) sum_d max(0, 1 - (1 - R^2_d) (B - 1) / (B - k - 1))
 
     What a linear probe from x recovers of y, undiluted by the number of dimensions that carry
-    nothing (a mean squared cross-correlation over all k q pairs would be). In [0, 1). The ridge is
-    strong on purpose: a batch of B samples lets k predictors fit about k / B of pure noise, and a
-    penalty on that noise would drain the private stream of everything, not just shared content.
+    nothing (a mean squared cross-correlation over all k q pairs would be). The adjustment removes
+    the k / B that k predictors fit of pure noise in a batch of B: a penalty on that noise would
+    drain the private stream of everything, not just of shared content. In [0, 1].
     """
     x, y = _standardise(x.float()), _standardise(y.float())
     b, k = x.shape
-    if b < 4:
+    if b <= k + 2:
         return x.sum() * 0.0
     gram = x.T @ x / b + ridge * torch.eye(k, device=x.device)
     w = torch.linalg.solve(gram, x.T @ y / b)
-    return (y * (x @ w)).sum(0).div(b).mean().clamp(0, 1)
+    r2 = 1 - (y - x @ w).pow(2).sum(0) / y.pow(2).sum(0).clamp_min(1e-8)
+    return (1 - (1 - r2) * (b - 1) / (b - k - 1)).clamp(0, 1).mean()
 
 
 def _centred_rbf(x: torch.Tensor) -> torch.Tensor:

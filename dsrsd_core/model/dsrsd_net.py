@@ -25,8 +25,8 @@ class DSRSDNet(nn.Module):
     Two readings of "shared" (``alignment``): ``pairs`` aligns z_m = s_m + A(s_m) of every pair of
     modalities (the paper's form); ``rest`` gives every modality a low-rank shared code c_m
     (``code_dim``) lifted into common coordinates by one lift, and aligns c_m with its prediction
-    from the other modalities' codes, so a modality's shared stream may hold only what some other
-    modality also carries. ``stream_dropout`` hides single streams in training, so that the head
+    from the other modalities' encodings, so a modality's shared stream may hold only what some
+    other modality also carries. ``stream_dropout`` hides single streams in training, so that the head
     learns to do without any one of them (the removal that stream Shapley and stream drop use).
     """
 
@@ -48,7 +48,7 @@ class DSRSDNet(nn.Module):
             lift = nn.Linear(code_dim, d_stream)
             self.dual = nn.ModuleDict({m: ResidualDualStream(d_model, d_stream, residual, code_dim, lift)
                                        for m in self.modalities})
-            self.rest = RestPredictor(len(self.modalities), code_dim)
+            self.rest = RestPredictor(len(self.modalities), d_model, code_dim)
         else:
             self.dual = nn.ModuleDict({m: ResidualDualStream(d_model, d_stream, residual) for m in self.modalities})
             self.align = AlignmentHead(d_stream)
@@ -78,7 +78,7 @@ class DSRSDNet(nn.Module):
             out["backprojection"] = self._backprojection_error(out, batch["present"].bool())
         if self.alignment == "rest":
             out["z"] = c
-            out["z_hat"] = self.rest(c, batch["present"].bool())
+            out["z_hat"] = self.rest(out["h"], batch["present"].bool())
         else:
             out["z"] = self.align(s)
         return out

@@ -47,25 +47,27 @@ class AlignmentHead(nn.Module):
 
 
 class RestPredictor(nn.Module):
-    """Predict each modality's shared code from the other modalities' codes: c^_m = T_m(c_{-m}).
+    """Predict each modality's shared code from the other modalities' encodings: c^_m = T_m(h_{-m}).
 
     Absent modalities enter as zeros with a presence flag of 0, so one predictor serves every
     pattern of missing modalities. What T_m can predict is, by construction, what the other
     modalities also carry: aligning c_m with c^_m is the "shared with the others" constraint when
-    different pairs of modalities share different things.
+    different pairs of modalities share different things. T_m reads the others' whole encodings,
+    not their codes, so a factor two modalities share can be found by either code alone (reading
+    codes, each would wait for the other to hold it first).
     """
 
-    def __init__(self, n_modalities: int, code_dim: int, hidden: int = 64):
+    def __init__(self, n_modalities: int, d_in: int, code_dim: int, hidden: int = 64):
         super().__init__()
-        n_in = (n_modalities - 1) * (code_dim + 1)
+        n_in = (n_modalities - 1) * (d_in + 1)
         self.nets = nn.ModuleList(
             nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, code_dim))
             for _ in range(n_modalities))
 
-    def forward(self, c: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        """``c`` (B, M, q), ``present`` (B, M) -> predictions (B, M, q)."""
-        flag = present.to(c.dtype).unsqueeze(-1)
-        parts = torch.cat([c * flag, flag], -1)
-        n = c.shape[1]
+    def forward(self, h: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """``h`` (B, M, d), ``present`` (B, M) -> predicted codes (B, M, q)."""
+        flag = present.to(h.dtype).unsqueeze(-1)
+        parts = torch.cat([h * flag, flag], -1)
+        n = h.shape[1]
         out = [net(torch.cat([parts[:, i] for i in range(n) if i != m], -1)) for m, net in enumerate(self.nets)]
         return torch.stack(out, 1)

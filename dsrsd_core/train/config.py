@@ -28,13 +28,14 @@ class Config:
     code_floor: str = "per_dim"  # variance floor on every code dimension, or on the code's "total" spread
     fusion: str = "concat"  # "sum": gated weighted sum of streams; "concat": each stream keeps its slot
     # loss weights: total = task + w_align (InfoNCE + w_regression * regression) + w_decorrelation
-    #   + w_orthogonality + w_independence + w_backprojection
+    #   + w_orthogonality + w_independence + w_backprojection + w_private_decorrelation
     w_align: float = 1.0
     w_regression: float = 1.0
     w_decorrelation: float = 1.0
     w_orthogonality: float = 10.0
     w_independence: float = 0.0
     w_backprojection: float = 1.0
+    w_private_decorrelation: float = 1.0
     independence: str = "linear"  # "linear": R^2 of the shared code from the private stream; "rbf": kernel CKA
     orthogonality_scope: str = "all"  # private stream vs its own shared code, or vs "all" shared codes
     temperature: float = 0.1
@@ -91,7 +92,7 @@ class Config:
 
     def check(self, source: str = "config") -> None:
         for name in ("w_align", "w_regression", "w_decorrelation", "w_orthogonality", "w_independence",
-                     "w_backprojection", "modality_dropout", "stream_dropout", "min_epochs"):
+                     "w_backprojection", "w_private_decorrelation", "modality_dropout", "stream_dropout", "min_epochs"):
             if getattr(self, name) < 0:
                 raise DsrsdError(f"{source}: '{name}' must be >= 0")
         for name in ("modality_dropout", "stream_dropout"):

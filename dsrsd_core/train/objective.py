@@ -48,7 +48,9 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
 
     ``code_floor = "per_dim"`` keeps every code dimension's spread above the floor (VICReg);
     ``"total"`` only the code's overall spread, so dimensions with nothing shared may fade.
-    Independence is ``linear``: how much of the shared code a ridge regression on the private
+    The private decorrelation (VICReg's variance and covariance terms on p_m) keeps every private
+    dimension spread and distinct, so the private stream holds what the modality alone carries even
+    where the label does not ask for it. Independence is ``linear``: how much of the shared code a ridge regression on the private
     stream recovers (R^2), or ``rbf``: kernel CKA between the two.
 
     Orthogonality and (kernel) independence compare private stream p_m with shared code c_m
@@ -56,7 +58,7 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
     (``"all"``): a private stream must not hold what any shared stream holds.
     """
     zero = out["logits"].new_zeros((), dtype=torch.float32)
-    dec, orth, ind = [], [], []
+    dec, orth, ind, spread = [], [], [], []
     n_mod = present.shape[1]
     for m in range(n_mod):
         keep = present[:, m]
@@ -67,6 +69,8 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
             dec.append(decorrelation(c, 0.0) + spread_floor(c, cfg.variance_floor))
         else:
             dec.append(decorrelation(c, cfg.variance_floor))
+        if cfg.w_private_decorrelation > 0:
+            spread.append(decorrelation(out["p"][keep, m], cfg.variance_floor))
         others = range(n_mod) if cfg.orthogonality_scope == "all" else [m]
         # with "rest" alignment the shared code is defined by what the other modalities predict;
         # separation then moves the private stream only (else it can empty the shared code instead)
@@ -79,7 +83,7 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
                     dependence = kernel_dependence if cfg.independence == "rbf" else linear_predictability
                     ind.append(dependence(out["p"][both, m], codes[both, j]))
     return {"decorrelation": _mean(dec, zero), "orthogonality": _mean(orth, zero),
-            "independence": _mean(ind, zero)}
+            "independence": _mean(ind, zero), "private_decorrelation": _mean(spread, zero)}
 
 
 def loss_terms(out: dict, y: torch.Tensor, present: torch.Tensor, cfg: Config) -> dict[str, torch.Tensor]:
@@ -95,5 +99,6 @@ def loss_terms(out: dict, y: torch.Tensor, present: torch.Tensor, cfg: Config) -
     back = out["backprojection"] if "backprojection" in out else task.new_zeros(())
     total = (task + cfg.w_align * (nce + cfg.w_regression * reg) + cfg.w_decorrelation * sep["decorrelation"]
              + cfg.w_orthogonality * sep["orthogonality"] + cfg.w_independence * sep["independence"]
+             + cfg.w_private_decorrelation * sep["private_decorrelation"]
              + cfg.w_backprojection * back)
     return {"total": total, "task": task, "infonce": nce, "regression": reg, **sep, "backprojection": back}
