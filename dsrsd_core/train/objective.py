@@ -89,6 +89,11 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
 def loss_terms(out: dict, y: torch.Tensor, present: torch.Tensor, cfg: Config) -> dict[str, torch.Tensor]:
     """Task, InfoNCE, regression, decorrelation, orthogonality, independence and back-projection
     terms, and their weighted total. For a model without shared streams (no ``"z"``), the task alone.
+
+    Under ``torchrun`` every term is computed per rank, on that rank's batch: InfoNCE negatives,
+    variances, correlations and the in-batch regressions see ``batch_size`` samples, not the
+    global batch (gradients are then averaged by DDP). Keep ``batch_size`` per rank large enough
+    for these statistics (the default 64 is the smallest measured to work).
     """
     present = present.bool()
     task = F.cross_entropy(out["logits"].float(), y)
