@@ -277,31 +277,40 @@ def test_modality_drop_samples_equal_removal_by_hand(explained, mode):
             np.testing.assert_allclose(rows[f"proba_{cname}"], mine[:, c], atol=1e-4, err_msg=f"{subset} {cname}")
             np.testing.assert_allclose(rows[f"delta_{cname}"], mine[:, c] - full[:, c], atol=1e-4,
                                        err_msg=f"{subset} delta_{cname}")
-        assert (rows["pred"].to_numpy() == mine.argmax(1)).all()
-        assert (rows["flipped"].to_numpy() == (mine.argmax(1) != full.argmax(1))).all()
+        top2 = np.sort(mine, 1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] > 1e-5  # a near-tie may fall either way in another forward pass
+        assert clear.mean() > 0.9
+        assert (rows["pred"].to_numpy() == mine.argmax(1))[clear].all()
+        assert (rows["flipped"].to_numpy() == (mine.argmax(1) != full.argmax(1)))[clear].all()
         changed |= bool(np.abs(mine - full).max() > 1e-3)
     assert changed, "removing modalities by hand changed no prediction: the comparison has no power"
 
 
-def test_modality_drop_metrics_equal_metrics_of_removal_by_hand(explained):
+def test_modality_drop_metrics_equal_sklearn_on_the_per_sample_probabilities(explained):
+    """Metrics from the per-sample table (itself checked against removal by hand above): recomputing
+    from a second forward pass would let AUC ties at 1e-7 flip a pair and fail spuriously."""
     run, data = explained["run"], explained["data"]
     split = run.samples["split"].to_numpy()
     stored = run.table("modality_drop").set_index(["removed", "mode", "split"])
-    cases = [(("none",), "none", explained["proba"])]
-    cases += [(subset, mode, _removed_by_hand(explained, subset, mode)) for subset in _subsets(run)
-              for mode in ("mask", "mean")]
+    per_sample = run.table("modality_drop_samples")
+    cols = [f"proba_{c}" for c in run.classes]
+    cases = [("none", "none", run.by_sample("predictions").sort_index()[cols].to_numpy())]
+    for subset in _subsets(run):
+        for mode in ("mask", "mean"):
+            rows = per_sample[(per_sample["removed"] == "+".join(subset)) & (per_sample["mode"] == mode)]
+            cases.append(("+".join(subset), mode, rows.set_index("sample").sort_index()[cols].to_numpy()))
     assert len(stored) == 3 * len(cases)
-    for subset, mode, proba in cases:
+    for removed, mode, proba in cases:
         for s in ("train", "val", "test"):
             y, p = data.y[split == s], proba[split == s]
-            row = stored.loc[("+".join(subset), mode, s)]
+            row = stored.loc[(removed, mode, s)]
             assert row["n"] == len(y)
             assert row["accuracy"] == pytest.approx(accuracy_score(y, p.argmax(1)), abs=1e-6)
             assert row["macro_f1"] == pytest.approx(f1_score(y, p.argmax(1), average="macro", zero_division=0),
                                                     abs=1e-6)
             if len(np.unique(y)) > 1:
                 auc = roc_auc_score(y, p[:, 1]) if p.shape[1] == 2 else roc_auc_score(y, p, multi_class="ovr")
-                assert row["auc"] == pytest.approx(auc, abs=1e-4)
+                assert row["auc"] == pytest.approx(auc, abs=1e-6)
 
 
 # ---- stream integrated gradients -------------------------------------------------------------
