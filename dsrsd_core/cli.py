@@ -18,6 +18,8 @@ def check_writable(out: Path) -> None:
     probe = parent
     while not probe.exists():
         probe = probe.parent
+    if not probe.is_dir():
+        raise DsrsdError(f"cannot write the output directory {out}: {probe} is a file, not a directory")
     if not os.access(probe, os.W_OK):
         raise DsrsdError(f"cannot write the output directory {out}: {probe} is not writable")
     if out.exists() and not out.is_dir():

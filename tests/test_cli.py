@@ -39,7 +39,16 @@ def test_synth_validate_train_explain_end_to_end(small_cohort, tmp_path, capsys)
     assert main(["explain", str(run), "--quiet", "--umap-max-samples", "100"]) == 0
     pt = load_run(run).metrics["planted_truth"]
     assert pt["expected_ranking"] == ["assessments", "clickstream", "profile"]
-    assert -1 <= pt["rank_correlation"] <= 1
+    # planted truth: the numbers are the ones the test split's attribution gives, not just in range
+    from scipy.stats import spearmanr
+
+    share = load_run(run).summary["attribution"]["test"]["modality_share"]
+    assert pt["modality_share"] == pytest.approx(share, rel=1e-6)
+    assert pt["measured_ranking"] == sorted(share, key=share.get, reverse=True)
+    expected = spearmanr([3, 2, 1], [share[m] for m in pt["expected_ranking"]]).statistic
+    assert pt["rank_correlation"] == pytest.approx(expected)
+    assert pt["trap_share"] == pytest.approx(share[pt["dominance_trap"]])
+    assert pt["trap_wins"] == (pt["measured_ranking"][0] == pt["dominance_trap"])
 
 
 def run_cli(args, capsys):
@@ -65,7 +74,27 @@ def test_bad_data_gets_one_clear_message_and_no_run_directory(tmp_path, capsys, 
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".partial")]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere; permissions cannot be tested")
+def test_output_under_a_file_fails_before_training(tmp_path, capsys, small_cohort, monkeypatch):
+    """An --out whose parent is a file cannot be created by anyone, root included (which is how CI
+    runs), so this is the unwritable-output case every runner can check: one message, before training."""
+    import dsrsd_core.train.trainer as trainer
+
+    def must_not_train(*a, **k):
+        raise AssertionError("training started although the run could never be written")
+
+    monkeypatch.setattr(trainer, "train_model", must_not_train)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    for out in (blocker / "run", blocker / "deeper" / "run"):
+        code, err = run_cli(["train", "--data", str(small_cohort), "--out", str(out), "--quiet"], capsys)
+        assert code == 2 and err.startswith("dsrsd train: error: ") and err.count("\n") == 1
+        assert str(blocker) in err and "not a directory" in err
+    assert blocker.read_text() == "a file, not a folder"
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".partial")]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits; "
+                    "test_output_under_a_file_fails_before_training covers the unwritable case as root")
 def test_unwritable_output_directory(tmp_path, capsys, small_cohort):
     locked = tmp_path / "locked"
     locked.mkdir()

@@ -51,6 +51,17 @@ def test_stored_shapley_values_are_efficient_for_every_class(explained):
         total = sh[[f"phi_{c}_{s}" for s in run.streams]].sum(axis=1)
         assert np.allclose(total, pred[f"proba_{c}"] - sh[f"empty_{c}"], atol=1e-5)
     assert run.summary["shapley_efficiency_max_error"] < 1e-5
+    # the empty coalition is the model with every stream removed (head(0)), not a stored intermediate
+    import torch
+
+    from dsrsd_core.train.batching import to_tensors
+
+    tensors = to_tensors(explained[1])
+    with torch.no_grad():
+        empty = torch.softmax(run.model()(tensors, stream_mask=torch.zeros(len(sh), len(run.streams), dtype=torch.bool))
+                              ["logits"], -1).numpy()
+    for k, c in enumerate(run.classes):
+        assert np.allclose(sh[f"empty_{c}"], empty[:, k], atol=1e-5)
 
 
 def test_absent_modality_gets_no_attribution_or_gate(explained):
@@ -74,11 +85,26 @@ def test_modality_drop_covers_every_subset_mode_and_split(explained):
     assert subsets == {"profile", "clickstream", "assessments", "profile+clickstream", "profile+assessments",
                        "clickstream+assessments"}
     assert set(drop.loc[drop["mode"] == "stream", "removed"]) == set(run.streams)
+    # the stored rows against the profile removed by hand (presence off -> the model's forward)
+    import torch
+
+    from dsrsd_core.train.batching import to_tensors
+
+    data = explained[1]
+    tensors = to_tensors(data)
+    model = run.model()
+    present = tensors["present"].clone()
+    present[:, run.modalities.index("profile")] = False
+    with torch.no_grad():
+        full = torch.softmax(model(tensors)["logits"], -1).numpy()
+        without = torch.softmax(model({**tensors, "present": present})["logits"], -1).numpy()
     samples = run.table("modality_drop_samples")
-    pred = run.table("predictions").set_index("sample")
-    row = samples[(samples["removed"] == "profile") & (samples["mode"] == "mask")].set_index("sample")
+    row = samples[(samples["removed"] == "profile") & (samples["mode"] == "mask")].set_index("sample").sort_index()
     c = run.classes[1]
-    assert np.allclose(row[f"delta_{c}"], row[f"proba_{c}"] - pred.loc[row.index, f"proba_{c}"], atol=1e-6)
+    assert np.abs(without - full).max() > 1e-3  # removing the profile changes predictions, so this can fail
+    assert np.allclose(row[f"proba_{c}"], without[:, 1], atol=1e-5)
+    assert np.allclose(row[f"delta_{c}"], without[:, 1] - full[:, 1], atol=1e-5)
+    assert (row["flipped"].to_numpy() == (without.argmax(1) != full.argmax(1))).all()
     assert set(run.table("robustness")["modality"]) == set(run.modalities)
 
 
