@@ -299,6 +299,9 @@ def test_modality_drop_metrics_equal_sklearn_on_the_per_sample_probabilities(exp
         for mode in ("mask", "mean"):
             rows = per_sample[(per_sample["removed"] == "+".join(subset)) & (per_sample["mode"] == mode)]
             cases.append(("+".join(subset), mode, rows.set_index("sample").sort_index()[cols].to_numpy()))
+    for stream in run.streams:
+        rows = per_sample[(per_sample["removed"] == stream) & (per_sample["mode"] == "stream")]
+        cases.append((stream, "stream", rows.set_index("sample").sort_index()[cols].to_numpy()))
     assert len(stored) == 3 * len(cases)
     for removed, mode, proba in cases:
         for s in ("train", "val", "test"):
