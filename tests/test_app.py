@@ -545,6 +545,10 @@ def test_stream_drop_views_on_hand_made_rows():
     assert "both its streams matter" in said["d"]
     assert "no stream-level removal" in said["e"]
     assert "changes little" in V.stream_drop_sentence("x", 0.001, 0.002, -0.003, "AUC", 0.01)
+    # the 2x rule: three times as large decides, 1.5 times does not
+    assert "is its own" in V.stream_drop_sentence("x", -0.1, -0.02, -0.06, "AUC", 0.01)
+    assert "shares with the others" in V.stream_drop_sentence("x", -0.1, -0.06, -0.02, "AUC", 0.01)
+    assert "both its streams" in V.stream_drop_sentence("x", -0.1, -0.04, -0.06, "AUC", 0.01)
     assert "-0.000" not in V.stream_drop_sentence("x", 0.0, -0.0001, 0.0, "AUC", 0.01)
 
 
