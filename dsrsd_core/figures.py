@@ -486,7 +486,7 @@ def stream_drop_figure(frame: pd.DataFrame, value_title: str, modalities: Sequen
     mods = list(frame["modality"])
 
     def labels(values) -> list[str]:
-        return [f"{round(float(v), 3) + 0.0:{fmt}}" if np.isfinite(v) else "" for v in values]
+        return ["" if not np.isfinite(v) else "0" if abs(v) < 5e-4 else f"{v:{fmt}}" for v in values]
 
     fig = go.Figure()
     fig.add_bar(x=mods, y=frame["whole"], name="whole modality", offsetgroup="whole", marker=WHOLE, showlegend=False,

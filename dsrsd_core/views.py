@@ -481,6 +481,12 @@ def cross_modal_legend(decomposition: Mapping) -> str:
 
 
 # ---- training diagnostics in plain words ------------------------------------------------------------
+def join_and(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+
 COLLAPSE_RANK = 1.2
 LOW_RANK_FRACTION = 0.25
 CHANCE_FACTOR = 2.0
@@ -502,6 +508,7 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
     rest = config.get("alignment") == "rest"
     code_dim = config.get("code_dim") if rest else None
     flags: list[dict] = []
+    by_design: list[tuple[str, float]] = []
     for m in list(per) + sorted(collapsed - set(per)):
         d = per.get(m, {}) or {}
         rank, dims = d.get("shared_effective_rank"), d.get("dims")
@@ -515,26 +522,31 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
         if rank is None:
             continue
         if code_dim and rank <= code_dim + 0.05:
-            flags.append({"kind": "by_design", "severity": "info", "subject": m,
-                          "text": f"The {m} shared stream uses about {rank:.1f} directions of its {dims or '?'}: "
-                                  f"by design, since this model aligns a {code_dim}-dimensional code per modality "
-                                  f"(alignment “rest”), so at most {code_dim} is expected. Not a problem."})
+            by_design.append((m, rank))
         elif dims and rank < LOW_RANK_FRACTION * dims:
             flags.append({"kind": "low_rank", "severity": "warning", "subject": m,
                           "text": f"The {m} shared stream uses only about {rank:.1f} of its {dims} directions "
                                   f"(under a quarter): most of its width is unused, close to collapsing."})
+    at_chance = []
     for pair, a in (diagnostics.get("alignment", {}) or {}).items():
         top1, chance = a.get("top1_retrieval"), a.get("chance_top1")
-        if top1 is None or chance is None:
-            continue
-        if top1 <= CHANCE_FACTOR * chance:
-            x, _, y = pair.partition("~")
-            note = (f" (with a {code_dim}-dimensional code, picking one learner out of {a.get('n', '?')} is hard; "
-                    "the cross-modal R² on Overview is the measure the verdict rests on)") if code_dim else ""
-            flags.append({"kind": "retrieval_at_chance", "severity": "warning", "subject": pair,
-                          "text": f"{x} and {y}: a learner's shared code finds the same learner's partner no better "
-                                  f"than chance (top-1 retrieval {top1:.1%} vs chance {chance:.1%}): the two "
-                                  f"shared streams are not aligned learner by learner{note}."})
+        if top1 is not None and chance is not None and top1 <= CHANCE_FACTOR * chance:
+            at_chance.append((pair, top1, chance, a.get("n", "?")))
+    if at_chance:
+        pairs = [f"{p.replace('~', ' ~ ')} (top-1 {t:.1%} vs chance {c:.1%})" for p, t, c, _ in at_chance]
+        note = (f" With a {code_dim}-dimensional code, picking one learner out of {at_chance[0][3]} is hard; the "
+                "cross-modal R² on Overview is the measure the verdict rests on.") if code_dim else ""
+        flags.append({"kind": "retrieval_at_chance", "severity": "warning",
+                      "subject": ", ".join(p for p, *_ in at_chance),
+                      "text": f"Cross-modal retrieval at chance for {join_and(pairs)}: a learner's shared code in one "
+                              f"modality finds the same learner in the other no better than chance, so these shared "
+                              f"streams are not aligned learner by learner.{note}"})
+    if by_design:
+        mods = join_and([f"{m} {r:.1f}" for m, r in by_design])
+        flags.append({"kind": "by_design", "severity": "info", "subject": ", ".join(m for m, _ in by_design),
+                      "text": f"Shared streams using few directions ({mods} of {per[by_design[0][0]].get('dims', '?')}"
+                              f"): by design, since this model aligns a {code_dim}-dimensional code per modality "
+                              f"(alignment “rest”), so a rank up to {code_dim} is expected. Not a problem."})
     return flags
 
 

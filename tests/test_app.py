@@ -500,14 +500,14 @@ def test_diagnostic_flags_on_hand_made_documents():
     assert "has collapsed" in diagnostic_flags(diag(1.1))[0]["text"]
     assert kinds(diagnostic_flags(diag(20.0, top1=0.006, chance=0.003))) == [("retrieval_at_chance", "a~b")]
     assert diagnostic_flags(diag(20.0, top1=0.0061, chance=0.003)) == []
-    assert "no better than chance" in diagnostic_flags(diag(20.0, top1=0.004))[0]["text"]
+    assert "a ~ b (top-1 0.4% vs chance 0.3%)" in diagnostic_flags(diag(20.0, top1=0.004))[0]["text"]
     # low rank: under a quarter of the width is a warning, unless the low-rank code makes it the design
     low = diagnostic_flags(diag(3.0), config={"alignment": "pairs", "code_dim": 3})
     assert kinds(low) == [("low_rank", "a")] and low[0]["severity"] == "warning"
     assert diagnostic_flags(diag(9.0)) == []
     rest = diagnostic_flags(diag(3.0), config={"alignment": "rest", "code_dim": 3})
     assert kinds(rest) == [("by_design", "a")] and rest[0]["severity"] == "info"
-    assert "by design" in rest[0]["text"]
+    assert "by design" in rest[0]["text"] and "a 3.0 of 32" in rest[0]["text"]
     assert kinds(diagnostic_flags(diag(5.0), config={"alignment": "rest", "code_dim": 3})) == [("low_rank", "a")]
 
 
@@ -518,9 +518,9 @@ def test_diagnostics_page_flags(app_env, stored):
     assert "What to watch in the shared space" in text
     al = stored["run"].diagnostics["alignment"]
     at_chance = [k for k, a in al.items() if a["top1_retrieval"] <= 2 * a["chance_top1"]]
-    for pair in al:
-        x, _, y = pair.partition("~")
-        assert (f"{x} and {y}: a learner's shared code" in text) == (pair in at_chance), pair
+    assert ("Cross-modal retrieval at chance" in text) == bool(at_chance)
+    for pair, a in al.items():
+        assert (f"{pair.replace('~', ' ~ ')} (top-1 {a['top1_retrieval']:.1%}" in text) == (pair in at_chance), pair
     if stored["run"].config.get("alignment") == "rest":
         assert "by design" in text and "under a quarter" not in text
 

@@ -18,9 +18,6 @@ with ui.guard():
     st.caption(f"{len(hist)} epochs; best epoch {best} (dotted line), chosen on validation AUC; "
                f"{run.info.get('seconds', {}).get('per_epoch_mean', float('nan')):.2f} s per epoch on "
                f"{run.info.get('device', '?')}.")
-    ui.chart(F.history_figure(hist, best), key="history")
-    ui.dataframe(hist.round(5), "history", key="history_table")
-
     if run.has_doc("diagnostics"):
         diag = run.diagnostics
         flags = V.diagnostic_flags(diag, run.decomposition, run.config)
@@ -39,6 +36,11 @@ with ui.guard():
             if not warnings:
                 st.markdown(":green[:material/check_circle:] No collapsed shared stream, no retrieval at chance "
                             "and no shared stream far below its width.")
+    ui.chart(F.history_figure(hist, best), key="history")
+    ui.dataframe(hist.round(5), "history", key="history_table")
+
+    if run.has_doc("diagnostics"):
+        diag = run.diagnostics
         per = diag.get("per_modality", {})
         mods = [m for m in diag.get("modalities", run.modalities) if m in per]
         st.subheader("Shared space (test split)", anchor=False)
