@@ -252,13 +252,17 @@ def _factor_table(run, dec, key: str) -> None:
     c1.markdown(f"**Planted factors × stream** (synthetic data): probe R² on the test split, {PROBES[probe]}",
                 help=V.placement_legend(dec))
     tbl = V.factor_table(dec, probes, run.streams, probe)
-    st.dataframe(tbl.style.map(_mark_style, subset=list(run.streams) + ["as planted"]), hide_index=True,
+    # shown with streams as rows and one column per factor (headed by its ✓ / ✗), so it fits the page
+    heads = {f: f"{f} {mark}" for f, mark in zip(tbl["factor"], tbl["as planted"])}
+    view = tbl.set_index("factor")[list(run.streams)].T.rename(columns=heads)
+    view.insert(0, "stream", [s.replace(".", " · ") for s in view.index])
+    helps = {heads[r["factor"]]: f"{r['factor']}: a {r['kind']} factor, observed by {r['observed by']}; it "
+             + ("sits where it was planted." if r["as planted"] == "✓" else "is not where it was planted.")
+             for r in tbl.to_dict("records")}
+    st.dataframe(view.style.map(_mark_style, subset=list(heads.values())), hide_index=True,
                  key=f"{key}_factor_table",
-                 column_config={"factor": st.column_config.TextColumn(width=100, pinned=True),
-                                "kind": st.column_config.TextColumn(width=64),
-                                "as planted": st.column_config.TextColumn(width=80),
-                                **{s: st.column_config.TextColumn(s.replace(".", " "), width=100)
-                                   for s in run.streams}})
+                 column_config={"stream": st.column_config.TextColumn(width=150, pinned=True),
+                                **{h: st.column_config.TextColumn(h, width=112, help=helps[h]) for h in heads.values()}})
     csv_button(tbl, "factor placement", key=f"csv_{key}_factor_table")
     st.caption(V.placement_legend(dec))
     if dec.get("proxy_verdict"):

@@ -352,6 +352,21 @@ def test_app_modules_do_not_import_torch():
 
 
 # ---- what the shared and private streams hold (decomposition.json, stream-level drop) -------------------
+def factor_view(at: AppTest) -> pd.DataFrame | None:
+    """The factor table as shown (streams as rows, one column per factor headed by its ✓ / ✗) turned back
+    into factor rows: ``as planted`` and one column per stream; None when the page shows none."""
+    shown = [d.value for d in at.dataframe if "stream" in d.value.columns
+             and any(str(c).endswith((" ✓", " ✗")) for c in d.value.columns)]
+    if not shown:
+        return None
+    view = shown[0].assign(stream=shown[0]["stream"].str.replace(" · ", ".")).set_index("stream")
+    out = view.T.rename_axis("factor")
+    out.columns.name = None
+    out.insert(0, "as planted", [c.rsplit(" ", 1)[1] for c in out.index])
+    out.index = [c.rsplit(" ", 1)[0] for c in out.index]
+    return out
+
+
 def test_overview_verdict_badge_and_factor_table(app_env, stored):
     at = open_page("overview")
     assert_clean(at)
@@ -367,7 +382,7 @@ def test_overview_verdict_badge_and_factor_table(app_env, stored):
         if probe != "best":
             at.selectbox(key="overview_probe").set_value(probe).run()
             assert_clean(at)
-        table = next(d.value for d in at.dataframe if "as planted" in d.value.columns).set_index("factor")
+        table = factor_view(at)
         assert list(table.index) == list(dec["placement"])
         p = probes if probe == "best" else probes[probes["probe"] == probe]
         best = p.groupby(["factor", "stream"])["r2"].max()
@@ -390,7 +405,7 @@ def test_embedding_page_shows_the_verdict(app_env, stored):
     at = open_page("embedding")
     assert_clean(at)
     assert any("-badge[" in m.value for m in at.markdown)
-    assert any("as planted" in d.value.columns for d in at.dataframe)
+    assert factor_view(at) is not None
 
 
 @pytest.fixture(scope="module")
@@ -427,7 +442,7 @@ def test_run_without_decomposition_says_not_measured(monkeypatch, variant_runs):
         assert not any("-badge[" in m.value for m in at.markdown), page
         notes = [c.value for c in at.caption if "not measured for this run" in c.value]
         assert notes and f"dsrsd explain {variant_runs['old']}" in notes[0], page
-        assert not any("as planted" in d.value.columns for d in at.dataframe)
+        assert factor_view(at) is None
 
 
 def test_real_data_run_shows_cross_modal_measures(monkeypatch, variant_runs):
@@ -436,7 +451,7 @@ def test_real_data_run_shows_cross_modal_measures(monkeypatch, variant_runs):
     at = open_page("overview")
     assert_clean(at)
     dec = json.loads((variant_runs["real"] / "explain" / "decomposition.json").read_text())
-    assert not any("as planted" in d.value.columns for d in at.dataframe)
+    assert factor_view(at) is None
     table = next(d.value for d in at.dataframe if "RBF CKA" in d.value.columns).set_index("modality")
     for m, r2 in dec["cross_modal_r2"]["shared"].items():
         assert table.loc[m, "shared R² from others"] == pytest.approx(r2, abs=1e-3)
