@@ -30,7 +30,8 @@ with ui.guard():
     drop = runs.frame(run, "modality_drop")
     st.title("Modality-drop lab", anchor=False)
     st.caption("Every subset of modalities removed at test time, two ways: through the model's own "
-               "missing-modality path (mask) or by replacing the inputs with the training mean (mean).")
+               "missing-modality path (mask) or by replacing the inputs with the training mean (mean). Below: one "
+               "modality's shared or private stream removed alone, to see whether its contribution is its own.")
 
     c1, c2 = st.columns(2)
     splits = [s for s in ("test", "val", "train") if s in set(drop["split"])]
