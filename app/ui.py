@@ -15,6 +15,7 @@ import streamlit as st
 
 from app import runs
 from dsrsd_core.errors import DsrsdError
+from dsrsd_core import views as V
 from dsrsd_core.views import COHORT_COLUMNS
 
 log = logging.getLogger("dsrsd.app")
@@ -206,3 +207,81 @@ def _filters(sb, ctx: runs.Context) -> None:
         sb.caption(f"**{n:,} of {len(frame):,} learners** · {ctx.cohort.describe()}")
     else:
         sb.caption(f"**All {len(frame):,} learners** (no filter)")
+
+
+# ---- what the shared and private streams hold (Overview, Embedding space) ------------------------------
+PROBES = {"best": "best of the two probes", "linear": "linear (ridge) probe", "mlp": "small neural-network probe"}
+SPLIT_HELP = ("Each modality's encoding is split into a *shared* stream (meant to hold what the other modalities "
+              "also carry) and a *private* one (what only this modality shows). `dsrsd explain` checks this on the "
+              "test split: R² (0 = nothing, 1 = all) says how well a stream's values predict a quantity.")
+
+
+def decomposition_block(run, key: str, fold: bool = False) -> None:
+    """The verdict badge, its reason and meaning, then the factor x stream table on synthetic runs or the
+    cross-modal table on real data (``fold``: inside an expander). Reads ``decomposition.json`` only (a
+    one-line note without it)."""
+    dec = run.decomposition
+    v = V.verdict_view(dec)
+    with st.container(border=True, key=f"{key}_decomposition"):
+        st.markdown("**Do the shared and private streams mean what they say?**", help=SPLIT_HELP)
+        if not v["measured"]:
+            st.caption(v["meaning"].replace("RUN", str(run.path)))
+            return
+        st.badge(f"Split {v['label']}", color=v["colour"], icon=":material/verified:" if v["level"] == "trusted"
+                 else ":material/warning:" if v["level"] == "partly" else ":material/block:")
+        st.markdown(f"{v['reason']}. *{v['meaning']}*")
+        if v["skipped"]:
+            st.caption(v["skipped"])
+        placement = dec.get("placement") or {}
+        title = "Where the planted factors ended up" if placement else "Cross-modal measures"
+        with (st.expander(title) if fold else st.container()):
+            if placement:
+                _factor_table(run, dec, key)
+            else:
+                _cross_modal(run, dec, key)
+
+
+def _factor_table(run, dec, key: str) -> None:
+    probes = runs.frame(run, "decomposition_probes") if run.has_table("decomposition_probes") else None
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    probe = "best"
+    if probes is not None:
+        probe = c2.selectbox("Probe", list(PROBES), format_func=PROBES.get, key=f"{key}_probe",
+                             help="R² of a ridge (linear) or a one-hidden-layer network (mlp) probe fitted on the "
+                                  "training split; the verdict uses the better of the two.")
+    c1.markdown(f"**Planted factors × stream** (synthetic data): probe R² on the test split, {PROBES[probe]}",
+                help=V.placement_legend(dec))
+    tbl = V.factor_table(dec, probes, run.streams, probe)
+    # shown with streams as rows and one column per factor (headed by its ✓ / ✗), so it fits the page
+    heads = {f: f"{f} {mark}" for f, mark in zip(tbl["factor"], tbl["as planted"])}
+    view = tbl.set_index("factor")[list(run.streams)].T.rename(columns=heads)
+    view.insert(0, "stream", [s.replace(".", " · ") for s in view.index])
+    helps = {heads[r["factor"]]: f"{r['factor']}: a {r['kind']} factor, observed by {r['observed by']}; it "
+             + ("sits where it was planted." if r["as planted"] == "✓" else "is not where it was planted.")
+             for r in tbl.to_dict("records")}
+    st.dataframe(view.style.map(_mark_style, subset=list(heads.values())), hide_index=True,
+                 key=f"{key}_factor_table",
+                 column_config={"stream": st.column_config.TextColumn(width=150, pinned=True),
+                                **{h: st.column_config.TextColumn(h, width=112, help=helps[h]) for h in heads.values()}})
+    csv_button(tbl, "factor placement", key=f"csv_{key}_factor_table")
+    st.caption(V.placement_legend(dec))
+    if dec.get("proxy_verdict"):
+        pv = V.verdict_view({"verdict": dec["proxy_verdict"]})
+        with st.expander(f"Measures that need no planted truth (as on real data) would say: {pv['label']}"):
+            st.markdown(f"{pv['reason']}.")
+            _cross_modal(run, dec, key)
+
+
+def _mark_style(cell) -> str:
+    text = str(cell)
+    if text.endswith("✓"):
+        return "background-color: #e3f4ea"
+    if text.endswith("✗"):
+        return "background-color: #fbe3dc"
+    return "color: #8a8a8a"
+
+
+def _cross_modal(run, dec, key: str) -> None:
+    st.markdown("**Cross-modal measures** (test split)", help=V.cross_modal_legend(dec))
+    dataframe(V.cross_modal_table(dec, run.modalities).round(3), "cross-modal measures", key=f"{key}_cross_modal")
+    st.caption(V.cross_modal_legend(dec))

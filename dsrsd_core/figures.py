@@ -414,8 +414,10 @@ def heatmap(matrix, title: str | None = None, x_title: str = "", y_title: str = 
     return _layout(fig, title, height=height)
 
 
-def effective_rank_figure(table: pd.DataFrame, dims: int | None = None, title: str | None = None) -> go.Figure:
-    """``table``: ``modality``, ``shared``, ``private`` effective ranks."""
+def effective_rank_figure(table: pd.DataFrame, dims: int | None = None, title: str | None = None,
+                          code_dim: int | None = None) -> go.Figure:
+    """``table``: ``modality``, ``shared``, ``private`` effective ranks; ``code_dim``: the width of the aligned
+    code (low-rank alignment), drawn as the rank the shared streams are designed to stay within."""
     mods = list(table["modality"])
     fig = go.Figure()
     for kind in ("shared", "private"):
@@ -429,6 +431,9 @@ def effective_rank_figure(table: pd.DataFrame, dims: int | None = None, title: s
     if dims:
         fig.add_hline(y=dims, line_dash="dot", line_color=GREY, annotation_text=f"{dims} dimensions",
                       annotation_position="top left")
+    if code_dim:
+        fig.add_hline(y=code_dim, line_dash="dash", line_color=GREY, annotation_text=f"code width {code_dim}",
+                      annotation_position="bottom right")
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="effective rank", rangemode="tozero")
     return _layout(fig, title)
@@ -468,3 +473,37 @@ def dominance_compare_figure(table: pd.DataFrame, modalities: Sequence[str], lab
     fig.update_xaxes(range=[0, 1], tickformat=".0%", title="share of attribution (test)")
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=max(220, 100 + 40 * len(table)))
+
+
+# ---- stream-level drop ------------------------------------------------------------------------------------
+WHOLE = {"color": "#bbbbbb", "line": {"color": "#333333", "width": 1}}
+
+
+def stream_drop_figure(frame: pd.DataFrame, value_title: str, modalities: Sequence[str],
+                       title: str | None = None, fmt: str = "+.3f") -> go.Figure:
+    """Per modality the change when removing the whole modality (grey), its shared stream alone (solid)
+    and its private stream alone (hatched). ``frame``: :func:`dsrsd_core.views.stream_drop_frame`."""
+    mods = list(frame["modality"])
+
+    def labels(values) -> list[str]:
+        return ["" if not np.isfinite(v) else "0" if abs(v) < 5e-4 else f"{v:{fmt}}" for v in values]
+
+    fig = go.Figure()
+    fig.add_bar(x=mods, y=frame["whole"], name="whole modality", offsetgroup="whole", marker=WHOLE, showlegend=False,
+                text=labels(frame["whole"]), textposition="outside",
+                hovertemplate="without %{x} (whole modality): %{y:" + fmt + "}<extra></extra>")
+    for kind in ("shared", "private"):
+        markers = [stream_marker(f"{m}.{kind}", modalities) for m in mods]
+        fig.add_bar(x=mods, y=frame[kind], name=f"{kind} stream only", offsetgroup=kind, showlegend=False,
+                    marker={"color": [mk["color"] for mk in markers],
+                            "line": {"color": [modality_colour(m, modalities) for m in mods], "width": 1},
+                            "pattern": {"shape": PRIVATE_PATTERN if kind == "private" else "",
+                                        "fgcolor": [modality_colour(m, modalities) for m in mods], "solidity": 0.25}},
+                    text=labels(frame[kind]), textposition="outside",
+                    hovertemplate="without %{x}." + kind + ": %{y:" + fmt + "}<extra></extra>")
+    neutral_legend(fig, {"whole modality removed": WHOLE, "only its shared stream removed": SOLID,
+                         "only its private stream removed": HATCHED}, ["whole", "shared", "private"])
+    fig.add_hline(y=0, line_color="#333333", line_width=1)
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title=value_title)
+    return _layout(fig, title, height=380)

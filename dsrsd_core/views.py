@@ -352,3 +352,272 @@ def map_points(umap: pd.DataFrame, name: str, learners: pd.DataFrame, modalities
                     + pts["risk"].round(2).astype(str) + ")<br>" + pts["modality"].astype(str) + " · "
                     + pts["stream"].astype(str) + " stream")
     return pts
+
+
+# ---- decomposition: do the shared and private streams mean what they say? ------------------------------
+VERDICT_WORDS = {
+    "trusted": ("trusted", "green",
+                "“Driven through its shared stream” can be trusted: the shared streams hold what the modalities "
+                "have in common and the private streams what each has alone."),
+    "partly": ("partly trusted", "orange",
+               "Read “shared” and “private” with care: some of what the streams hold is not where the split "
+               "says (see the table), so “driven through its shared stream” is a hint, not a finding."),
+    "not": ("not trusted", "red",
+            "“Shared” and “private” should not be read as “what the modalities have in common” and “what each has "
+            "alone” for this run: the streams do not hold what their names say."),
+}
+NOT_MEASURED = ("What the shared and private streams hold was not measured for this run; run "
+                "`dsrsd explain RUN` to measure it.")
+PLACEMENT_LEGEND = ("✓ where the factor should be and is, ✗ where it should be and is not, — not checked. "
+                    "A shared factor (seen by two or more modalities) must reach R² ≥ {shared:g} in the shared stream "
+                    "of each modality that observes it; a private factor (seen by one modality) must stay at "
+                    "R² ≤ {leak:g} in its modality's shared stream and reach R² ≥ {held:g} in its private stream.")
+
+
+def verdict_view(decomposition: Mapping | None) -> dict:
+    """The decomposition verdict as words for the dashboard: ``level``, ``label``, ``colour`` (a badge colour),
+    ``reason``, ``skipped`` (text, '' when nothing was skipped), ``basis``, ``meaning`` (what it means for
+    reading the shared/private split). ``measured`` is False (and ``meaning`` says what to run) without one."""
+    if not decomposition or not isinstance(decomposition.get("verdict"), Mapping):
+        return {"measured": False, "level": None, "label": "not measured", "colour": "gray", "reason": "",
+                "skipped": "", "basis": "", "meaning": NOT_MEASURED}
+    v = {k: (x.replace("R^2", "R²") if isinstance(x, str) else x) for k, x in decomposition["verdict"].items()}
+    level = str(v.get("level", "not"))
+    label, colour, meaning = VERDICT_WORDS.get(level, (level, "gray", ""))
+    skipped = [str(s) for s in v.get("skipped") or []]
+    return {"measured": True, "level": level, "label": label, "colour": colour, "reason": str(v.get("reason", "")),
+            "skipped": ("Not measured (too few samples), so the verdict does not rest on: " + "; ".join(skipped) + ".")
+            if skipped else "",
+            "basis": str(v.get("basis", "")), "meaning": meaning}
+
+
+def _bound_ok(r2: float, want: str) -> bool | None:
+    """Whether ``r2`` meets a bound written as ``'>= 0.5'`` or ``'<= 0.15'`` (None if unreadable)."""
+    op, _, num = str(want).strip().partition(" ")
+    try:
+        bound = float(num)
+    except ValueError:
+        return None
+    if not np.isfinite(r2):
+        return False
+    return r2 >= bound if op == ">=" else r2 <= bound if op == "<=" else None
+
+
+def placement_legend(decomposition: Mapping) -> str:
+    t = decomposition.get("thresholds", {}) or {}
+    return PLACEMENT_LEGEND.format(shared=t.get("shared_held_min", 0.5), leak=t.get("private_leak_max", 0.15),
+                                   held=t.get("private_held_min", 0.5))
+
+
+def factor_table(decomposition: Mapping, probes: pd.DataFrame | None, streams: Sequence[str],
+                 probe: str = "best") -> pd.DataFrame:
+    """Planted factor x stream probe R² with each checked cell marked against where the factor was planted.
+
+    One row per factor: ``factor``, ``kind`` (``shared`` / ``private``), ``as planted`` (✓/✗ for the chosen
+    probe), per stream a text cell ``'0.88 ✓'`` (checked and met), ``'0.21 ✗'`` (checked, not met) or
+    ``'0.02 —'`` (not checked), and ``observed by`` (the modalities that see it). ``probe``: ``best`` (the
+    larger R² of the probes, as the verdict uses), ``linear`` or ``mlp``. R² comes from
+    ``decomposition_probes`` when given, else from the checks only ('n/a' elsewhere). Empty without
+    planted factors.
+    """
+    placement = decomposition.get("placement") or {}
+    r2: dict[tuple[str, str], float] = {}
+    if probes is not None and len(probes):
+        p = probes if probe == "best" else probes[probes["probe"] == probe]
+        r2 = p.groupby(["factor", "stream"])["r2"].max().to_dict()
+    rows = []
+    for factor, spec in placement.items():
+        checks = {c["stream"]: c for c in spec.get("checks", [])}
+        row = {"factor": factor, "kind": spec.get("kind", "?")}
+        oks = []
+        for s in streams:
+            value = r2.get((factor, s), checks[s]["r2"] if s in checks and not r2 else np.nan)
+            value = float(value) if value is not None else np.nan
+            if s in checks:
+                ok = bool(_bound_ok(value, checks[s].get("want", "")))
+                oks.append(ok)
+                mark = "✓" if ok else "✗"
+            else:
+                mark = "—"
+            row[s] = f"{round(value, 2) + 0.0:.2f} {mark}" if np.isfinite(value) else ("n/a" if mark == "—" else
+                                                                                      f"n/a {mark}")
+        row["as planted"] = "✓" if oks and all(oks) else "✗"
+        row["observed by"] = " + ".join(spec.get("modalities", []))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["factor", "kind", "as planted", *streams, "observed by"])
+
+
+def cross_modal_table(decomposition: Mapping, modalities: Sequence[str]) -> pd.DataFrame:
+    """Per modality the cross-modal measures (real-data verdict): R² of its shared stream from the other
+    modalities' shared streams and the same for its private stream, the shared ↔ private dependence (CKA),
+    collapse, and whether each real-data criterion holds (✓/✗)."""
+    cm = decomposition.get("cross_modal_r2", {}) or {}
+    dep = decomposition.get("shared_private_dependence", {}) or {}
+    collapsed = set(decomposition.get("collapsed", []) or [])
+    t = decomposition.get("thresholds", {}) or {}
+    r2_min, gap, dep_max = t.get("cross_modal_min", 0.3), t.get("cross_modal_gap", 0.15), t.get("dependence_max", 0.2)
+    rows = []
+    for m in modalities:
+        sh = (cm.get("shared") or {}).get(m, np.nan)
+        pr = (cm.get("private") or {}).get(m, np.nan)
+        d = dep.get(m, {}) or {}
+        rbf = d.get("rbf_cka", np.nan)
+        sh, pr, rbf = (float(x) if x is not None else np.nan for x in (sh, pr, rbf))
+        carried = np.isfinite(sh) and np.isfinite(pr) and sh >= r2_min and sh - pr >= gap
+        rows.append({"modality": m, "shared R² from others": sh, "private R² from others": pr,
+                     "shared carried by others": "✓" if carried else "✗",
+                     "linear CKA": d.get("linear_cka", np.nan), "RBF CKA": rbf,
+                     "streams independent": "✓" if np.isfinite(rbf) and rbf <= dep_max else "✗",
+                     "collapsed": "yes" if m in collapsed else "no"})
+    return pd.DataFrame(rows)
+
+
+def cross_modal_legend(decomposition: Mapping) -> str:
+    t = decomposition.get("thresholds", {}) or {}
+    return (f"A modality's shared stream should be predictable from the other modalities' shared streams "
+            f"(R² ≥ {t.get('cross_modal_min', 0.3):g} and ≥ {t.get('cross_modal_gap', 0.15):g} above its private "
+            f"stream's), and its shared and private streams should not depend on each other (RBF CKA ≤ "
+            f"{t.get('dependence_max', 0.2):g}; 0 = independent, 1 = the same information).")
+
+
+# ---- training diagnostics in plain words ------------------------------------------------------------
+def join_and(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+
+COLLAPSE_RANK = 1.2
+LOW_RANK_FRACTION = 0.25
+CHANCE_FACTOR = 2.0
+
+
+def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None = None,
+                     config: Mapping | None = None) -> list[dict]:
+    """What to worry about in the shared space, in plain words.
+
+    Each flag: ``kind`` (``collapsed``, ``retrieval_at_chance``, ``low_rank``, ``by_design``), ``severity``
+    (``warning`` or ``info``), ``subject`` (modality or pair) and ``text``. A shared stream is *collapsed*
+    when ``decomposition.json:collapsed`` names it or its effective rank is below 1.2; retrieval is *at chance*
+    when top-1 retrieval ≤ 2 x chance; a rank is *low* below a quarter of the stream width, except that with
+    the low-rank code (``alignment == "rest"``) a rank at most ``code_dim`` is by design (an info, not a flag).
+    """
+    diagnostics, config = diagnostics or {}, config or {}
+    per = diagnostics.get("per_modality", {}) or {}
+    collapsed = set((decomposition or {}).get("collapsed", []) or [])
+    rest = config.get("alignment") == "rest"
+    code_dim = config.get("code_dim") if rest else None
+    flags: list[dict] = []
+    by_design: list[tuple[str, float]] = []
+    for m in list(per) + sorted(collapsed - set(per)):
+        d = per.get(m, {}) or {}
+        rank, dims = d.get("shared_effective_rank"), d.get("dims")
+        if m in collapsed or (rank is not None and rank < COLLAPSE_RANK):
+            flags.append({"kind": "collapsed", "severity": "warning", "subject": m,
+                          "text": f"The {m} shared stream has collapsed"
+                                  + (f" (effective rank {rank:.2f})" if rank is not None else "")
+                                  + ": it barely varies between learners, so it carries almost nothing, and any "
+                                    f"attribution to “{m}, shared” says little."})
+            continue
+        if rank is None:
+            continue
+        if code_dim and rank <= code_dim + 0.05:
+            by_design.append((m, rank))
+        elif dims and rank < LOW_RANK_FRACTION * dims:
+            flags.append({"kind": "low_rank", "severity": "warning", "subject": m,
+                          "text": f"The {m} shared stream uses only about {rank:.1f} of its {dims} directions "
+                                  f"(under a quarter): most of its width is unused, close to collapsing."})
+    at_chance = []
+    for pair, a in (diagnostics.get("alignment", {}) or {}).items():
+        top1, chance = a.get("top1_retrieval"), a.get("chance_top1")
+        if top1 is not None and chance is not None and top1 <= CHANCE_FACTOR * chance:
+            at_chance.append((pair, top1, chance, a.get("n", "?")))
+    if at_chance:
+        pairs = [f"{p.replace('~', ' ~ ')} (top-1 {t:.1%} vs chance {c:.1%})" for p, t, c, _ in at_chance]
+        note = (f" With a {code_dim}-dimensional code, picking one learner out of {at_chance[0][3]} is hard; the "
+                "cross-modal R² on Overview is the measure the verdict rests on.") if code_dim else ""
+        flags.append({"kind": "retrieval_at_chance", "severity": "warning",
+                      "subject": ", ".join(p for p, *_ in at_chance),
+                      "text": f"Cross-modal retrieval at chance for {join_and(pairs)}: a learner's shared code in one "
+                              f"modality finds the same learner in the other no better than chance, so these shared "
+                              f"streams are not aligned learner by learner.{note}"})
+    if by_design:
+        mods = join_and([f"{m} {r:.1f}" for m, r in by_design])
+        flags.append({"kind": "by_design", "severity": "info", "subject": ", ".join(m for m, _ in by_design),
+                      "text": f"Shared streams using few directions ({mods} of {per[by_design[0][0]].get('dims', '?')}"
+                              f"): by design, since this model aligns a {code_dim}-dimensional code per modality "
+                              f"(alignment “rest”), so a rank up to {code_dim} is expected. Not a problem."})
+    return flags
+
+
+# ---- stream-level drop: is a modality's contribution something the others also carry? ------------------
+STREAM_DROP_TOL = {"metric": 0.01, "probability": 0.02}
+
+
+STREAM_DROP_COLUMNS = {"whole": "without the modality", "shared": "without its shared stream",
+                       "private": "without its private stream"}
+
+
+def has_stream_drop(drop: pd.DataFrame) -> bool:
+    return "mode" in drop and bool((drop["mode"] == "stream").any())
+
+
+def stream_drop_frame(rows: pd.DataFrame, modalities: Sequence[str], value: str) -> pd.DataFrame:
+    """Per modality the change ``value`` when removing the whole modality (mode ``mask``), its shared stream
+    alone and its private stream alone (mode ``stream``). ``rows``: ``removed``, ``mode``, ``value``
+    (e.g. :func:`drop_table` rows and ``delta_auc``, or one learner's drop rows and ``delta_<class>``).
+    Columns: ``modality``, ``whole``, ``shared``, ``private`` (NaN where absent)."""
+    def get(removed: str, mode: str) -> float:
+        hit = rows[(rows["removed"] == removed) & (rows["mode"] == mode)]
+        return float(hit[value].iloc[0]) if len(hit) else np.nan
+    return pd.DataFrame([{"modality": m, "whole": get(m, "mask"), "shared": get(f"{m}.shared", "stream"),
+                          "private": get(f"{m}.private", "stream")} for m in modalities])
+
+
+def stream_drop_sentence(modality: str, whole: float, shared: float, private: float, what: str,
+                         tol: float, signed: bool = True) -> str:
+    """Answer “is this modality's contribution something the others also carry?” from the changes in
+    ``what`` (e.g. 'test AUC') when removing its whole modality, its shared stream and its private stream
+    (``signed``: the changes carry a sign; else they are sizes, e.g. mean absolute changes)."""
+    if not (np.isfinite(shared) and np.isfinite(private)):
+        return f"{modality}: no stream-level removal was recorded."
+    fmt = "+.3f" if signed else ".3f"
+    shared, private, whole = (round(float(x), 3) + 0.0 for x in (shared, private, whole))  # no '-0.000'
+    ds, dp = abs(shared), abs(private)
+    nums = f"(without its shared stream {shared:{fmt}}, without its private stream {private:{fmt}} {what})"
+    if max(ds, dp) < tol:
+        if np.isfinite(whole) and abs(whole) >= tol:
+            return (f"{modality}: removing either stream alone changes little {nums}, but removing the whole "
+                    f"modality does ({whole:{fmt}}): its two streams stand in for each other.")
+        return (f"{modality}: removing either stream changes little {nums}: the model gets what {modality} "
+                f"contributes from elsewhere, or it contributes little.")
+    if dp >= 2 * ds:
+        return (f"{modality}: its contribution is its own {nums}: the model loses what only {modality} shows, "
+                f"which the other modalities do not carry.")
+    if ds >= 2 * dp:
+        return (f"{modality}: its contribution goes through what it shares with the others {nums}, and the "
+                f"other modalities' shared streams do not make up for losing it.")
+    return f"{modality}: both its streams matter {nums}: part of its contribution is shared, part its own."
+
+
+def stream_drop_sentences(frame: pd.DataFrame, what: str, tol: float, signed: bool = True) -> list[str]:
+    return [stream_drop_sentence(r.modality, r.whole, r.shared, r.private, what, tol, signed)
+            for r in frame.itertuples(index=False)]
+
+
+def cohort_drop_summary(samples_drop: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
+    """Per removal (``removed``, ``mode``) over the cohort's learners: ``n``, ``flipped``, ``flip_rate``,
+    ``mean_abs_change`` (mean over learners of the largest absolute change in a class probability),
+    ``accuracy_before`` and ``accuracy_after``. ``cohort``: :func:`learners` rows (indexed by sample)."""
+    mine = samples_drop[samples_drop["sample"].isin(cohort.index)]
+    delta_cols = [c for c in mine.columns if c.startswith("delta_")]
+    label = cohort["label"].reindex(mine["sample"]).to_numpy()
+    mine = mine.assign(correct=mine["pred"].to_numpy() == label,
+                       change=mine[delta_cols].abs().max(axis=1) if delta_cols else np.nan)
+    by = mine.groupby(["removed", "mode"], sort=False).agg(
+        n=("sample", "size"), flipped=("flipped", "sum"), mean_abs_change=("change", "mean"),
+        accuracy_after=("correct", "mean")).reset_index()
+    by["flip_rate"] = by["flipped"] / by["n"]
+    by["accuracy_before"] = float(cohort["correct"].mean()) if len(cohort) else np.nan
+    return by[["removed", "mode", "n", "flipped", "flip_rate", "mean_abs_change", "accuracy_before",
+               "accuracy_after"]]

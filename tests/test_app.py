@@ -349,3 +349,262 @@ def test_app_modules_do_not_import_torch():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'captum') or 'explain' in m))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ---- what the shared and private streams hold (decomposition.json, stream-level drop) -------------------
+def factor_view(at: AppTest) -> pd.DataFrame | None:
+    """The factor table as shown (streams as rows, one column per factor headed by its ✓ / ✗) turned back
+    into factor rows: ``as planted`` and one column per stream; None when the page shows none."""
+    shown = [d.value for d in at.dataframe if "stream" in d.value.columns
+             and any(str(c).endswith((" ✓", " ✗")) for c in d.value.columns)]
+    if not shown:
+        return None
+    view = shown[0].assign(stream=shown[0]["stream"].str.replace(" · ", ".")).set_index("stream")
+    out = view.T.rename_axis("factor")
+    out.columns.name = None
+    out.insert(0, "as planted", [c.rsplit(" ", 1)[1] for c in out.index])
+    out.index = [c.rsplit(" ", 1)[0] for c in out.index]
+    return out
+
+
+def test_overview_verdict_badge_and_factor_table(app_env, stored):
+    at = open_page("overview")
+    assert_clean(at)
+    dec = stored["run"].decomposition
+    level = dec["verdict"]["level"]
+    colour, label = {"trusted": ("green", "trusted"), "partly": ("orange", "partly trusted"),
+                     "not": ("red", "not trusted")}[level]
+    text = [m.value for m in at.markdown]
+    assert any(t.startswith(f":{colour}-badge[") and f"Split {label}]" in t for t in text), text[:5]
+    assert any(dec["verdict"]["reason"].replace("R^2", "R²") in t for t in text)
+    probes = stored["run"].table("decomposition_probes")
+    for probe in ("best", "linear", "mlp"):
+        if probe != "best":
+            at.selectbox(key="overview_probe").set_value(probe).run()
+            assert_clean(at)
+        table = factor_view(at)
+        assert list(table.index) == list(dec["placement"])
+        p = probes if probe == "best" else probes[probes["probe"] == probe]
+        best = p.groupby(["factor", "stream"])["r2"].max()
+        for factor, spec in dec["placement"].items():
+            checked = {c["stream"]: c for c in spec["checks"]}
+            for stream in stored["run"].streams:
+                value, mark = table.loc[factor, stream].split()
+                assert float(value) == pytest.approx(best[(factor, stream)], abs=0.006)
+                if stream not in checked:
+                    assert mark == "—"
+                elif probe == "best":  # the stored checks use the better probe
+                    assert mark == ("✓" if checked[stream]["ok"] else "✗"), (factor, stream)
+                    assert float(value) == pytest.approx(checked[stream]["r2"], abs=0.006)
+            if probe == "best":
+                assert table.loc[factor, "as planted"] == ("✓" if spec["as_planted"] else "✗")
+    assert any("private factor" in c.value and "≤ 0.15" in c.value for c in at.caption)
+
+
+def test_embedding_page_shows_the_verdict(app_env, stored):
+    at = open_page("embedding")
+    assert_clean(at)
+    assert any("-badge[" in m.value for m in at.markdown)
+    assert factor_view(at) is not None
+
+
+@pytest.fixture(scope="module")
+def variant_runs(tmp_path_factory, default_run):
+    """Copies of the shipped run: explained before decomposition.json existed (no decomposition, no stream
+    drop rows), and a real-data-like one (no planted factors: the cross-modal measures decide)."""
+    root = tmp_path_factory.mktemp("variants")
+    old = root / "before_decomposition"
+    shutil.copytree(default_run, old)
+    (old / "explain" / "decomposition.json").unlink()
+    (old / "explain" / "decomposition_probes.parquet").unlink()
+    for name in ("modality_drop", "modality_drop_samples"):
+        path = old / "explain" / f"{name}.parquet"
+        frame = pd.read_parquet(path)
+        frame[frame["mode"] != "stream"].to_parquet(path)
+    real = root / "real_data"
+    shutil.copytree(default_run, real)
+    dec = json.loads((real / "explain" / "decomposition.json").read_text())
+    dec["verdict"] = {**dec["proxy_verdict"], "skipped": ["cross-modal R² (fewer than 50 test samples)"]}
+    dec["placement"] = {}
+    dec.pop("proxy_verdict")
+    dec["collapsed"] = ["profile"]
+    (real / "explain" / "decomposition.json").write_text(json.dumps(dec))
+    (real / "explain" / "decomposition_probes.parquet").unlink()
+    return {"old": old, "real": real}
+
+
+def test_run_without_decomposition_says_not_measured(monkeypatch, variant_runs):
+    monkeypatch.setenv("DSRSD_DEFAULT_RUN", str(variant_runs["old"]))
+    monkeypatch.delenv("DSRSD_RUNS", raising=False)
+    for page in ("overview", "embedding"):
+        at = open_page(page)
+        assert_clean(at)
+        assert not any("-badge[" in m.value for m in at.markdown), page
+        notes = [c.value for c in at.caption if "not measured for this run" in c.value]
+        assert notes and f"dsrsd explain {variant_runs['old']}" in notes[0], page
+        assert factor_view(at) is None
+
+
+def test_real_data_run_shows_cross_modal_measures(monkeypatch, variant_runs):
+    monkeypatch.setenv("DSRSD_DEFAULT_RUN", str(variant_runs["real"]))
+    monkeypatch.delenv("DSRSD_RUNS", raising=False)
+    at = open_page("overview")
+    assert_clean(at)
+    dec = json.loads((variant_runs["real"] / "explain" / "decomposition.json").read_text())
+    assert factor_view(at) is None
+    table = next(d.value for d in at.dataframe if "RBF CKA" in d.value.columns).set_index("modality")
+    for m, r2 in dec["cross_modal_r2"]["shared"].items():
+        assert table.loc[m, "shared R² from others"] == pytest.approx(r2, abs=1e-3)
+        assert table.loc[m, "RBF CKA"] == pytest.approx(dec["shared_private_dependence"][m]["rbf_cka"], abs=1e-3)
+    assert table.loc["profile", "collapsed"] == "yes"
+    assert any("fewer than 50 test samples" in c.value for c in at.caption)
+    # the diagnostics page names the collapsed shared stream
+    at.switch_page(PAGES["diagnostics"]).run()
+    assert_clean(at)
+    assert any("The profile shared stream has collapsed" in m.value for m in at.markdown)
+
+
+def test_decomposition_views_on_hand_made_documents():
+    from dsrsd_core import views as V
+
+    assert V.verdict_view(None)["measured"] is False
+    assert "dsrsd explain" in V.verdict_view({})["meaning"]
+    v = V.verdict_view({"verdict": {"level": "not", "reason": "r", "skipped": ["x"]}})
+    assert (v["label"], v["colour"]) == ("not trusted", "red") and "should not be read" in v["meaning"]
+    assert "x" in v["skipped"]
+    assert V.verdict_view({"verdict": {"level": "trusted", "reason": "r"}})["meaning"].startswith("“Driven")
+    dec = {"placement": {
+        "f_shared": {"kind": "shared", "modalities": ["a", "b"], "as_planted": False,
+                     "checks": [{"stream": "a.shared", "r2": 0.7, "want": ">= 0.5", "ok": True},
+                                {"stream": "b.shared", "r2": 0.4, "want": ">= 0.5", "ok": False}]},
+        "f_private": {"kind": "private", "modalities": ["a"], "as_planted": True,
+                      "checks": [{"stream": "a.shared", "r2": 0.1, "want": "<= 0.15", "ok": True},
+                                 {"stream": "a.private", "r2": 0.6, "want": ">= 0.5", "ok": True}]}}}
+    streams = ["a.shared", "a.private", "b.shared", "b.private"]
+    t = V.factor_table(dec, None, streams).set_index("factor")
+    assert t.loc["f_shared", "a.shared"] == "0.70 ✓" and t.loc["f_shared", "b.shared"] == "0.40 ✗"
+    assert t.loc["f_shared", "a.private"] == "n/a" and t.loc["f_shared", "as planted"] == "✗"
+    assert t.loc["f_private", "a.shared"] == "0.10 ✓" and t.loc["f_private", "as planted"] == "✓"
+    probes = pd.DataFrame([("f_private", s, p, r) for s, (lin, mlp) in
+                           {"a.shared": (0.1, 0.2), "a.private": (0.6, 0.4), "b.shared": (0.0, 0.0),
+                            "b.private": (0.05, -0.1)}.items() for p, r in (("linear", lin), ("mlp", mlp))],
+                          columns=["factor", "stream", "probe", "r2"])
+    probes = pd.concat([probes, probes.assign(factor="f_shared")])
+    best = V.factor_table(dec, probes, streams).set_index("factor")
+    assert best.loc["f_private", "a.shared"] == "0.20 ✗"  # the better probe leaks: not as planted
+    assert best.loc["f_private", "b.private"] == "0.05 —" and best.loc["f_private", "as planted"] == "✗"
+    linear = V.factor_table(dec, probes, streams, "linear").set_index("factor")
+    assert linear.loc["f_private", "a.shared"] == "0.10 ✓" and linear.loc["f_private", "as planted"] == "✓"
+    assert V.factor_table({"placement": {}}, None, streams).empty
+
+
+def test_diagnostic_flags_on_hand_made_documents():
+    from dsrsd_core.views import diagnostic_flags
+
+    def diag(rank, dims=32, top1=0.05, chance=0.003):
+        return {"per_modality": {"a": {"shared_effective_rank": rank, "dims": dims},
+                                 "b": {"shared_effective_rank": 20.0, "dims": dims}},
+                "alignment": {"a~b": {"top1_retrieval": top1, "chance_top1": chance, "n": 300}}}
+
+    def kinds(flags):
+        return sorted((f["kind"], f["subject"]) for f in flags)
+
+    assert diagnostic_flags(diag(20.0)) == []
+    assert kinds(diagnostic_flags(diag(1.1))) == [("collapsed", "a")]
+    assert kinds(diagnostic_flags(diag(20.0), {"collapsed": ["b"]})) == [("collapsed", "b")]
+    assert "has collapsed" in diagnostic_flags(diag(1.1))[0]["text"]
+    assert kinds(diagnostic_flags(diag(20.0, top1=0.006, chance=0.003))) == [("retrieval_at_chance", "a~b")]
+    assert diagnostic_flags(diag(20.0, top1=0.0061, chance=0.003)) == []
+    assert "a ~ b (top-1 0.4% vs chance 0.3%)" in diagnostic_flags(diag(20.0, top1=0.004))[0]["text"]
+    # low rank: under a quarter of the width is a warning, unless the low-rank code makes it the design
+    low = diagnostic_flags(diag(3.0), config={"alignment": "pairs", "code_dim": 3})
+    assert kinds(low) == [("low_rank", "a")] and low[0]["severity"] == "warning"
+    assert diagnostic_flags(diag(9.0)) == []
+    rest = diagnostic_flags(diag(3.0), config={"alignment": "rest", "code_dim": 3})
+    assert kinds(rest) == [("by_design", "a")] and rest[0]["severity"] == "info"
+    assert "by design" in rest[0]["text"] and "a 3.0 of 32" in rest[0]["text"]
+    assert kinds(diagnostic_flags(diag(5.0), config={"alignment": "rest", "code_dim": 3})) == [("low_rank", "a")]
+
+
+def test_diagnostics_page_flags(app_env, stored):
+    at = open_page("diagnostics")
+    assert_clean(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "What to watch in the shared space" in text
+    al = stored["run"].diagnostics["alignment"]
+    at_chance = [k for k, a in al.items() if a["top1_retrieval"] <= 2 * a["chance_top1"]]
+    assert ("Cross-modal retrieval at chance" in text) == bool(at_chance)
+    for pair, a in al.items():
+        assert (f"{pair.replace('~', ' ~ ')} (top-1 {a['top1_retrieval']:.1%}" in text) == (pair in at_chance), pair
+    if stored["run"].config.get("alignment") == "rest":
+        assert "by design" in text and "under a quarter" not in text
+
+
+def test_stream_drop_views_on_hand_made_rows():
+    from dsrsd_core import views as V
+
+    rows = pd.DataFrame({"removed": ["none", "a", "a.shared", "a.private", "b", "b.shared", "b.private", "c",
+                                     "c.shared", "c.private", "d", "d.shared", "d.private"],
+                         "mode": ["none", "mask", "stream", "stream", "mask", "stream", "stream", "mask", "stream",
+                                  "stream", "mask", "stream", "stream"],
+                         "delta": [0, -0.1, -0.002, -0.08, -0.1, -0.09, -0.01, -0.05, 0.001, -0.003, -0.1,
+                                   -0.05, -0.04]})
+    assert V.has_stream_drop(rows) and not V.has_stream_drop(rows[rows["mode"] != "stream"])
+    frame = V.stream_drop_frame(rows, ["a", "b", "c", "d", "e"], "delta").set_index("modality")
+    assert frame.loc["a"].tolist() == [-0.1, -0.002, -0.08]
+    assert frame.loc["e"].isna().all()
+    said = dict(zip(frame.index, V.stream_drop_sentences(frame.reset_index(), "AUC", 0.01)))
+    assert "its contribution is its own" in said["a"]
+    assert "shares with the others" in said["b"]
+    assert "stand in for each other" in said["c"]
+    assert "both its streams matter" in said["d"]
+    assert "no stream-level removal" in said["e"]
+    assert "changes little" in V.stream_drop_sentence("x", 0.001, 0.002, -0.003, "AUC", 0.01)
+    # the 2x rule: three times as large decides, 1.5 times does not
+    assert "is its own" in V.stream_drop_sentence("x", -0.1, -0.02, -0.06, "AUC", 0.01)
+    assert "shares with the others" in V.stream_drop_sentence("x", -0.1, -0.06, -0.02, "AUC", 0.01)
+    assert "both its streams" in V.stream_drop_sentence("x", -0.1, -0.04, -0.06, "AUC", 0.01)
+    assert "-0.000" not in V.stream_drop_sentence("x", 0.0, -0.0001, 0.0, "AUC", 0.01)
+
+
+def test_stream_drop_on_learner_and_drop_lab(app_env, stored):
+    drops = stored["run"].table("modality_drop_samples")
+    at = open_page("learner")
+    assert_clean(at)
+    sample = int(at.session_state["learner_sample"])
+    pred_cls = stored["run"].classes[int(stored["pred"].loc[sample, "pred"])]
+    mine = drops[drops["sample"] == sample].set_index("removed")
+    fig = next(c for c in charts(at) if any(t.get("name") == "shared stream only" for t in c["data"]))
+    for kind in ("shared", "private"):
+        trace = next(t for t in fig["data"] if t.get("name") == f"{kind} stream only")
+        want = [mine.loc[f"{m}.{kind}", f"delta_{pred_cls}"] for m in trace["x"]]
+        assert values(trace["y"]) == pytest.approx(want, abs=1e-6)
+    assert any("its contribution" in m.value or "changes little" in m.value or "both its streams" in m.value
+               for m in at.markdown)
+    at = open_page("drop")
+    assert_clean(at)
+    table = next(d.value for d in at.dataframe if "without its shared stream" in d.value.columns).set_index("modality")
+    test = stored["run"].table("modality_drop").query("split == 'test'").set_index("removed")
+    full = test.loc["none", "auc"]
+    for m in stored["run"].modalities:
+        assert table.loc[m, "without its shared stream"] == pytest.approx(test.loc[f"{m}.shared", "auc"] - full, abs=1e-4)
+        assert table.loc[m, "without its private stream"] == pytest.approx(test.loc[f"{m}.private", "auc"] - full,
+                                                                           abs=1e-4)
+    # stream rows stay out of the whole-modality table, and the flip list offers the stream mode for a stream
+    whole = next(d.value for d in at.dataframe if "delta_auc" in d.value.columns)
+    assert "stream" not in set(whole["mode"])
+    at.selectbox(key="flip_removed").set_value("assessments.shared").run()
+    assert_clean(at)
+    assert at.radio(key="flip_mode").value == "stream"
+    part = drops[(drops["removed"] == "assessments.shared") & (drops["mode"] == "stream")]
+    assert metric(at, "Learners whose prediction flips") == f"{int(part['flipped'].sum()):,}"
+
+
+def test_run_without_stream_drop_hides_it(monkeypatch, variant_runs):
+    monkeypatch.setenv("DSRSD_DEFAULT_RUN", str(variant_runs["old"]))
+    monkeypatch.delenv("DSRSD_RUNS", raising=False)
+    for page in ("learner", "drop"):
+        at = open_page(page)
+        assert_clean(at)
+        assert any("whole-modality removal only" in c.value for c in at.caption), page
+        assert not any(any(t.get("name") == "shared stream only" for t in c["data"]) for c in charts(at)), page

@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import ui
 from dsrsd_core import figures as F
+from dsrsd_core import views as V
 
 ctx = ui.context()
 with ui.guard():
@@ -17,6 +18,24 @@ with ui.guard():
     st.caption(f"{len(hist)} epochs; best epoch {best} (dotted line), chosen on validation AUC; "
                f"{run.info.get('seconds', {}).get('per_epoch_mean', float('nan')):.2f} s per epoch on "
                f"{run.info.get('device', '?')}.")
+    if run.has_doc("diagnostics"):
+        diag = run.diagnostics
+        flags = V.diagnostic_flags(diag, run.decomposition, run.config)
+        with st.container(border=True, key="diag_flags"):
+            st.markdown("**What to watch in the shared space**",
+                        help="Collapsed: a shared stream whose effective rank is under 1.2 (it barely varies). "
+                             "Retrieval at chance: top-1 retrieval at most twice chance. Low rank: a shared stream "
+                             "using under a quarter of its width, unless the model's low-rank code makes that "
+                             "the design (alignment “rest”).")
+            warnings = [f for f in flags if f["severity"] == "warning"]
+            for f in warnings:
+                st.markdown(f":orange[:material/warning:] {f['text']}")
+            for f in flags:
+                if f["severity"] != "warning":
+                    st.markdown(f":gray[:material/info:] {f['text']}")
+            if not warnings:
+                st.markdown(":green[:material/check_circle:] No collapsed shared stream, no retrieval at chance "
+                            "and no shared stream far below its width.")
     ui.chart(F.history_figure(hist, best), key="history")
     ui.dataframe(hist.round(5), "history", key="history_table")
 
@@ -32,14 +51,18 @@ with ui.guard():
         dims = next((per[m].get("dims") for m in mods if per[m].get("dims")), None)
         e1, e2 = st.columns([1.3, 1])
         with e1:
-            ui.chart(F.effective_rank_figure(ranks, dims, "Effective rank per stream"), key="ranks")
+            code_dim = run.config.get("code_dim") if run.config.get("alignment") == "rest" else None
+            ui.chart(F.effective_rank_figure(ranks, dims, "Effective rank per stream", code_dim), key="ranks")
         with e2:
             pooled = diag.get("shared_effective_rank_pooled")
             if pooled is not None:
                 st.metric("Pooled shared effective rank", f"{pooled:.1f}" + (f" of {dims}" if dims else ""))
-            st.caption("Effective rank: exp(entropy of the normalised eigenvalues). Near the dimension: the "
-                       "decorrelation loss keeps the space from collapsing. Mean |cross-correlation|: how much "
-                       "a modality's shared and private streams still overlap (the orthogonality loss lowers it).")
+            st.caption("Effective rank: exp(entropy of the normalised eigenvalues), roughly how many directions "
+                       "a stream uses. " + (f"This model aligns a {code_dim}-dimensional code per modality, so a "
+                       f"shared stream of rank up to {code_dim} is by design. " if code_dim else "Near the "
+                       "dimension: the decorrelation loss keeps the space from collapsing. ") +
+                       "Mean |cross-correlation|: how much a modality's shared and private streams still overlap "
+                       "(the orthogonality loss lowers it).")
             ui.dataframe(ranks.round(4), "effective ranks", key="ranks_table")
 
         modality = st.selectbox("Modality", mods, key="diag_modality")

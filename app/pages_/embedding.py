@@ -40,6 +40,7 @@ with ui.guard():
     st.caption("2-D UMAP maps stored by `dsrsd explain` (seeded; at most "
                f"{run.summary.get('umap_max_samples', '?')} learners). Each point is one learner's stream. "
                "Click a point to open that learner; choose box or lasso select in the chart's tool bar to list several.")
+    ui.decomposition_block(run, "embedding", fold=True)
     per_modality = [m for m in run.modalities if f"{m}_shared_private" in set(umap["map"])]
     c1, c2 = st.columns(2)
     view = c1.selectbox("Maps", [ALL] + [f"{m}: shared vs private" for m in per_modality], key="emb_view")

@@ -195,3 +195,17 @@ with ui.guard():
             ui.csv_button(frame, f"modality drop {row['id_student']}", key="csv_learner_drop")
         else:
             st.info("No modality-drop results for this learner.")
+        st.markdown("**Without one stream**", help="One stream removed through the model's missing-stream path "
+                    "(its gate weight set to 0), everything else kept. Is this modality's contribution something "
+                    "the other modalities also carry?")
+        if V.has_stream_drop(mine):
+            sframe = V.stream_drop_frame(mine, run.modalities, f"delta_{pred}")
+            what = f"p({V.humanize(pred)})"
+            ui.chart(F.stream_drop_figure(sframe, f"change in {what}", run.modalities), key="learner_stream_drop")
+            st.markdown("\n".join(f"- {t}" for t in V.stream_drop_sentences(sframe, what,
+                                                                             V.STREAM_DROP_TOL["probability"])))
+            ui.csv_button(sframe.rename(columns=V.STREAM_DROP_COLUMNS), f"stream drop {row['id_student']}",
+                          key="csv_learner_stream_drop")
+        else:
+            st.caption("This run records whole-modality removal only; rerun `dsrsd explain` on it to add "
+                       "stream-level removal.")

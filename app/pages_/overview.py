@@ -53,6 +53,7 @@ with ui.guard():
                 mod = shares.groupby("modality", sort=False)["share"].sum().to_dict()
                 st.caption(f"In the filtered cohort ({len(cohort):,} learners, all splits): "
                            f"{V.headline(mod, dict(zip(shares['stream'], shares['share'])), 'this cohort')}")
+        ui.decomposition_block(run, "overview")
 
     left, right = st.columns([1.1, 1])
     with left:
