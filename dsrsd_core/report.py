@@ -77,6 +77,8 @@ def _overview(doc: _Doc, run: Run) -> None:
         pt = run.summary.get("planted_truth")
         if pt:
             doc.text("p", V.planted_truth_sentence(pt), "muted")
+        verdict = V.verdict_view(run.decomposition)
+        doc.text("p", f"Shared/private split: {verdict['label']}. {verdict['reason']} {verdict['meaning']}".strip())
     card = V.data_card(run.info)
     doc.add("<h3>Data card</h3><ul class='facts'>" + "".join(
         f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in card["facts"].items()) + "</ul>")
@@ -136,8 +138,15 @@ def _embedding(doc: _Doc, run: Run) -> None:
 
 def _drop(doc: _Doc, run: Run) -> None:
     tbl = V.drop_table(run.table("modality_drop"), "test")
-    doc.figure(F.drop_bar(tbl, "auc", run.modalities, "Change in AUC when modalities are removed (test)"))
-    doc.table(tbl)
+    whole = tbl[tbl["mode"] != "stream"]
+    doc.figure(F.drop_bar(whole, "auc", run.modalities, "Change in AUC when modalities are removed (test)"))
+    doc.table(whole)
+    if V.has_stream_drop(tbl):
+        doc.add("<h3>Removing one stream (test)</h3>")
+        streams = V.stream_drop_frame(tbl, run.modalities, "delta_auc")
+        for sentence in V.stream_drop_sentences(streams, "test AUC", tol=0.01):
+            doc.text("p", sentence)
+        doc.table(streams)
     rob = run.table("robustness")
     doc.add("<h3>Robustness to noise (test)</h3>")
     doc.figure(F.robustness_figure(rob, "auc", run.modalities))

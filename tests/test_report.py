@@ -75,3 +75,17 @@ def test_report_failures_are_messages(tmp_path, capsys, default_run):
     (corrupt / "explain" / "shapley.parquet").write_bytes(b"garbage")
     out = write_report(corrupt, tmp_path / "corrupt.html")
     assert "unreadable" in out.read_text()  # the section says so; the rest of the report is there
+
+
+def test_report_states_the_split_verdict_and_the_stream_drop(tmp_path):
+    from pathlib import Path
+
+    from dsrsd_core.report import write_report
+    from dsrsd_core.views import verdict_view
+
+    default = Path(__file__).resolve().parents[1] / "checkpoints" / "default"
+    html_text = write_report(default, tmp_path / "r.html").read_text()
+    doc = json.loads((default / "explain" / "decomposition.json").read_text())
+    assert f"Shared/private split: {verdict_view(doc)['label']}" in html_text
+    assert "Removing one stream (test)" in html_text
+    assert "without its shared stream" in html_text
