@@ -127,3 +127,19 @@ def test_measure_on_a_faithful_split_trusts_it():
     doc, rows = D.measure(shared, private, np.ones((1200, 3), bool), split_of(1200), MODS, latents, factors)
     assert doc["verdict"]["level"] == "trusted" and doc["verdict"]["basis"] == "planted factors"
     assert {r["probe"] for r in rows} == set(D.PROBES)
+
+
+def test_a_private_factor_copied_into_the_shared_stream_makes_the_verdict_not():
+    shared, private, latents, factors = planted_streams(n=1200, leak=0.6)
+    split = split_of(1200)
+    present = np.ones((1200, 3), bool)
+    rows = D.factor_probes(shared, private, present, split == "train", split == "test", latents, MODS, ("linear",))
+    place = D.factor_placement(rows, factors)
+    assert not any(c.get("copied") for c in place["g"]["checks"])  # a leak of ~0.25 vs ~0.9: not a copy
+    assert D.verdict(place, {}, {}, {}, [])["level"] == "partly"
+    shared[:, 0, 1] = private[:, 0, 1]  # now a.shared holds g exactly as a.private does
+    rows = D.factor_probes(shared, private, present, split == "train", split == "test", latents, MODS, ("linear",))
+    place = D.factor_placement(rows, factors)
+    assert any(c.get("copied") for c in place["g"]["checks"])
+    v = D.verdict(place, {}, {}, {}, [])
+    assert v["level"] == "not" and "near-copies" in v["reason"]

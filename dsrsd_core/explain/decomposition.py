@@ -24,6 +24,8 @@ SHARED_HELD_MIN = 0.5     # a shared factor's R^2 in each observing modality's s
 CROSS_MODAL_MIN = 0.3     # proxy: shared stream R^2 from the other modalities' shared streams
 CROSS_MODAL_GAP = 0.15    # proxy: ... above the same for the private stream
 DEPENDENCE_MAX = 0.2      # proxy: RBF CKA between a modality's shared and private streams
+COPY_RATIO = 0.5          # a private factor leaking into the shared stream at least this share of its
+                          # private-stream R^2: the streams are near-copies for it, and the verdict is "not"
 MIN_TEST_SAMPLES = 50     # fewer test samples: probes are not run
 MIN_TRAIN_SAMPLES = 100
 
@@ -114,7 +116,9 @@ def factor_placement(rows: list[dict], factors: dict) -> dict:
     A factor observed by two or more modalities is *shared*: it must reach R^2 >= SHARED_HELD_MIN
     in the shared stream of every observing modality. A factor observed by one modality is
     *private*: R^2 <= PRIVATE_LEAK_MAX in that modality's shared stream and >= PRIVATE_HELD_MIN in
-    its private stream. Factors no modality observes in this run are skipped.
+    its private stream; its shared-stream check is marked ``copied`` when the leak reaches COPY_RATIO
+    of its private-stream R^2 (the two streams hold it about alike). Factors no modality observes in
+    this run are skipped.
     """
     best: dict[tuple[str, str], float] = {}
     for r in rows:
@@ -135,8 +139,9 @@ def factor_placement(rows: list[dict], factors: dict) -> dict:
             else:
                 v_s, v_p = best.get((f, f"{m}.shared")), best.get((f, f"{m}.private"))
                 if v_s is not None:
+                    copied = bool(v_s > PRIVATE_LEAK_MAX and v_p is not None and v_s >= COPY_RATIO * v_p)
                     checks.append({"stream": f"{m}.shared", "r2": v_s, "want": f"<= {PRIVATE_LEAK_MAX}",
-                                   "ok": bool(v_s <= PRIVATE_LEAK_MAX)})
+                                   "ok": bool(v_s <= PRIVATE_LEAK_MAX), "copied": copied})
                 if v_p is not None:
                     checks.append({"stream": f"{m}.private", "r2": v_p, "want": f">= {PRIVATE_HELD_MIN}",
                                    "ok": bool(v_p >= PRIVATE_HELD_MIN)})
@@ -183,7 +188,8 @@ def verdict(placement: dict | None, cross_shared: dict, cross_private: dict, dep
     """``trusted`` / ``partly`` / ``not`` with the reason in one sentence, from what was measured.
 
     With planted factors (synthetic runs) the planted check decides: every factor as planted ->
-    trusted; at least half -> partly; else not. Without them, three proxies per modality: its shared
+    trusted; at least half -> partly; else not; and not whenever a private factor is *copied* into
+    its modality's shared stream (there the label "shared" says the opposite of the truth). Without them, three proxies per modality: its shared
     stream is predictable from the other modalities' shared streams (R^2 >= CROSS_MODAL_MIN) and
     more so than its private stream from theirs (gap >= CROSS_MODAL_GAP); its shared and private
     streams are nearly independent (RBF CKA <= DEPENDENCE_MAX); its shared stream has not collapsed.
@@ -193,10 +199,14 @@ def verdict(placement: dict | None, cross_shared: dict, cross_private: dict, dep
     if placement:
         ok = [f for f, v in placement.items() if v["as_planted"]]
         bad = [f for f, v in placement.items() if not v["as_planted"]]
+        copied = [f for f, v in placement.items() if any(c.get("copied") for c in v["checks"])]
         frac = len(ok) / len(placement)
-        level = "trusted" if not bad else "partly" if frac >= 0.5 else "not"
+        level = "trusted" if not bad else "partly" if frac >= 0.5 and not copied else "not"
         reason = (f"{len(ok)} of {len(placement)} planted factors sit where they were planted"
                   + (f"; misplaced: {', '.join(bad)}" if bad else "") + " (probe R^2 on the test split)")
+        if copied:
+            reason += (f"; the shared stream holds {', '.join(copied)} nearly as much as the private stream does "
+                       "(near-copies)")
         if collapsed:
             level = "not" if level == "not" else "partly"
             reason += f"; collapsed shared stream: {', '.join(collapsed)}"
@@ -285,6 +295,7 @@ def measure(shared, private, present, split, modalities: list[str], latents: dic
         "shared_private_dependence": dependence,
         "collapsed": collapsed,
         "thresholds": {"private_leak_max": PRIVATE_LEAK_MAX, "private_held_min": PRIVATE_HELD_MIN,
+                       "copy_ratio": COPY_RATIO,
                        "shared_held_min": SHARED_HELD_MIN, "cross_modal_min": CROSS_MODAL_MIN,
                        "cross_modal_gap": CROSS_MODAL_GAP, "dependence_max": DEPENDENCE_MAX},
     }
