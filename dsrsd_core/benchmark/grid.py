@@ -28,7 +28,7 @@ from ..train.config import Config
 from .cells import METRICS, REFERENCE, SPLITS, run_cell
 from .tables import results_markdown
 
-CELL_VERSION = 1
+CELL_VERSION = 2  # 2: cells hold the decomposition measures of models with shared/private streams
 
 
 def data_fingerprint(data) -> str:
@@ -217,6 +217,21 @@ def results_frame(cells: list[dict], modalities: list[str]) -> pd.DataFrame:
         if c.get("planted"):
             add(c, "test", "planted_rank_correlation", c["planted"]["rank_correlation"])
             add(c, "test", "planted_trap_wins", float(c["planted"]["trap_wins"]))
+        d = c.get("decomposition")
+        if d:
+            add(c, "test", "decomp_verdict", d["verdict_score"])
+            add(c, "test", "decomp_shared_attribution", d["shared_attribution"])
+            if d.get("planted_shared_fraction") is not None:
+                add(c, "test", "decomp_planted_shared_fraction", d["planted_shared_fraction"])
+            for f, per_stream in d["r2"].items():
+                for stream, v in per_stream.items():
+                    add(c, "test", f"r2_{f}_{stream}", v)
+            for f, ok in d["placed"].items():
+                add(c, "test", f"placed_{f}", float(ok))
+            for m in modalities:
+                add(c, "test", f"cross_shared_{m}", d["cross_shared"].get(m))
+                add(c, "test", f"cross_private_{m}", d["cross_private"].get(m))
+                add(c, "test", f"cka_{m}", d["cka"].get(m))
         add(c, "train", "best_epoch", c["best_epoch"])
         add(c, "train", "seconds", c["seconds"]["total"])
     return pd.DataFrame(rows, columns=["model", "seed", "split", "metric", "value"])
