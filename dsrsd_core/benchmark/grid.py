@@ -77,15 +77,16 @@ def _read_cell(path: Path) -> dict:
 
 def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], models: list[str] | None = None,
                   target: str = "at_risk", task: str = "final_outcome", presentations: list[str] | None = None,
-                  config: Config | None = None, device: str = "auto", progress: bool = True,
+                  config: Config | None = None, split: str | None = None, device: str = "auto", progress: bool = True,
                   command: str | None = None) -> dict:
     """Train and evaluate every (model, seed) cell not yet on disk, then aggregate all cells in ``out_dir``.
 
     ``seeds``: a count (seeds 0 … n-1) or a list. ``models``: names (see
     :func:`dsrsd_core.models.model_names`); default the whole grid. ``config``: base settings
-    (epochs, patience, sizes …); task, target and presentations override it. Returns ``benchmark.json``.
+    (epochs, patience, sizes …); task, target, presentations and ``split`` ("learner" / "temporal";
+    default the config's) override it. Returns ``benchmark.json``.
     """
-    from ..data.splits import learner_split
+    from ..data.splits import make_split
     from ..train.pipeline import prepare
     from ..train.trainer import resolve_device
 
@@ -96,7 +97,8 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
         raise DsrsdError("--seeds must be at least 1")
     base = config or Config()
     base = Config.from_dict({**base.to_dict(), "task": task, "target": target,
-                             "presentations": list(presentations or [])}, "benchmark settings")
+                             "presentations": list(presentations or []), "split": split or base.split},
+                            "benchmark settings")
     dev = str(resolve_device(device))
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -113,9 +115,9 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
     meta_path = out / "benchmark.json"
     previous = _read_cell(meta_path) if meta_path.exists() else None
     setup = {"data": data_arg if data_arg == "synthetic" else str(data_dir), "task": base.task, "target": base.target,
-             "presentations": base.presentations, "data_fingerprint": fingerprint}
-    same = ("task", "target", "presentations", "data_fingerprint")
-    if previous is not None and {k: previous.get(k) for k in same} != _jsonable({k: setup[k] for k in same}):
+             "presentations": base.presentations, "split": base.split, "data_fingerprint": fingerprint}
+    same = ("task", "target", "presentations", "split", "data_fingerprint")
+    if previous is not None and {k: previous.get(k, "learner" if k == "split" else None) for k in same} != _jsonable({k: setup[k] for k in same}):
         raise DsrsdError(f"{out} holds a benchmark of other data or another task ({meta_path}); use a new --out")
 
     cells = [(m, s) for m in models for s in seeds]
@@ -145,8 +147,7 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
             skipped.append(f"{name}/seed{seed}")
             continue
         if seed not in splits:
-            splits[seed] = learner_split(data.meta["id_student"].to_numpy(), data.y, seed,
-                                         base.val_fraction, base.test_fraction)
+            splits[seed] = make_split(data.meta, data.y, base.split, seed, base.val_fraction, base.test_fraction)
         result = run_cell(name, data, splits[seed], cfg, dev, truth)
         write_json(path, {"cell_version": CELL_VERSION, "model": name, "display_name": display_name(name),
                           "seed": seed, "config": _jsonable(cfg.to_dict()), "data_fingerprint": fingerprint,

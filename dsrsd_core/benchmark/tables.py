@@ -64,7 +64,7 @@ def results_markdown(cells: list[dict], info: dict) -> str:
               f"{sum(i.get('wall_seconds') or 0 for i in info['invocations']) / 60:.1f} min wall time; "
               f"training + evaluation of all cells: {info['cell_seconds_total'] / 60:.1f} min",
               f"- settings: epochs {info['config']['epochs']}, patience {info['config']['patience']}, "
-              f"d_model {info['config']['d_model']}, batch {info['config']['batch_size']}, lr {info['config']['lr']}; "
+              f"split {info.get('split', 'learner')}, d_model {info['config']['d_model']}, batch {info['config']['batch_size']}, lr {info['config']['lr']}; "
               f"data fingerprint {info['data_fingerprint']}", ""]
 
     lines += ["## Test metrics", "",
