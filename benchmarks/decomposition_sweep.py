@@ -98,6 +98,20 @@ def plot(frame: pd.DataFrame, png: Path) -> None:
     fig.savefig(png, dpi=110)
 
 
+def _reusable(bench_dir: str, name: str, seed: int, cfg: Config) -> dict | None:
+    """A benchmark cell of ``name`` / ``seed`` trained with exactly ``cfg`` (after the ablation's changes)."""
+    from dsrsd_core.benchmark.grid import CELL_VERSION, _jsonable, cell_path
+    from dsrsd_core.models import model_config
+
+    path = cell_path(Path(bench_dir), name, seed)
+    if not path.exists():
+        return None
+    cell = read_json(path)
+    if cell.get("cell_version") != CELL_VERSION or cell.get("config") != _jsonable(model_config(name, cfg).to_dict()):
+        return None
+    return {k: v for k, v in cell.items() if k not in ("config", "model", "seed")}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="synthetic")
@@ -106,6 +120,12 @@ def main(argv=None) -> int:
     ap.add_argument("--csv", default="docs/img/decomposition_sweep.csv")
     ap.add_argument("--png", default="docs/img/decomposition_sweep.png")
     ap.add_argument("--only-table", action="store_true", help="no training: tables and plot from the runs on disk")
+    ap.add_argument("--reverse", action="store_true",
+                    help="configurations in reverse order (a second worker on the same --out; a run another worker "
+                         "has started, marked by a .running file, is skipped)")
+    ap.add_argument("--reuse", default=None,
+                    help="a `dsrsd benchmark --out` folder on the same data: its dsrsd_net / dsrsd_paper_form cells "
+                         "trained with exactly a sweep point's settings are reused instead of retrained")
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     out = Path(args.out)
@@ -118,17 +138,29 @@ def main(argv=None) -> int:
     rows = []
     for seed in seeds:
         split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed, base.val_fraction, base.test_fraction)
-        for label, name, settings in configurations():
+        for label, name, settings in configurations()[::-1] if args.reverse else configurations():
             path = out / "runs" / label / f"seed{seed}.json"
+            cfg = replace(base, seed=seed, **settings)
+            reused = _reusable(args.reuse, name, seed, cfg) if args.reuse and not path.exists() else None
+            if reused is not None:
+                write_json(path, {"config": label, "model": name, "settings": settings, "seed": seed,
+                                  "reused_from": str(args.reuse), **reused})
+                print(f"{label} seed {seed}: reused from {args.reuse}", flush=True)
             if path.exists():
                 cell = read_json(path)
             elif args.only_table:
                 continue
             else:
-                cfg = replace(base, seed=seed, **settings)
+                running = path.with_suffix(".running")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    running.open("x").close()
+                except FileExistsError:
+                    continue  # another worker trains it
                 t = time.perf_counter()
                 cell = run_cell(name, data, split, cfg, "cpu", truth)
                 write_json(path, {"config": label, "model": name, "settings": settings, "seed": seed, **cell})
+                running.unlink(missing_ok=True)
                 print(f"{label} seed {seed}: test AUC {cell['metrics']['test']['auc']:.3f}, verdict "
                       f"{cell['decomposition']['verdict']}, {time.perf_counter() - t:.0f} s", flush=True)
             rows.append(row_of(label, name, settings, seed, cell))
