@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import time
 from dataclasses import replace
@@ -173,8 +172,32 @@ def main(argv=None) -> int:
     write_json(out / f"sweep_wall_{'_'.join(map(str, seeds))}.json",
                {"seeds": seeds, "wall_seconds": wall, "runs": len(frame), "argv": sys.argv})
     print(f"{len(frame)} runs in {wall / 60:.1f} min wall; wrote {args.csv} and {args.png}")
-    print(json.dumps(summary(frame).to_dict("records"), indent=1, default=str) if len(frame) else "")
+    if len(frame):
+        print(markdown_table(frame))
     return 0
+
+
+def _ms(v) -> str:
+    v = pd.Series(v, dtype=float).dropna()
+    if not len(v):
+        return "n/a"
+    return f"{v.mean():.3f} ± {v.std(ddof=1):.3f}" if len(v) > 1 else f"{v.mean():.3f}"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """One row per configuration: mean ± sd over its seeds."""
+    lines = ["| config | w_orthogonality | w_regression | code_dim | seeds | test AUC | factors placed | "
+             "shared attribution | \\|attr − planted\\| | verdict T/P/N | cross R² shared | cross R² private | CKA |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label, g in frame.groupby("config", sort=False):
+        v = g["verdict"]
+        first = g.iloc[0]
+        knob = [("—" if pd.isna(first[k]) else f"{first[k]:g}") for k in GRID]
+        lines.append("| " + " | ".join([label, *knob, str(len(g)), _ms(g["test_auc"]), _ms(g["placed_share"]),
+                                         _ms(g["shared_attribution"]), _ms(g["attribution_gap"]),
+                                         f"{(v == 'trusted').sum()}/{(v == 'partly').sum()}/{(v == 'not').sum()}",
+                                         _ms(g["cross_shared"]), _ms(g["cross_private"]), _ms(g["cka"])]) + " |")
+    return "\n".join(lines)
 
 
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
