@@ -170,7 +170,7 @@ def decomposition_markdown(cells: list[dict], mods: list[str]) -> list[str]:
              + (", beside the planted `shared_signal_fraction`" if planted else "") + ". Cross R²: ridge R² of a "
              "modality's stream from the other modalities' streams of the same kind, mean over modalities; "
              "CKA: RBF CKA between a modality's shared and private streams, mean over modalities.", "",
-             "| model | seeds | verdict T/P/N | shared attribution | " + ("planted | |diff| | placed | " if planted else "")
+             "| model | seeds | verdict T/P/N | shared attribution | " + ("planted | abs(attr − planted) | placed | " if planted else "")
              + "cross R² shared | cross R² private | CKA |",
              "|---|---|---|---|" + ("---|---|---|" if planted else "") + "---|---|---|"]
     for name, cs in groups.items():
