@@ -59,7 +59,7 @@ def cmd_train(args) -> int:
     from .train.trainer import resolve_device, train_model
 
     cfg = Config.from_file(args.config) if args.config else Config()
-    overrides = {k: getattr(args, k) for k in ("target", "epochs", "seed", "cutoff_fraction", "task")
+    overrides = {k: getattr(args, k) for k in ("target", "epochs", "seed", "cutoff_fraction", "task", "split")
                  if getattr(args, k) is not None}
     if args.presentations:
         overrides["presentations"] = [p.strip() for p in args.presentations.split(",") if p.strip()]
@@ -129,11 +129,12 @@ def cmd_benchmark(args) -> int:
                "--seeds", str(args.seeds), "--out", args.out]
     for flag, value in (("--models", args.models), ("--presentations", args.presentations),
                         ("--epochs", args.epochs), ("--patience", args.patience),
-                        ("--cutoff-fraction", args.cutoff_fraction), ("--config", args.config)):
+                        ("--cutoff-fraction", args.cutoff_fraction), ("--split", args.split),
+                        ("--config", args.config)):
         if value is not None:
             command += [flag, str(value)]
     info = run_benchmark(args.data, out, args.seeds, models=models, target=args.target, task=args.task,
-                         presentations=presentations, config=cfg, device=args.device, progress=not args.quiet,
+                         presentations=presentations, config=cfg, split=args.split, device=args.device, progress=not args.quiet,
                          command=shlex.join(command))
     last = info["invocations"][-1]
     print(f"wrote {out / 'results.md'} and results.csv: {info['cells']} cells ({last['cells_run']} run now, "
@@ -181,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--presentations", default=None,
                    help='comma-separated presentations to use, e.g. "AAA 2013J,BBB 2013B" (default: all)')
     t.add_argument("--out", required=True)
+    t.add_argument("--split", default=None, choices=["learner", "temporal"],
+                   help="learner: random learners per split (default); temporal: a module's latest presentation tests, "
+                        "the one before validates, earlier ones train, no learner in two splits (earlier enrolments of "
+                        "test learners are left out)")
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -213,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--presentations", default=None,
                    help='comma-separated presentations to use, e.g. "AAA 2013J,BBB 2013B" (default: all)')
     b.add_argument("--cutoff-fraction", dest="cutoff_fraction", type=float, default=None)
+    b.add_argument("--split", default=None, choices=["learner", "temporal"],
+                   help="learner: random learners per split (default); temporal: a module's latest presentation tests, "
+                        "the one before validates, earlier ones train, no learner in two splits (earlier enrolments of "
+                        "test learners are left out)")
     b.add_argument("--epochs", type=int, default=None)
     b.add_argument("--patience", type=int, default=None)
     b.add_argument("--config", default=None, help="TOML or JSON file of base settings for every model")

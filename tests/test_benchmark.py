@@ -1,6 +1,8 @@
 """`dsrsd benchmark`: the grid on a tiny synthetic cohort, its outputs, and resuming."""
 import json
 
+import numpy as np
+
 import pandas as pd
 import pytest
 
@@ -52,7 +54,13 @@ def test_benchmark_writes_documented_tables_and_resumes(cohort, tmp_path, monkey
     assert cell["config"]["seed"] == 1 and cell["shapley_efficiency_max_error"] < 1e-6
     assert cell["full_matches_prediction_max_error"] < 1e-5
     md = (out / "results.md").read_text()
-    for heading in ("## Test metrics", "## Robustness", "## Modality dominance", "## Planted truth", "Δ AUC (p)"):
+    # decomposition measures: DSRSD-Net only (early fusion has no shared/private streams)
+    dec = test[test["metric"].isin(["decomp_verdict", "decomp_shared_attribution", "cka_profile",
+                                    "cross_shared_assessments", "cross_private_clickstream"])]
+    assert set(dec["model"]) == {"dsrsd_net"} and len(dec) == 5 * 2
+    assert cell.get("decomposition") is None
+    for heading in ("## Test metrics", "## Robustness", "## Modality dominance", "## Planted truth", "Δ AUC (p)",
+                    "## Decomposition"):
         assert heading in md
     assert "dsrsd benchmark ..." in md
 
@@ -87,3 +95,44 @@ def test_benchmark_cli_runs_gbm_and_reports_errors(cohort, tmp_path, capsys):
     code = main(["benchmark", "--data", str(cohort), "--seeds", "1", "--out", str(tmp_path / "c"),
                  "--models", "transformer_xl", "--quiet"])
     assert code == 2 and "unknown model" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def cohort_600(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench600") / "cohort"
+    write_cohort(out, enrolments=600, seed=3)
+    return out
+
+
+def test_benchmark_decomposition_metrics_are_computed(cohort_600, tmp_path):
+    """Enough test samples for the probes: planted-factor R^2, placement, cross-modal R^2, CKA, attribution."""
+    from dsrsd_core.explain.planted import planted_factors, shared_signal_fraction
+
+    out = tmp_path / "bench"
+    bench.run_benchmark(str(cohort_600), out, seeds=1, models=["dsrsd_net", "dsrsd_paper_form"],
+                        config=Config(**FAST, min_epochs=0), device="cpu", progress=False)
+    truth = json.loads((cohort_600 / "ground_truth.json").read_text())
+    factors = planted_factors(truth)
+    results = pd.read_csv(out / "results.csv")
+    for name in ("dsrsd_net", "dsrsd_paper_form"):
+        r = results[(results["model"] == name) & (results["split"] == "test")].set_index("metric")["value"]
+        assert r["decomp_verdict"] in (0, 1, 2)
+        assert 0 <= r["decomp_shared_attribution"] <= 1
+        assert r["decomp_planted_shared_fraction"] == pytest.approx(shared_signal_fraction(truth))
+        observed = [f for f, v in factors.items() if v["modalities"]]
+        for f in observed:
+            assert r[f"placed_{f}"] in (0, 1)
+            for m in ("profile", "clickstream", "assessments"):
+                for kind in ("shared", "private"):
+                    assert np.isfinite(r[f"r2_{f}_{m}.{kind}"])  # probes ran (enough test samples)
+        for m in ("profile", "clickstream", "assessments"):
+            assert np.isfinite(r[f"cross_shared_{m}"]) and np.isfinite(r[f"cross_private_{m}"])
+            assert 0 <= r[f"cka_{m}"] <= 1 + 1e-6
+        cell = json.loads((out / "cells" / name / "seed0.json").read_text())
+        d = cell["decomposition"]
+        assert d["verdict"] in ("trusted", "partly", "not") and d["verdict_basis"] == "planted factors"
+        assert sum(d["stream_mean_abs"].values()) > 0
+        shared = sum(v for k, v in d["stream_mean_abs"].items() if k.endswith(".shared"))
+        assert d["shared_attribution"] == pytest.approx(shared / sum(d["stream_mean_abs"].values()))
+    md = (out / "results.md").read_text()
+    assert "## Decomposition" in md and "verdict T/P/N" in md and "min sh" in md

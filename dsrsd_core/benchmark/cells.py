@@ -68,6 +68,72 @@ def evaluate(proba_fn, full_proba: np.ndarray, data, split: np.ndarray, truth: d
     return out
 
 
+VERDICT_SCORE = {"trusted": 2, "partly": 1, "not": 0}
+
+
+def has_streams(model) -> bool:
+    """Whether ``model`` splits each modality into a shared and a private stream (its encoding has
+    ``s`` and ``p`` and the stream-level Shapley hooks exist)."""
+    return all(hasattr(model, a) for a in ("encode", "stream_tensor", "stream_mask", "predict_from_streams"))
+
+
+def decomposition(model, data, split: np.ndarray, truth: dict | None, seed: int = 0) -> dict | None:
+    """The decomposition measures of a trained model with shared/private streams (module docstring);
+    ``None`` when the model has no such streams."""
+    from ..explain.decomposition import measure
+    from ..explain.planted import planted_factors, planted_latents, shared_signal_fraction
+    from ..explain.recorder import encode_all
+    from ..explain.shapley import exact_stream_shapley
+    from ..model.dsrsd_net import stream_names
+    from ..train.batching import to_tensors
+
+    if not has_streams(model):
+        return None
+    model = model.eval()
+    enc = encode_all(model, to_tensors(data))
+    if "s" not in enc or "p" not in enc:
+        return None
+    mods = data.names
+    s_np, p_np = enc["s"].numpy(), enc["p"].numpy()
+    test = split == "test"
+    streams = stream_names(mods)
+    t_idx = torch.as_tensor(np.flatnonzero(test))
+    stream_abs = {s: float("nan") for s in streams}
+    shared_fraction = float("nan")
+    if len(t_idx):
+        sh = exact_stream_shapley(model.predict_from_streams, enc["streams"][t_idx], enc["mask"][t_idx])
+        mean_abs = sh["phi"][:, :, -1].abs().mean(0).double().numpy()
+        stream_abs = dict(zip(streams, mean_abs.tolist()))
+        total = float(mean_abs.sum())
+        shared_fraction = float(mean_abs[0::2].sum() / total) if total > 0 else float("nan")
+    latents = planted_latents(data.meta, truth) if truth else None
+    factors = planted_factors(truth) if truth else None
+    doc, rows = measure(s_np, p_np, data.present, split, mods, latents=latents, factors=factors, seed=seed,
+                        probes=("linear",))
+    r2: dict[str, dict[str, float]] = {}
+    for r in rows:
+        r2.setdefault(r["factor"], {})[r["stream"]] = r["r2"]
+    dep = doc["shared_private_dependence"]
+    return {
+        "verdict": doc["verdict"]["level"], "verdict_score": VERDICT_SCORE[doc["verdict"]["level"]],
+        "verdict_basis": doc["verdict"]["basis"], "verdict_reason": doc["verdict"]["reason"],
+        "class": data.classes[-1],
+        "shared_attribution": shared_fraction,
+        "stream_mean_abs": stream_abs,
+        "planted_shared_fraction": shared_signal_fraction(truth) if truth else None,
+        "probe": "linear",
+        "r2": r2,
+        "placed": {f: bool(v["as_planted"]) for f, v in (doc["placement"] or {}).items()},
+        "factor_kind": {f: v["kind"] for f, v in (factors or {}).items()},
+        "factor_modalities": {f: v["modalities"] for f, v in (factors or {}).items()},
+        "cross_shared": doc["cross_modal_r2"]["shared"],
+        "cross_private": doc["cross_modal_r2"]["private"],
+        "cka": {m: v["rbf_cka"] for m, v in dep.items()},
+        "linear_cka": {m: v["linear_cka"] for m, v in dep.items()},
+        "collapsed": doc["collapsed"],
+    }
+
+
 def run_cell(name: str, data, split: np.ndarray, cfg: Config, device: str = "auto", truth: dict | None = None) -> dict:
     """Train model ``name`` on ``split`` with settings ``cfg`` (an ablation's changes applied here) and evaluate it."""
     from ..train.batching import select, to_tensors
@@ -99,7 +165,10 @@ def run_cell(name: str, data, split: np.ndarray, cfg: Config, device: str = "aut
         extra = {}
     t1 = time.perf_counter()
     cell = evaluate(proba_fn, full, data, split, truth)
-    seconds = {"train": t_train, "evaluate": time.perf_counter() - t1, "total": time.perf_counter() - t0}
+    t2 = time.perf_counter()
+    cell["decomposition"] = None if isinstance(model, GBMModel) else decomposition(model, data, split, truth, cfg.seed)
+    seconds = {"train": t_train, "evaluate": t2 - t1, "decomposition": time.perf_counter() - t2,
+               "total": time.perf_counter() - t0}
     if per_epoch is not None:
         seconds["per_epoch_mean"] = per_epoch
     return {"best_epoch": int(best_epoch), "epochs_run": int(epochs_run), **extra, **cell, "seconds": seconds}

@@ -28,7 +28,7 @@ from ..train.config import Config
 from .cells import METRICS, REFERENCE, SPLITS, run_cell
 from .tables import results_markdown
 
-CELL_VERSION = 1
+CELL_VERSION = 2  # 2: cells hold the decomposition measures of models with shared/private streams
 
 
 def data_fingerprint(data) -> str:
@@ -77,15 +77,16 @@ def _read_cell(path: Path) -> dict:
 
 def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], models: list[str] | None = None,
                   target: str = "at_risk", task: str = "final_outcome", presentations: list[str] | None = None,
-                  config: Config | None = None, device: str = "auto", progress: bool = True,
+                  config: Config | None = None, split: str | None = None, device: str = "auto", progress: bool = True,
                   command: str | None = None) -> dict:
     """Train and evaluate every (model, seed) cell not yet on disk, then aggregate all cells in ``out_dir``.
 
     ``seeds``: a count (seeds 0 … n-1) or a list. ``models``: names (see
     :func:`dsrsd_core.models.model_names`); default the whole grid. ``config``: base settings
-    (epochs, patience, sizes …); task, target and presentations override it. Returns ``benchmark.json``.
+    (epochs, patience, sizes …); task, target, presentations and ``split`` ("learner" / "temporal";
+    default the config's) override it. Returns ``benchmark.json``.
     """
-    from ..data.splits import learner_split
+    from ..data.splits import make_split
     from ..train.pipeline import prepare
     from ..train.trainer import resolve_device
 
@@ -96,7 +97,8 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
         raise DsrsdError("--seeds must be at least 1")
     base = config or Config()
     base = Config.from_dict({**base.to_dict(), "task": task, "target": target,
-                             "presentations": list(presentations or [])}, "benchmark settings")
+                             "presentations": list(presentations or []), "split": split or base.split},
+                            "benchmark settings")
     dev = str(resolve_device(device))
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -113,9 +115,9 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
     meta_path = out / "benchmark.json"
     previous = _read_cell(meta_path) if meta_path.exists() else None
     setup = {"data": data_arg if data_arg == "synthetic" else str(data_dir), "task": base.task, "target": base.target,
-             "presentations": base.presentations, "data_fingerprint": fingerprint}
-    same = ("task", "target", "presentations", "data_fingerprint")
-    if previous is not None and {k: previous.get(k) for k in same} != _jsonable({k: setup[k] for k in same}):
+             "presentations": base.presentations, "split": base.split, "data_fingerprint": fingerprint}
+    same = ("task", "target", "presentations", "split", "data_fingerprint")
+    if previous is not None and {k: previous.get(k, "learner" if k == "split" else None) for k in same} != _jsonable({k: setup[k] for k in same}):
         raise DsrsdError(f"{out} holds a benchmark of other data or another task ({meta_path}); use a new --out")
 
     cells = [(m, s) for m in models for s in seeds]
@@ -145,8 +147,7 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
             skipped.append(f"{name}/seed{seed}")
             continue
         if seed not in splits:
-            splits[seed] = learner_split(data.meta["id_student"].to_numpy(), data.y, seed,
-                                         base.val_fraction, base.test_fraction)
+            splits[seed] = make_split(data.meta, data.y, base.split, seed, base.val_fraction, base.test_fraction)
         result = run_cell(name, data, splits[seed], cfg, dev, truth)
         write_json(path, {"cell_version": CELL_VERSION, "model": name, "display_name": display_name(name),
                           "seed": seed, "config": _jsonable(cfg.to_dict()), "data_fingerprint": fingerprint,
@@ -217,6 +218,21 @@ def results_frame(cells: list[dict], modalities: list[str]) -> pd.DataFrame:
         if c.get("planted"):
             add(c, "test", "planted_rank_correlation", c["planted"]["rank_correlation"])
             add(c, "test", "planted_trap_wins", float(c["planted"]["trap_wins"]))
+        d = c.get("decomposition")
+        if d:
+            add(c, "test", "decomp_verdict", d["verdict_score"])
+            add(c, "test", "decomp_shared_attribution", d["shared_attribution"])
+            if d.get("planted_shared_fraction") is not None:
+                add(c, "test", "decomp_planted_shared_fraction", d["planted_shared_fraction"])
+            for f, per_stream in d["r2"].items():
+                for stream, v in per_stream.items():
+                    add(c, "test", f"r2_{f}_{stream}", v)
+            for f, ok in d["placed"].items():
+                add(c, "test", f"placed_{f}", float(ok))
+            for m in modalities:
+                add(c, "test", f"cross_shared_{m}", d["cross_shared"].get(m))
+                add(c, "test", f"cross_private_{m}", d["cross_private"].get(m))
+                add(c, "test", f"cka_{m}", d["cka"].get(m))
         add(c, "train", "best_epoch", c["best_epoch"])
         add(c, "train", "seconds", c["seconds"]["total"])
     return pd.DataFrame(rows, columns=["model", "seed", "split", "metric", "value"])

@@ -16,6 +16,9 @@ class Config:
     target: str = "at_risk"
     cutoff_fraction: float = 0.5
     presentations: list = field(default_factory=list)  # e.g. ["AAA 2013J"]; empty = all
+    # "learner": random learners per split (stratified, seeded); "temporal": a module's latest
+    # presentation tests, earlier ones train (dsrsd_core/data/splits.py: temporal_split)
+    split: str = "learner"
     # model
     d_model: int = 64
     d_stream: int = 32
@@ -98,7 +101,7 @@ class Config:
         for name in ("modality_dropout", "stream_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise DsrsdError(f"{source}: '{name}' must be in [0, 1)")
-        for name, allowed in (("alignment", ("pairs", "rest")), ("fusion", ("sum", "concat")),
+        for name, allowed in (("split", ("learner", "temporal")), ("alignment", ("pairs", "rest")), ("fusion", ("sum", "concat")),
                               ("orthogonality_scope", ("own", "all")), ("code_floor", ("per_dim", "total")),
                               ("independence", ("linear", "rbf"))):
             if getattr(self, name) not in allowed:

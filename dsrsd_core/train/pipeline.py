@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data.cache import load_cached, synthetic_dir
 from ..data.dataset import MultimodalData
-from ..data.splits import learner_split
+from ..data.splits import make_split
 from ..errors import DsrsdError
 from .config import Config
 
@@ -50,14 +50,15 @@ def load_samples(data_dir: Path, target: str, cutoff_fraction: float, presentati
 
 
 def prepare(data_arg: str, cfg: Config, progress: bool = False) -> tuple[MultimodalData, np.ndarray, Path]:
-    """Load (cached) samples for ``cfg``'s task, restrict to its presentations, split by learner."""
+    """Load (cached) samples for ``cfg``'s task, restrict to its presentations, split them by
+    ``cfg.split`` (by learner, or by time: :func:`dsrsd_core.data.splits.temporal_split`)."""
     if cfg.task != "final_outcome":
         raise DsrsdError(f"task {cfg.task!r} is not available yet; use --task final_outcome")
     data_dir = resolve_data(data_arg, progress)
     data = load_samples(data_dir, cfg.target, cfg.cutoff_fraction, cfg.presentations, progress)
     if len(np.unique(data.y)) < 2:
         raise DsrsdError("the selected samples hold only one class; cannot train")
-    split = learner_split(data.meta["id_student"].to_numpy(), data.y, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    split = make_split(data.meta, data.y, cfg.split, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     return data, split, data_dir
 
 
