@@ -283,6 +283,9 @@ def load_run(path: str | Path, require_explain: bool = True) -> Run:
     if not path.is_dir():
         raise DsrsdError(f"no run directory at {path}; train one with `dsrsd train --data synthetic --out {path}`")
     missing = [f for f in RUN_FILES if not (path / f).exists()]
+    if "run.json" in missing and (path / ".training").is_dir():
+        raise DsrsdError(f"the training of {path} was interrupted or is still running; continue it with "
+                         f"`dsrsd train --resume {path}`")
     if "run.json" in missing:
         raise DsrsdError(f"{path} is not a run directory (no run.json); train one with `dsrsd train`")
     try:
