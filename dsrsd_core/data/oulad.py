@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from ..errors import DsrsdError, located
 from .dataset import Modality, MultimodalData
 from .schema import PROFILE_CATEGORICAL, VOCAB
-from .tables import find_table, read_table, require_table
+from .tables import ENCODING_NAMES, detect_encoding, find_table, read_table, require_table
 
 TASK = "final_outcome"
 TARGETS = {
@@ -98,6 +98,8 @@ def load_final_outcome(data_dir, target: str = "at_risk", cutoff_fraction: float
         "class_counts": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "excluded": excluded,
         "without_registration_row": int((~enrol["registration_row"]).sum()),
+        # tables not in UTF-8 (e.g. Windows-1252 exports from spreadsheet tools): which encoding was used
+        "encodings": _encodings(data_dir),
     }
     return MultimodalData(
         {"profile": profile, "clickstream": clickstream, "assessments": assessments},
@@ -106,6 +108,17 @@ def load_final_outcome(data_dir, target: str = "at_risk", cutoff_fraction: float
 
 
 # ---- tables and enrolments ----------------------------------------------------------------
+
+def _encodings(data_dir: Path) -> dict[str, str]:
+    """Table -> encoding name, for the tables that are not UTF-8 (empty when all are)."""
+    out = {}
+    for name in ("courses", "assessments", "studentInfo", "studentRegistration", "studentAssessment", "vle",
+                 "studentVle"):
+        path = find_table(data_dir, name)
+        if path is not None and (enc := detect_encoding(path)) != "utf-8-sig":
+            out[name] = ENCODING_NAMES[enc]
+    return out
+
 
 def _read_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
     """The small tables, whole. studentVle is streamed later; vle is read with it."""

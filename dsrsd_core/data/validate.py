@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import DsrsdError
 from .oulad import load_final_outcome
 from .schema import REQUIRED_TABLES, TABLES
-from .tables import find_table, read_table, require_table
+from .tables import ENCODING_NAMES, detect_encoding, find_table, read_table, require_table
 
 CHUNK_ROWS = 1_000_000
 
@@ -44,7 +44,9 @@ def validate_data(data_dir) -> tuple[str, bool]:
             problems.append(str(e))
             lines.append(f"  {name:<20} {path.relative_to(data_dir).as_posix():<28} unreadable")
             continue
-        lines.append(f"  {name:<20} {path.relative_to(data_dir).as_posix():<28} {rows:>10,} rows")
+        enc = detect_encoding(path)
+        lines.append(f"  {name:<20} {path.relative_to(data_dir).as_posix():<28} {rows:>10,} rows"
+                     + ("" if enc == "utf-8-sig" else f" (not UTF-8: read as {ENCODING_NAMES[enc]})"))
 
     if not problems:
         try:
