@@ -40,6 +40,7 @@ FIRST_DAY = -28  # clicks before this day fold into the first week (registration
 FIRST_WEEK = FIRST_DAY // 7
 ACTIVITIES = VOCAB["activity_type"]
 CLICK_CHUNK_ROWS = 1_000_000
+DAY_OFFSET, DAY_SPAN = 1 << 20, 1 << 21  # days counted for the data card: -2**20 .. 2**20 - 1
 KEY_SPAN = 1 << 32  # id_student must lie in [0, 2**32) (real ids stop below 3 million)
 PROFILE_FEATURES = ["num_of_prev_attempts", "log1p_studied_credits", "date_registration_100", "date_registration_missing"]
 # Assessment features are scaled to about unit size; dsrsd_core.data.decode divides them back out.
@@ -214,7 +215,8 @@ def _clickstream(data_dir: Path, enrol: pd.DataFrame, pres: pd.DataFrame, progre
     A = len(ACTIVITIES)
     step_names = [f"week {w}" for w in range(FIRST_WEEK, FIRST_WEEK + T)]
     steps = np.arange(T)[None, :] < n_weeks[enrol["pres"].to_numpy()][:, None]
-    coverage = {k: {"rows": 0, "last_date": None, "covered": False} for k in pres["key"]}
+    coverage = {k: {"rows": 0, "first_date": None, "last_date": None, "click_days": 0, "covered": False}
+                for k in pres["key"]}
     out = {"table_rows": {"vle": None, "studentVle": None}, "click_coverage": coverage, "clickstream_note": ""}
 
     vle_path, clicks_path = find_table(data_dir, "vle"), find_table(data_dir, "studentVle")
@@ -224,15 +226,26 @@ def _clickstream(data_dir: Path, enrol: pd.DataFrame, pres: pd.DataFrame, progre
         x = np.zeros((n, T, A), np.float32)
         return _click_modality(x, steps, step_names), np.zeros(n, bool), out
 
-    acc, rows, last, stats = _aggregate_clicks(vle_path, clicks_path, enrol, pres, T, progress)
-    covered = (rows > 0) & (last >= pres["cutoff"].to_numpy() - 1)
+    acc, rows, last, stats, days = _aggregate_clicks(vle_path, clicks_path, enrol, pres, T, progress)
+    # A click table proves it covers the days before the cut-off only by going on past them: one
+    # that ends the day before (e.g. a file cut at a spreadsheet's row limit) may be missing the rest
+    # of that day and more, so it counts as missing clicks. At a cut-off at the module's end, a
+    # table reaching its last day is enough.
+    cutoff = pres["cutoff"].to_numpy()
+    needed = np.minimum(cutoff, pres["module_presentation_length"].to_numpy(np.int64) - 1)
+    covered = (rows > 0) & (last >= needed)
+    pres_of_day, day = days // DAY_SPAN, days % DAY_SPAN - DAY_OFFSET
     for i, k in enumerate(pres["key"]):
-        coverage[k] = {"rows": int(rows[i]), "last_date": int(last[i]) if rows[i] else None, "covered": bool(covered[i])}
+        mine = day[pres_of_day == i]
+        coverage[k] = {"rows": int(rows[i]), "first_date": int(mine.min()) if len(mine) else None,
+                       "last_date": int(last[i]) if rows[i] else None, "click_days": int(len(mine)),
+                       "covered": bool(covered[i])}
     present = covered[enrol["pres"].to_numpy()]
     x = np.log1p(acc, out=acc).astype(np.float32).reshape(n, T, A)
     del acc
     x[~present] = 0.0
-    truncated = [k for i, k in enumerate(pres["key"]) if rows[i] and not covered[i]]
+    truncated = [f"{k} (clicks end on day {int(last[i])}, cut-off day {int(cutoff[i])})"
+                 for i, k in enumerate(pres["key"]) if rows[i] and not covered[i]]
     out["clickstream_note"] = (
         f"clicks cover {int(covered.sum())} of {len(pres)} presentations up to their cut-off"
         + (f"; truncated before the cut-off (treated as missing): {', '.join(truncated)}" if truncated else ""))
@@ -266,6 +279,7 @@ def _aggregate_clicks(vle_path, clicks_path, enrol, pres, T, progress):
     acc = np.zeros(len(enrol) * T * A, np.float64)
     rows = np.zeros(len(pres), np.int64)
     last = np.full(len(pres), np.iinfo(np.int64).min)
+    days = np.zeros(0, np.int64)  # distinct (presentation, day) pairs with clicks, as p * DAY_SPAN + day
     stats = {"vle_rows": len(vle_all), "rows": 0, "unknown_presentation": 0, "unknown_site": 0, "used": 0}
     columns = ["code_module", "code_presentation", "id_student", "id_site", "date", "sum_click"]
     bar = tqdm(desc="studentVle", unit=" rows", unit_scale=True, disable=not progress)
@@ -283,6 +297,8 @@ def _aggregate_clicks(vle_path, clicks_path, enrol, pres, T, progress):
         known = p >= 0
         rows += np.bincount(p[known], minlength=len(rows))
         _max_into(last, p[known], date[known])
+        in_span = known & (date >= -DAY_OFFSET) & (date < DAY_SPAN - DAY_OFFSET)
+        days = np.union1d(days, p[in_span] * DAY_SPAN + date[in_span] + DAY_OFFSET)
 
         site = sites.get_indexer(chunk["id_site"].to_numpy())
         act = np.where(site >= 0, site_act[site], -1)
@@ -300,7 +316,7 @@ def _aggregate_clicks(vle_path, clicks_path, enrol, pres, T, progress):
         stats["used"] += int(use.sum())
         offset += len(chunk)
     bar.close()
-    return acc, rows, last, stats
+    return acc, rows, last, stats, days
 
 
 def _sample_key(pres_idx: np.ndarray, id_student: np.ndarray) -> np.ndarray:

@@ -80,7 +80,9 @@ def _describe(report: dict) -> list[str]:
             lines.append(f"  {key:<10} no clicks{'':>20} cut-off day {day:>4}: clickstream missing")
         else:
             state = "covered" if c["covered"] else "ends before the cut-off: clickstream missing"
-            lines.append(f"  {key:<10} {c['rows']:>9,} rows, last day {c['last_date']:>4}, cut-off day {day:>4}: {state}")
+            span = (f", {c['click_days']} days of clicks (day {c['first_date']}..{c['last_date']})"
+                    if c.get("click_days") else "")
+            lines.append(f"  {key:<10} {c['rows']:>9,} rows, last day {c['last_date']:>4}, cut-off day {day:>4}{span}: {state}")
     counts = ", ".join(f"{k} {v:,}" for k, v in report["class_counts"].items())
     lines.append(f"Samples at the default cut-off: {report['n_samples']:,} ({counts})")
     ex = report["excluded"]
