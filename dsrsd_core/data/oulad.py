@@ -40,6 +40,7 @@ FIRST_DAY = -28  # clicks before this day fold into the first week (registration
 FIRST_WEEK = FIRST_DAY // 7
 ACTIVITIES = VOCAB["activity_type"]
 CLICK_CHUNK_ROWS = 1_000_000
+MAX_MODULE_DAYS = 2000  # a longer presentation is a data error (and would size the click tensor absurdly)
 DAY_OFFSET, DAY_SPAN = 1 << 20, 1 << 21  # days counted for the data card: -2**20 .. 2**20 - 1
 KEY_SPAN = 1 << 32  # id_student must lie in [0, 2**32) (real ids stop below 3 million)
 PROFILE_FEATURES = ["num_of_prev_attempts", "log1p_studied_credits", "date_registration_100", "date_registration_missing"]
@@ -141,9 +142,14 @@ def _presentations(courses: pd.DataFrame, fraction: float, day: int | None) -> p
     pres = courses.sort_values(["code_module", "code_presentation"]).reset_index(drop=True)
     pres["key"] = pres["code_module"] + " " + pres["code_presentation"]
     length = pres["module_presentation_length"].to_numpy(np.int64)
+    bad = (length < 1) | (length > MAX_MODULE_DAYS)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DsrsdError(f"courses: {pres['key'][i]} has module_presentation_length {int(length[i])}; a presentation "
+                         f"lasts between 1 and {MAX_MODULE_DAYS} days (OULAD's last 234 to 269)")
     if day is not None:
-        if int(day) != day or day <= FIRST_DAY:
-            raise DsrsdError(f"cutoff_day must be a whole day after day {FIRST_DAY}, got {day}")
+        if int(day) != day or day <= FIRST_DAY or day > MAX_MODULE_DAYS:
+            raise DsrsdError(f"cutoff_day must be a whole day after day {FIRST_DAY} and at most {MAX_MODULE_DAYS}, got {day}")
         cutoff = np.full(len(pres), int(day), np.int64)
     else:
         if not (0 < fraction <= 1):
@@ -289,8 +295,8 @@ def _aggregate_clicks(vle_path, clicks_path, enrol, pres, T, progress):
         clicks = chunk["sum_click"].to_numpy()
         if (clicks < 0).any():
             raise DsrsdError(located("negative click count", clicks_path, "sum_click", offset + int(np.argmax(clicks < 0)) + 1))
-        m = pd.Categorical(chunk["code_module"], categories=modules).codes
-        t = pd.Categorical(chunk["code_presentation"], categories=terms).codes
+        m = pd.Index(modules).get_indexer(chunk["code_module"])  # -1: a code courses does not list
+        t = pd.Index(terms).get_indexer(chunk["code_presentation"])
         p = pres_of[m, t]  # code -1 indexes the "unknown" row/column
         date = chunk["date"].to_numpy()
         student = chunk["id_student"].to_numpy()
