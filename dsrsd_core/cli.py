@@ -96,12 +96,17 @@ def _differences(a: dict, b: dict) -> str:
 
 
 def cmd_train(args) -> int:
+    out, command = _train_command(args)
+    return _run_training(args, out, command)
+
+
+def _run_training(args, out: Path, command: dict) -> int:
+    """Train ``command`` into ``out`` under the run's lock, resuming a matching interrupted training."""
     import signal
 
     from .io import exclusive
     from .train.checkpoint import TRAINING_DIR, read_command, saved_epoch
 
-    out, command = _train_command(args)
     check_writable(out)
     rank = int(os.environ.get("RANK", "0"))
     if rank != 0:
@@ -118,7 +123,7 @@ def cmd_train(args) -> int:
                     shutil.rmtree(out / TRAINING_DIR, ignore_errors=True)
                 elif existing is None:
                     raise DsrsdError(f"{out} already exists and is not empty; choose another --out or pass --overwrite")
-                elif existing["config"] != command["config"] or existing["data"] != command["data"]:
+                elif existing.get("config") != command["config"] or existing.get("data") != command["data"]:
                     diff = _differences({**existing["config"], "data": existing["data"]},
                                         {**command["config"], "data": command["data"]})
                     raise DsrsdError(f"{out} holds an interrupted training with other settings ({diff}); continue it "
@@ -174,6 +179,12 @@ def _train(args, out: Path, command: dict) -> int:
     t0 = time.perf_counter()
     data, split, data_dir = prepare(command["data"], cfg, progress)
     t_data = time.perf_counter() - t0
+    expected = command.get("expect_fingerprint")
+    if expected and data.report.get("fingerprint") != expected:
+        changed = sorted(k for k in set(expected) | set(data.report.get("fingerprint") or {})
+                         if expected.get(k) != (data.report.get("fingerprint") or {}).get(k))
+        raise DsrsdError(f"the data in {data_dir} changed since the run was made ({', '.join(changed)} differ); "
+                         f"it cannot be repeated on this data")
     checkpoint = None
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
         write_command(out, {**command, "device": str(device)})
@@ -211,6 +222,33 @@ def cmd_explain(args) -> int:
         summary = explain(args.run_dir, progress=not args.quiet, umap_max_samples=args.umap_max_samples)
     print(explain_line(args.run_dir, summary))
     return 0
+
+
+def cmd_rerun(args) -> int:
+    from .rerun import compare_runs, describe, rerun_command
+    from .run_dir import load_run
+
+    old = load_run(args.run_dir, require_explain=False)
+    out = Path(args.out)
+    if out.resolve() == old.path.resolve():
+        raise DsrsdError("--out must name a new directory, not the run being repeated")
+    ns = argparse.Namespace(resume=None, overwrite=False, quiet=args.quiet, no_explain=not old.explained,
+                            device=args.device or old.info.get("device") or "auto")
+    if ns.device.startswith("cuda"):
+        from .train.trainer import resolve_device
+
+        try:
+            resolve_device(ns.device)
+        except DsrsdError:
+            ns.device = "cpu"
+    print(f"repeating {old.path} ({old.info.get('model')}, seed {old.config.get('seed')}, data "
+          f"{old.info['data'].get('source')}) on {ns.device} into {out}", flush=True)
+    code = _run_training(ns, out, rerun_command(old))
+    if code != 0:
+        return code
+    text, matched = describe(old, load_run(out, require_explain=False), compare_runs(old, load_run(out, require_explain=False)))
+    print(text)
+    return 0 if matched else 1
 
 
 def cmd_report(args) -> int:
@@ -310,6 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="UMAP maps use at most this many samples (seeded subsample)")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_explain)
+
+    rr = sub.add_parser("rerun", help="repeat a run from its run.json and config.json and say whether it matches")
+    rr.add_argument("run_dir")
+    rr.add_argument("--out", required=True, help="the new run directory")
+    rr.add_argument("--device", default=None, help="default: the device the run was trained on (cpu if no GPU)")
+    rr.add_argument("--quiet", action="store_true")
+    rr.set_defaults(func=cmd_rerun)
 
     r = sub.add_parser("report", help="write a static, self-contained HTML report of a run's main views")
     r.add_argument("run_dir")

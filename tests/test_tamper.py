@@ -173,3 +173,15 @@ def test_explain_replaced_while_reading_never_mixes(run_copy):
 def test_zz_print_messages():
     for case, msg in MESSAGES.items():
         print(f"\n[{case}] {msg}")
+
+
+def test_explained_metrics_stay_valid_when_explain_is_removed(run_copy):
+    """explain adds planted_truth to metrics.json; deleting explain/ afterwards is not tampering."""
+    m = json.loads((run_copy / "metrics.json").read_text())
+    from dsrsd_core.io import write_json
+
+    write_json(run_copy / "metrics.json", {**m, "planted_truth": {"rank_correlation": 1.0}})
+    shutil.rmtree(run_copy / "explain")
+    assert load_run(run_copy, require_explain=False).metrics["planted_truth"] == {"rank_correlation": 1.0}
+    write_json(run_copy / "metrics.json", {**m, "test": {**m["test"], "auc": 0.5}, "planted_truth": {}})
+    expect("metrics.json edited after explain", lambda: load_run(run_copy, require_explain=False), "modified")
