@@ -80,9 +80,14 @@ def check_run_info(info, file: Path, fix: str) -> None:
 
 
 def check_metrics(metrics, file: Path, fix: str) -> None:
-    if not isinstance(metrics, dict) or not all(isinstance(metrics.get(s), dict) for s in ("train", "val", "test")):
-        raise DsrsdError(f"{file} must hold an object per split (train, val, test); {fix}")
+    """Each split present (train, val, test) is an object whose accuracy, macro-F1 and AUC are numbers in [0, 1]."""
+    if not isinstance(metrics, dict):
+        raise DsrsdError(f"{file} is not a JSON object; {fix}")
     for split in ("train", "val", "test"):
+        if split not in metrics:
+            continue
+        if not isinstance(metrics[split], dict):
+            raise DsrsdError(f"{file}: '{split}' must be an object of metrics; {fix}")
         for k in ("accuracy", "macro_f1", "auc"):
             v = metrics[split].get(k)
             if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)

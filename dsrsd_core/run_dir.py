@@ -281,11 +281,12 @@ class Run:
                 self._same_explanation()
             if not file.exists():
                 raise DsrsdError(f"{self.path}: {rel} is missing; run `dsrsd explain {self.path}`")
-            self.verify(rel)
             try:
                 frame = pd.read_parquet(file)
             except Exception as e:  # pyarrow raises several types for a damaged file
-                raise DsrsdError(f"{file} is unreadable ({type(e).__name__}); {self._fix(rel)}") from None
+                raise DsrsdError(f"{file} is unreadable ({type(e).__name__}): it was damaged or modified after it "
+                                 f"was written; {self._fix(rel)}") from None
+            self.verify(rel)
             name = Path(rel).stem
             n = None if name in ("samples", "history") else len(self.samples)
             integrity.check_table(name, frame, file, self.classes, n, one_row_per_sample(name), self._fix(rel))
@@ -322,11 +323,12 @@ class Run:
             if not (self.path / key).exists():
                 self._same_explanation()
                 raise DsrsdError(f"{self.path}: {key} is missing; run `dsrsd explain {self.path}`")
-            self.verify(key)
             try:
-                self._cache[key] = integrity.read_json_doc(self.path / key, self._fix(key))
+                doc = integrity.read_json_doc(self.path / key, self._fix(key))
             except FileNotFoundError:
                 raise DsrsdError(f"{self.path}: {key} is missing; run `dsrsd explain {self.path}`") from None
+            self.verify(key)
+            self._cache[key] = doc
         return self._cache[key]
 
     @property
