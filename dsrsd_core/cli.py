@@ -51,30 +51,147 @@ def cmd_validate(args) -> int:
     return 0 if ok else 2
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the last completed epoch stays resumable."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+TRAIN_SETTINGS = ("target", "epochs", "seed", "cutoff_fraction", "task", "split")
+
+
+def _train_command(args) -> tuple[Path, dict]:
+    """(out, command): the run to build and what to train, from the arguments or, with --resume,
+    from the interrupted run's saved command."""
+    from .train.checkpoint import read_command
+    from .train.config import Config
+
+    if args.resume:
+        given = [f"--{k.replace('_', '-')}" for k in ("data", "out", "config", "presentations", *TRAIN_SETTINGS)
+                 if getattr(args, k) is not None]
+        if given:
+            raise DsrsdError(f"--resume continues with the interrupted run's own settings; drop {', '.join(given)}")
+        out = Path(args.resume)
+        command = read_command(out)
+        if command is None:
+            what = ("a finished run" if (out / "run.json").exists() else "no interrupted training")
+            raise DsrsdError(f"{out} holds {what}; nothing to resume (start one with `dsrsd train --data ... --out {out}`)")
+        Config.from_dict(command["config"], str(out / ".training/command.json"))
+        return out, command
+    if args.data is None or args.out is None:
+        raise DsrsdError("dsrsd train needs --data and --out (or --resume RUN_DIR to continue an interrupted run)")
+    cfg = Config.from_file(args.config) if args.config else Config()
+    overrides = {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None}
+    if args.presentations:
+        overrides["presentations"] = [p.strip() for p in args.presentations.split(",") if p.strip()]
+    cfg = Config.from_dict({**cfg.to_dict(), **overrides}, "command line")
+    return Path(args.out), {"config": cfg.to_dict(), "data": args.data}
+
+
+def _differences(a: dict, b: dict) -> str:
+    keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:4]) + ("..." if len(keys) > 4 else "")
+
+
 def cmd_train(args) -> int:
+    out, command = _train_command(args)
+    return _run_training(args, out, command)
+
+
+def _run_training(args, out: Path, command: dict) -> int:
+    """Train ``command`` into ``out`` under the run's lock, resuming a matching interrupted training."""
+    import signal
+
+    from .io import exclusive
+    from .train.checkpoint import TRAINING_DIR, read_command, saved_epoch
+
+    check_writable(out)
+    rank = int(os.environ.get("RANK", "0"))
+    if rank != 0:
+        return _train(args, out, command)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        with exclusive(out, "training"):
+            existing = read_command(out) if out.is_dir() else None
+            if out.exists() and any(out.iterdir()):
+                if args.overwrite and not args.resume:
+                    existing = None
+                    import shutil
+
+                    shutil.rmtree(out / TRAINING_DIR, ignore_errors=True)
+                elif existing is None:
+                    raise DsrsdError(f"{out} already exists and is not empty; choose another --out or pass --overwrite")
+                elif existing.get("config") != command["config"] or existing.get("data") != command["data"]:
+                    diff = _differences({**existing["config"], "data": existing["data"]},
+                                        {**command["config"], "data": command["data"]})
+                    raise DsrsdError(f"{out} holds an interrupted training with other settings ({diff}); continue it "
+                                     f"with `dsrsd train --resume {out}` or start over with --overwrite")
+            if existing is not None:
+                epoch = saved_epoch(out)
+                print(f"resuming {out}: {epoch or 0} of {existing['config']['epochs']} epochs were done", flush=True)
+            try:
+                return _train(args, out, command)
+            except KeyboardInterrupt as e:
+                how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+                code = 143 if isinstance(e, Terminated) else 130
+                epoch = saved_epoch(out)
+                if not epoch:
+                    _discard(out)
+                    print(f"dsrsd train: {how} before the first epoch ended; nothing was kept", file=sys.stderr)
+                    return code
+                print(f"dsrsd train: {how}; epochs 1-{epoch} are saved in {out / TRAINING_DIR}. Continue with "
+                      f"`dsrsd train --resume {out}` (or rerun the same command)", file=sys.stderr)
+                return code
+            except DsrsdError:
+                if not saved_epoch(out):
+                    _discard(out)
+                raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _discard(out: Path) -> None:
+    """Remove the training state of a run that saved no epoch (and ``out`` when that leaves it empty)."""
+    import shutil
+
+    from .train.checkpoint import TRAINING_DIR
+
+    shutil.rmtree(out / TRAINING_DIR, ignore_errors=True)
+    try:
+        out.rmdir()
+    except OSError:
+        pass
+
+
+def _train(args, out: Path, command: dict) -> int:
     from .models import build_model
     from .run_dir import write_training_run
+    from .train.checkpoint import Checkpointer, training_dir, write_command
     from .train.config import Config
     from .train.pipeline import prepare
     from .train.trainer import resolve_device, train_model
 
-    cfg = Config.from_file(args.config) if args.config else Config()
-    overrides = {k: getattr(args, k) for k in ("target", "epochs", "seed", "cutoff_fraction", "task", "split")
-                 if getattr(args, k) is not None}
-    if args.presentations:
-        overrides["presentations"] = [p.strip() for p in args.presentations.split(",") if p.strip()]
-    cfg = Config.from_dict({**cfg.to_dict(), **overrides}, "command line")
-    out = Path(args.out)
-    check_writable(out)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise DsrsdError(f"{out} already exists and is not empty; choose another --out or pass --overwrite")
+    cfg = Config.from_dict(command["config"], "command line")
     device = resolve_device(args.device)
     progress = not args.quiet
     t0 = time.perf_counter()
-    data, split, data_dir = prepare(args.data, cfg, progress)
+    data, split, data_dir = prepare(command["data"], cfg, progress)
     t_data = time.perf_counter() - t0
+    expected = command.get("expect_fingerprint")
+    if expected and data.report.get("fingerprint") != expected:
+        changed = sorted(k for k in set(expected) | set(data.report.get("fingerprint") or {})
+                         if expected.get(k) != (data.report.get("fingerprint") or {}).get(k))
+        raise DsrsdError(f"the data in {data_dir} changed since the run was made ({', '.join(changed)} differ); "
+                         f"it cannot be repeated on this data")
+    checkpoint = None
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        write_command(out, {**command, "device": str(device)})
+        checkpoint = Checkpointer(training_dir(out), {"data_fingerprint": json.dumps(data.report.get("fingerprint"),
+                                                                                       sort_keys=True)})
     result = train_model(lambda: build_model(data.specs(), len(data.classes), cfg), data, split, cfg, str(device),
-                         progress)
+                         progress, checkpoint=checkpoint)
     result.seconds["prepare_data"] = t_data
     if torch_distributed_initialised():
         import torch.distributed as dist
@@ -82,8 +199,9 @@ def cmd_train(args) -> int:
         dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
-    write_training_run(out, data, result, cfg, str(device), "synthetic" if args.data == "synthetic" else str(data_dir),
-                       overwrite=args.overwrite)
+    # ``out`` holds only .training (ours, under the lock) or was emptied by --overwrite
+    write_training_run(out, data, result, cfg, str(device),
+                       "synthetic" if command["data"] == "synthetic" else str(data_dir), overwrite=True)
     test = result.metrics["test"]
     print(f"wrote {out}: test AUC {test['auc']:.3f}, macro-F1 {test['macro_f1']:.3f}, accuracy {test['accuracy']:.3f} "
           f"(best epoch {result.best_epoch}, {result.seconds['per_epoch_mean']:.1f} s/epoch on {device})")
@@ -96,10 +214,41 @@ def cmd_train(args) -> int:
 
 def cmd_explain(args) -> int:
     from .explain.recorder import explain
+    from .io import exclusive
 
-    summary = explain(args.run_dir, progress=not args.quiet, umap_max_samples=args.umap_max_samples)
+    from contextlib import nullcontext
+
+    with exclusive(args.run_dir, "explaining") if Path(args.run_dir).is_dir() else nullcontext():
+        summary = explain(args.run_dir, progress=not args.quiet, umap_max_samples=args.umap_max_samples)
     print(explain_line(args.run_dir, summary))
     return 0
+
+
+def cmd_rerun(args) -> int:
+    from .rerun import compare_runs, describe, rerun_command
+    from .run_dir import load_run
+
+    old = load_run(args.run_dir, require_explain=False)
+    out = Path(args.out)
+    if out.resolve() == old.path.resolve():
+        raise DsrsdError("--out must name a new directory, not the run being repeated")
+    ns = argparse.Namespace(resume=None, overwrite=False, quiet=args.quiet, no_explain=not old.explained,
+                            device=args.device or old.info.get("device") or "auto")
+    if ns.device.startswith("cuda"):
+        from .train.trainer import resolve_device
+
+        try:
+            resolve_device(ns.device)
+        except DsrsdError:
+            ns.device = "cpu"
+    print(f"repeating {old.path} ({old.info.get('model')}, seed {old.config.get('seed')}, data "
+          f"{old.info['data'].get('source')}) on {ns.device} into {out}", flush=True)
+    code = _run_training(ns, out, rerun_command(old))
+    if code != 0:
+        return code
+    text, matched = describe(old, load_run(out, require_explain=False), compare_runs(old, load_run(out, require_explain=False)))
+    print(text)
+    return 0 if matched else 1
 
 
 def cmd_report(args) -> int:
@@ -174,14 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_validate)
 
     t = sub.add_parser("train", help="train DSRSD-Net and write a run directory")
-    t.add_argument("--data", required=True, help="folder with the OULAD tables, or 'synthetic'")
+    t.add_argument("--data", default=None, help="folder with the OULAD tables, or 'synthetic'")
     t.add_argument("--task", default=None, help="final_outcome")
     t.add_argument("--target", default=None, choices=["at_risk", "four_class"])
     t.add_argument("--cutoff-fraction", dest="cutoff_fraction", type=float, default=None,
                    help="predict at this fraction of each module's length (default 0.5)")
     t.add_argument("--presentations", default=None,
                    help='comma-separated presentations to use, e.g. "AAA 2013J,BBB 2013B" (default: all)')
-    t.add_argument("--out", required=True)
+    t.add_argument("--out", default=None, help="the run directory to write; rerunning the same command after an "
+                   "interruption continues the saved training")
+    t.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the interrupted training of RUN_DIR with its saved settings")
     t.add_argument("--split", default=None, choices=["learner", "temporal"],
                    help="learner: random learners per split (default); temporal: a module's latest presentation tests, "
                         "the one before validates, earlier ones train, no learner in two splits (earlier enrolments of "
@@ -201,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="UMAP maps use at most this many samples (seeded subsample)")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_explain)
+
+    rr = sub.add_parser("rerun", help="repeat a run from its run.json and config.json and say whether it matches")
+    rr.add_argument("run_dir")
+    rr.add_argument("--out", required=True, help="the new run directory")
+    rr.add_argument("--device", default=None, help="default: the device the run was trained on (cpu if no GPU)")
+    rr.add_argument("--quiet", action="store_true")
+    rr.set_defaults(func=cmd_rerun)
 
     r = sub.add_parser("report", help="write a static, self-contained HTML report of a run's main views")
     r.add_argument("run_dir")

@@ -96,3 +96,37 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False):
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def exclusive(path: str | os.PathLike, what: str = "writing"):
+    """Hold an exclusive lock on ``path`` (a run directory, existing or not) for the body.
+
+    The lock is ``.<name>.lock`` beside ``path``, taken with ``flock``: the kernel releases it when
+    the holder exits, killed or not, so a crashed command never blocks the next one. A second
+    command on the same ``path`` fails at once with a message naming the holder.
+    """
+    import fcntl
+
+    path = Path(path)
+    lock = path.parent / f".{path.name}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise DsrsdError(f"cannot write to {path.parent}: {e.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise DsrsdError(f"{path} is being written by another dsrsd command ({holder}); wait for it to "
+                             f"finish or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, {what}".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing releases the flock

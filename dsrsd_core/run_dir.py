@@ -19,8 +19,9 @@ import pandas as pd
 
 from . import __version__
 from .data.dataset import MultimodalData
+from . import integrity
 from .errors import DsrsdError
-from .io import atomic_dir, atomic_path, write_json, write_parquet
+from .io import _json_default, atomic_dir, atomic_path, write_json, write_parquet
 from .train.config import Config
 
 if TYPE_CHECKING:
@@ -75,6 +76,9 @@ def write_training_run(out: str | Path, data: MultimodalData, result: TrainResul
         with atomic_path(tmp / "model.pt") as t:
             torch.save(result.model.state_dict(), t)
         write_json(tmp / "config.json", cfg.to_dict())
+        write_json(tmp / "metrics.json", result.metrics)
+        write_parquet(tmp / "history.parquet", pd.DataFrame(result.history))
+        write_parquet(tmp / "samples.parquet", samples_table(data, result))
         write_json(tmp / "run.json", {
             "format_version": FORMAT_VERSION,
             "kind": "training_run",
@@ -83,6 +87,7 @@ def write_training_run(out: str | Path, data: MultimodalData, result: TrainResul
             "code_version": code_version(),
             "seed": cfg.seed,
             "device": device,
+            "cpu_threads": torch.get_num_threads(),  # CPU float sums, hence bit-identity, depend on it
             "data": {"source": data_source, "fingerprint": data.report.get("fingerprint"),
                      "report": {k: v for k, v in data.report.items() if k != "fingerprint"}},
             "task": cfg.task, "target": cfg.target, "classes": data.classes,
@@ -90,10 +95,9 @@ def write_training_run(out: str | Path, data: MultimodalData, result: TrainResul
             "split_sizes": {s: int((result.split == s).sum()) for s in ("train", "val", "test")},
             "best_epoch": result.best_epoch,
             "seconds": result.seconds,
+            # sha256 of every other file, so a run received from elsewhere can be checked
+            "files": integrity.hashes(tmp, [f for f in RUN_FILES if f != "run.json"]),
         })
-        write_json(tmp / "metrics.json", result.metrics)
-        write_parquet(tmp / "history.parquet", pd.DataFrame(result.history))
-        write_parquet(tmp / "samples.parquet", samples_table(data, result))
     return Path(out)
 
 
@@ -134,16 +138,26 @@ def write_explanation(run_dir: str | Path, tables: dict[str, pd.DataFrame], docs
     ``private``, ``aligned`` arrays (N, M, k), stored as float16.
     """
     run_dir = Path(run_dir)
+    planted = docs["summary"].get("planted_truth")
+    metrics_text = None
+    if planted is not None:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        metrics_text = json.dumps({**metrics, "planted_truth": planted}, indent=2, default=_json_default) + "\n"
     with atomic_dir(run_dir / EXPLAIN_DIR, overwrite=True) as tmp:
         for name, frame in tables.items():
             write_parquet(tmp / f"{name}.parquet", frame)
         np.savez_compressed(tmp / EMBEDDINGS, **{k: v.astype(np.float16) for k, v in embeddings.items()})
         for name, doc in docs.items():
             write_json(tmp / f"{name}.json", doc)
-    planted = docs["summary"].get("planted_truth")
-    if planted is not None:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        write_json(run_dir / "metrics.json", {**metrics, "planted_truth": planted})
+        manifest = integrity.hashes(tmp, sorted(f.name for f in tmp.iterdir() if f.is_file()))
+        if metrics_text is not None:  # metrics.json gains planted_truth below: its new hash, recorded first
+            import hashlib
+
+            manifest["../metrics.json"] = hashlib.sha256(metrics_text.encode()).hexdigest()
+        write_json(tmp / integrity.MANIFEST, manifest)
+    if metrics_text is not None:
+        with atomic_path(run_dir / "metrics.json") as t:
+            t.write_bytes(metrics_text.encode())
 
 
 # ---- reading ----------------------------------------------------------------------------
@@ -189,15 +203,99 @@ class Run:
     def has_doc(self, name: str) -> bool:
         return (self.path / EXPLAIN_DIR / f"{name}.json").exists()
 
+    # ---- integrity: recorded hashes, and explain/ replaced while being read -------------------
+    def _fix(self, rel: str) -> str:
+        if rel.startswith(EXPLAIN_DIR + "/"):
+            return f"rerun `dsrsd explain {self.path}`"
+        return "obtain the run again from its author or retrain with `dsrsd train`"
+
+    def _explain_id(self):
+        try:
+            st_ = os.stat(self.path / EXPLAIN_DIR)
+            return (st_.st_ino, st_.st_ctime_ns)
+        except OSError:
+            return None
+
+    @property
+    def manifest(self) -> dict:
+        """sha256 of every file of ``explain/`` as recorded by ``dsrsd explain`` ({} for older runs)."""
+        if "manifest" not in self._cache:
+            self._cache["explain_id"] = self._explain_id()
+            file = self.path / EXPLAIN_DIR / integrity.MANIFEST
+            try:
+                doc = json.loads(file.read_text()) if file.exists() else {}
+            except (OSError, ValueError) as e:
+                raise DsrsdError(f"{file} is unreadable ({e}); rerun `dsrsd explain {self.path}`") from None
+            self._cache["manifest"] = doc if isinstance(doc, dict) else {}
+        return self._cache["manifest"]
+
+    def _same_explanation(self) -> None:
+        """Raise when ``explain/`` was replaced since this Run first read from it, so a reader never
+        combines files of two explanations."""
+        self.manifest
+        if self._explain_id() != self._cache["explain_id"]:
+            raise DsrsdError(f"{self.path}/{EXPLAIN_DIR} was replaced by a new `dsrsd explain` while it was being "
+                             f"read; reload to see the new explanation")
+
+    def expected_hash(self, rel: str):
+        if rel.startswith(EXPLAIN_DIR + "/"):
+            return self.manifest.get(rel[len(EXPLAIN_DIR) + 1:])
+        files = self.info.get("files") or {}
+        if rel == "metrics.json" and files.get(rel):
+            return {files[rel], self.manifest.get("../metrics.json")} - {None}
+        return files.get(rel)
+
+    def verify(self, rel: str) -> None:
+        """Raise when ``rel`` differs from the sha256 recorded when it was written."""
+        explain_file = rel.startswith(EXPLAIN_DIR + "/")
+        if explain_file:
+            self._same_explanation()
+        try:
+            integrity.check_hash(self.path / rel, self.expected_hash(rel), self._fix(rel))
+        except DsrsdError:
+            if explain_file:
+                self._same_explanation()
+            if rel == "metrics.json" and self._metrics_as_trained():
+                return
+            raise
+
+    def _metrics_as_trained(self) -> bool:
+        """Whether metrics.json is the one training wrote plus the planted-truth check explain adds
+        (explain/ may since have been removed, taking its record of the new hash with it)."""
+        import hashlib
+
+        try:
+            doc = json.loads((self.path / "metrics.json").read_text())
+        except (OSError, ValueError):
+            return False
+        if not isinstance(doc, dict) or "planted_truth" not in doc:
+            return False
+        doc.pop("planted_truth")
+        text = json.dumps(doc, indent=2, default=_json_default) + "\n"
+        return hashlib.sha256(text.encode()).hexdigest() == (self.info.get("files") or {}).get("metrics.json")
+
     def _parquet(self, rel: str) -> pd.DataFrame:
         if rel not in self._cache:
             file = self.path / rel
+            if rel.startswith(EXPLAIN_DIR + "/"):
+                self._same_explanation()
             if not file.exists():
                 raise DsrsdError(f"{self.path}: {rel} is missing; run `dsrsd explain {self.path}`")
             try:
-                self._cache[rel] = pd.read_parquet(file)
+                frame = pd.read_parquet(file)
             except Exception as e:  # pyarrow raises several types for a damaged file
-                raise DsrsdError(f"{file} is unreadable ({type(e).__name__}); rerun `dsrsd explain {self.path}`") from None
+                raise DsrsdError(f"{file} is unreadable ({type(e).__name__}): it was damaged or modified after it "
+                                 f"was written; {self._fix(rel)}") from None
+            self.verify(rel)
+            name = Path(rel).stem
+            n = None if name in ("samples", "history") else len(self.samples)
+            integrity.check_table(name, frame, file, self.classes, n, one_row_per_sample(name), self._fix(rel))
+            if name == "samples" and isinstance(self.info.get("split_sizes"), dict) and self.info["split_sizes"]:
+                expected = sum(self.info["split_sizes"].values())
+                if expected != len(frame):
+                    raise DsrsdError(f"{file} has {len(frame)} rows, but run.json's split_sizes add up to {expected}: "
+                                     f"the files disagree; {self._fix(rel)}")
+            self._cache[rel] = frame
         return self._cache[rel]
 
     @property
@@ -222,12 +320,15 @@ class Run:
     def doc(self, name: str) -> dict:
         key = f"{EXPLAIN_DIR}/{name}.json"
         if key not in self._cache:
+            if not (self.path / key).exists():
+                self._same_explanation()
+                raise DsrsdError(f"{self.path}: {key} is missing; run `dsrsd explain {self.path}`")
             try:
-                self._cache[key] = json.loads((self.path / key).read_text())
+                doc = integrity.read_json_doc(self.path / key, self._fix(key))
             except FileNotFoundError:
                 raise DsrsdError(f"{self.path}: {key} is missing; run `dsrsd explain {self.path}`") from None
-            except (OSError, ValueError) as e:
-                raise DsrsdError(f"{self.path / key} is unreadable ({e}); rerun `dsrsd explain {self.path}`") from None
+            self.verify(key)
+            self._cache[key] = doc
         return self._cache[key]
 
     @property
@@ -245,6 +346,8 @@ class Run:
 
     def embeddings(self) -> dict[str, np.ndarray]:
         """``shared``, ``private`` and ``aligned`` arrays, each (N, M, k) float32."""
+        if (self.path / EXPLAIN_DIR / EMBEDDINGS).exists():
+            self.verify(f"{EXPLAIN_DIR}/{EMBEDDINGS}")
         try:
             with np.load(self.path / EXPLAIN_DIR / EMBEDDINGS, allow_pickle=False) as z:
                 return {k: z[k].astype(np.float32) for k in z.files}
@@ -260,10 +363,23 @@ class Run:
 
         cfg = Config.from_dict(self.config, str(self.path / "config.json"))
         model = build_model(self.info["modalities"], len(self.classes), cfg, self.info.get("model", "dsrsd_net"))
+        import pickle
+
+        file = self.path / "model.pt"
         try:
-            state = torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
+            state = torch.load(file, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # weights_only refused an object that is not a tensor: never retry unsafely
+            raise DsrsdError(integrity.pickle_refused(file)) from None
+        except Exception as e:
+            if "weights_only" in str(e):
+                raise DsrsdError(integrity.pickle_refused(file)) from None
+            state = None
+        self.verify("model.pt")  # a file that loads but is not the one written
+        try:
+            if state is None:
+                raise ValueError("not a torch file")
             model.load_state_dict(state)
-        except Exception as e:  # unpickling errors, truncated zip, shape mismatches
+        except Exception as e:  # truncated zip, shape mismatches
             raise DsrsdError(f"{self.path / 'model.pt'} cannot be loaded ({type(e).__name__}: {str(e)[:200]}); "
                              f"the file is corrupt or from other model code; retrain with `dsrsd train`") from None
         return model.eval()
@@ -283,24 +399,40 @@ def load_run(path: str | Path, require_explain: bool = True) -> Run:
     if not path.is_dir():
         raise DsrsdError(f"no run directory at {path}; train one with `dsrsd train --data synthetic --out {path}`")
     missing = [f for f in RUN_FILES if not (path / f).exists()]
+    if "run.json" in missing and (path / ".training").is_dir():
+        raise DsrsdError(f"the training of {path} was interrupted or is still running; continue it with "
+                         f"`dsrsd train --resume {path}`")
     if "run.json" in missing:
         raise DsrsdError(f"{path} is not a run directory (no run.json); train one with `dsrsd train`")
     try:
         info = json.loads((path / "run.json").read_text())
     except (OSError, ValueError) as e:
         raise DsrsdError(f"{path / 'run.json'} is unreadable ({e}); retrain with `dsrsd train`") from None
+    if not isinstance(info, dict):
+        raise DsrsdError(f"{path / 'run.json'} is not a JSON object; retrain with `dsrsd train`")
     version = info.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise DsrsdError(f"{path} was written by a newer dsrsd (run format version {version}; this one reads "
+                         f"version {FORMAT_VERSION}); upgrade dsrsd (pip install -U dsrsd) to open it")
     if version != FORMAT_VERSION:
         raise DsrsdError(f"{path} has run format version {version}, this dsrsd reads version {FORMAT_VERSION}; "
                          f"retrain with `dsrsd train` (see docs/run_format.md)")
     if missing:
         raise DsrsdError(f"{path} is incomplete (missing {', '.join(missing)}); retrain with `dsrsd train`")
+    fix = "obtain the run again from its author or retrain with `dsrsd train`"
+    integrity.check_run_info(info, path / "run.json", fix)
+    run = Run(path, info, {}, {})
+    for name in ("config.json", "metrics.json"):
+        run.verify(name)
     try:
         config = json.loads((path / "config.json").read_text())
         metrics = json.loads((path / "metrics.json").read_text())
     except (OSError, ValueError) as e:
         raise DsrsdError(f"{path}: config.json or metrics.json is unreadable ({e}); retrain with `dsrsd train`") from None
-    run = Run(path, info, config, metrics)
+    if not isinstance(config, dict):
+        raise DsrsdError(f"{path / 'config.json'} is not a JSON object; {fix}")
+    integrity.check_metrics(metrics, path / "metrics.json", fix)
+    run.config, run.metrics = config, metrics
     if require_explain:
         absent = [f"{EXPLAIN_DIR}/{t}.parquet" for t in EXPLAIN_TABLES if not run.has_table(t)]
         absent += [f"{EXPLAIN_DIR}/{d}.json" for d in EXPLAIN_DOCS if not run.has_doc(d)]

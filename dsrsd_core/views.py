@@ -208,6 +208,8 @@ def data_card(info: Mapping) -> dict:
         "presentation": pres,
         "cutoff_day": [per.get(p) for p in pres],
         "click_rows": [cover.get(p, {}).get("rows") for p in pres],
+        "click_days": [cover.get(p, {}).get("click_days") for p in pres],
+        "last_click_day": [cover.get(p, {}).get("last_date") for p in pres],
         "clicks_cover_cutoff": [cover.get(p, {}).get("covered") for p in pres],
     })
     return {"facts": facts, "presentations": table}

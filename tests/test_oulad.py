@@ -167,8 +167,27 @@ def test_presentation_without_clicks_is_masked_not_dropped(base):
     s8 = row(base, "AAA", 8)  # covered presentation, never clicked: present with zeros
     assert base.present[s8, 1] and not base.modalities["clickstream"].x[s8].any()
     cov = base.report["click_coverage"]
-    assert cov["AAA 2013J"] == {"rows": 18, "last_date": 190, "covered": True}
+    clicks = tiny_cohort()["studentVle"]
+    aaa = clicks[(clicks["code_module"] == "AAA") & (clicks["code_presentation"] == "2013J")]["date"]
+    assert cov["AAA 2013J"] == {"rows": 18, "first_date": int(aaa.min()), "last_date": 190,
+                                "click_days": aaa.nunique(), "covered": True}
     assert cov["BBB 2014B"]["covered"] is False
+
+
+def test_click_table_ending_the_day_before_the_cutoff_is_not_covered(tmp_path):
+    """Clicks up to the last day before the cut-off do not prove that day complete (a file cut at a
+    row limit looks the same); only clicks on or after the cut-off day do."""
+    frames = tiny_cohort()
+    v = frames["studentVle"]
+    is_aaa = (v["code_module"] == "AAA") & (v["code_presentation"] == "2013J")
+    frames["studentVle"] = v[~is_aaa | (v["date"] < AAA_CUTOFF)]
+    frames["studentVle"].loc[frames["studentVle"].index[is_aaa[frames["studentVle"].index]][-1], "date"] = AAA_CUTOFF - 1
+    data = build(tmp_path, frames)
+    cov = data.report["click_coverage"]["AAA 2013J"]
+    assert cov["last_date"] == AAA_CUTOFF - 1 and not cov["covered"]
+    assert not data.present[:, 1].any()
+    text, ok = validate_data(write_cohort(frames, tmp_path / "again"))
+    assert ok and f"{cov['click_days']} days of clicks" in text and "ends before the cut-off" in text
 
 
 def test_click_table_ending_before_the_cutoff_is_not_covered(tmp_path):
@@ -376,7 +395,13 @@ def test_real_oulad_at_risk(real_oulad_dir):
     r = data.report
     assert len(r["presentations"]) == 22 and r["rows"]["studentInfo"] == 32593
     covered = {k for k, c in r["click_coverage"].items() if c["covered"]}
-    assert covered == {"AAA 2013J", "AAA 2014J", "BBB 2013B", "BBB 2013J"}
+    # BBB 2013J's clicks end on day 133 (the partial file stops there), its cut-off is day 134: the
+    # file cannot show that day 133 is complete, so it counts as missing clicks, not as covered
+    assert covered == {"AAA 2013J", "AAA 2014J", "BBB 2013B"}
+    bbb = r["click_coverage"]["BBB 2013J"]
+    assert bbb["last_date"] == 133 and r["cutoff"]["per_presentation"]["BBB 2013J"] == 134 and not bbb["covered"]
+    assert "BBB 2013J (clicks end on day 133, cut-off day 134)" in r["clickstream_note"]
+    assert all(c["click_days"] <= c["last_date"] - c["first_date"] + 1 for c in r["click_coverage"].values() if c["rows"])
     assert r["excluded"]["unregistered_before_cutoff"] + r["n_samples"] == 32593
     counts = r["class_counts"]
     assert sum(counts.values()) == len(data) and 0.2 < counts["at_risk"] / len(data) < 0.5

@@ -20,7 +20,7 @@ from .oulad import load_final_outcome
 from .schema import TABLES
 from .tables import find_table
 
-LOADER_VERSION = 1
+LOADER_VERSION = 2  # 2: a click table must reach the cut-off day to count as covered; click days and encodings in the report
 HASH_BLOCK = 1 << 20
 NOT_KEYED = {"data_dir", "progress"}  # arguments that do not change the result
 SYNTHETIC_DEFAULT = {"enrolments": 3000, "seed": 0}

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from ..errors import DsrsdError, located
 from .dataset import Modality, MultimodalData
 from .schema import PROFILE_CATEGORICAL, VOCAB
-from .tables import find_table, read_table, require_table
+from .tables import ENCODING_NAMES, detect_encoding, find_table, read_table, require_table
 
 TASK = "final_outcome"
 TARGETS = {
@@ -40,6 +40,8 @@ FIRST_DAY = -28  # clicks before this day fold into the first week (registration
 FIRST_WEEK = FIRST_DAY // 7
 ACTIVITIES = VOCAB["activity_type"]
 CLICK_CHUNK_ROWS = 1_000_000
+MAX_MODULE_DAYS = 2000  # a longer presentation is a data error (and would size the click tensor absurdly)
+DAY_OFFSET, DAY_SPAN = 1 << 20, 1 << 21  # days counted for the data card: -2**20 .. 2**20 - 1
 KEY_SPAN = 1 << 32  # id_student must lie in [0, 2**32) (real ids stop below 3 million)
 PROFILE_FEATURES = ["num_of_prev_attempts", "log1p_studied_credits", "date_registration_100", "date_registration_missing"]
 # Assessment features are scaled to about unit size; dsrsd_core.data.decode divides them back out.
@@ -98,6 +100,8 @@ def load_final_outcome(data_dir, target: str = "at_risk", cutoff_fraction: float
         "class_counts": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "excluded": excluded,
         "without_registration_row": int((~enrol["registration_row"]).sum()),
+        # tables not in UTF-8 (e.g. Windows-1252 exports from spreadsheet tools): which encoding was used
+        "encodings": _encodings(data_dir),
     }
     return MultimodalData(
         {"profile": profile, "clickstream": clickstream, "assessments": assessments},
@@ -106,6 +110,17 @@ def load_final_outcome(data_dir, target: str = "at_risk", cutoff_fraction: float
 
 
 # ---- tables and enrolments ----------------------------------------------------------------
+
+def _encodings(data_dir: Path) -> dict[str, str]:
+    """Table -> encoding name, for the tables that are not UTF-8 (empty when all are)."""
+    out = {}
+    for name in ("courses", "assessments", "studentInfo", "studentRegistration", "studentAssessment", "vle",
+                 "studentVle"):
+        path = find_table(data_dir, name)
+        if path is not None and (enc := detect_encoding(path)) != "utf-8-sig":
+            out[name] = ENCODING_NAMES[enc]
+    return out
+
 
 def _read_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
     """The small tables, whole. studentVle is streamed later; vle is read with it."""
@@ -127,9 +142,14 @@ def _presentations(courses: pd.DataFrame, fraction: float, day: int | None) -> p
     pres = courses.sort_values(["code_module", "code_presentation"]).reset_index(drop=True)
     pres["key"] = pres["code_module"] + " " + pres["code_presentation"]
     length = pres["module_presentation_length"].to_numpy(np.int64)
+    bad = (length < 1) | (length > MAX_MODULE_DAYS)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DsrsdError(f"courses: {pres['key'][i]} has module_presentation_length {int(length[i])}; a presentation "
+                         f"lasts between 1 and {MAX_MODULE_DAYS} days (OULAD's last 234 to 269)")
     if day is not None:
-        if int(day) != day or day <= FIRST_DAY:
-            raise DsrsdError(f"cutoff_day must be a whole day after day {FIRST_DAY}, got {day}")
+        if int(day) != day or day <= FIRST_DAY or day > MAX_MODULE_DAYS:
+            raise DsrsdError(f"cutoff_day must be a whole day after day {FIRST_DAY} and at most {MAX_MODULE_DAYS}, got {day}")
         cutoff = np.full(len(pres), int(day), np.int64)
     else:
         if not (0 < fraction <= 1):
@@ -201,7 +221,8 @@ def _clickstream(data_dir: Path, enrol: pd.DataFrame, pres: pd.DataFrame, progre
     A = len(ACTIVITIES)
     step_names = [f"week {w}" for w in range(FIRST_WEEK, FIRST_WEEK + T)]
     steps = np.arange(T)[None, :] < n_weeks[enrol["pres"].to_numpy()][:, None]
-    coverage = {k: {"rows": 0, "last_date": None, "covered": False} for k in pres["key"]}
+    coverage = {k: {"rows": 0, "first_date": None, "last_date": None, "click_days": 0, "covered": False}
+                for k in pres["key"]}
     out = {"table_rows": {"vle": None, "studentVle": None}, "click_coverage": coverage, "clickstream_note": ""}
 
     vle_path, clicks_path = find_table(data_dir, "vle"), find_table(data_dir, "studentVle")
@@ -211,15 +232,26 @@ def _clickstream(data_dir: Path, enrol: pd.DataFrame, pres: pd.DataFrame, progre
         x = np.zeros((n, T, A), np.float32)
         return _click_modality(x, steps, step_names), np.zeros(n, bool), out
 
-    acc, rows, last, stats = _aggregate_clicks(vle_path, clicks_path, enrol, pres, T, progress)
-    covered = (rows > 0) & (last >= pres["cutoff"].to_numpy() - 1)
+    acc, rows, last, stats, days = _aggregate_clicks(vle_path, clicks_path, enrol, pres, T, progress)
+    # A click table proves it covers the days before the cut-off only by going on past them: one
+    # that ends the day before (e.g. a file cut at a spreadsheet's row limit) may be missing the rest
+    # of that day and more, so it counts as missing clicks. At a cut-off at the module's end, a
+    # table reaching its last day is enough.
+    cutoff = pres["cutoff"].to_numpy()
+    needed = np.minimum(cutoff, pres["module_presentation_length"].to_numpy(np.int64) - 1)
+    covered = (rows > 0) & (last >= needed)
+    pres_of_day, day = days // DAY_SPAN, days % DAY_SPAN - DAY_OFFSET
     for i, k in enumerate(pres["key"]):
-        coverage[k] = {"rows": int(rows[i]), "last_date": int(last[i]) if rows[i] else None, "covered": bool(covered[i])}
+        mine = day[pres_of_day == i]
+        coverage[k] = {"rows": int(rows[i]), "first_date": int(mine.min()) if len(mine) else None,
+                       "last_date": int(last[i]) if rows[i] else None, "click_days": int(len(mine)),
+                       "covered": bool(covered[i])}
     present = covered[enrol["pres"].to_numpy()]
     x = np.log1p(acc, out=acc).astype(np.float32).reshape(n, T, A)
     del acc
     x[~present] = 0.0
-    truncated = [k for i, k in enumerate(pres["key"]) if rows[i] and not covered[i]]
+    truncated = [f"{k} (clicks end on day {int(last[i])}, cut-off day {int(cutoff[i])})"
+                 for i, k in enumerate(pres["key"]) if rows[i] and not covered[i]]
     out["clickstream_note"] = (
         f"clicks cover {int(covered.sum())} of {len(pres)} presentations up to their cut-off"
         + (f"; truncated before the cut-off (treated as missing): {', '.join(truncated)}" if truncated else ""))
@@ -253,6 +285,7 @@ def _aggregate_clicks(vle_path, clicks_path, enrol, pres, T, progress):
     acc = np.zeros(len(enrol) * T * A, np.float64)
     rows = np.zeros(len(pres), np.int64)
     last = np.full(len(pres), np.iinfo(np.int64).min)
+    days = np.zeros(0, np.int64)  # distinct (presentation, day) pairs with clicks, as p * DAY_SPAN + day
     stats = {"vle_rows": len(vle_all), "rows": 0, "unknown_presentation": 0, "unknown_site": 0, "used": 0}
     columns = ["code_module", "code_presentation", "id_student", "id_site", "date", "sum_click"]
     bar = tqdm(desc="studentVle", unit=" rows", unit_scale=True, disable=not progress)
@@ -262,14 +295,16 @@ def _aggregate_clicks(vle_path, clicks_path, enrol, pres, T, progress):
         clicks = chunk["sum_click"].to_numpy()
         if (clicks < 0).any():
             raise DsrsdError(located("negative click count", clicks_path, "sum_click", offset + int(np.argmax(clicks < 0)) + 1))
-        m = pd.Categorical(chunk["code_module"], categories=modules).codes
-        t = pd.Categorical(chunk["code_presentation"], categories=terms).codes
+        m = pd.Index(modules).get_indexer(chunk["code_module"])  # -1: a code courses does not list
+        t = pd.Index(terms).get_indexer(chunk["code_presentation"])
         p = pres_of[m, t]  # code -1 indexes the "unknown" row/column
         date = chunk["date"].to_numpy()
         student = chunk["id_student"].to_numpy()
         known = p >= 0
         rows += np.bincount(p[known], minlength=len(rows))
         _max_into(last, p[known], date[known])
+        in_span = known & (date >= -DAY_OFFSET) & (date < DAY_SPAN - DAY_OFFSET)
+        days = np.union1d(days, p[in_span] * DAY_SPAN + date[in_span] + DAY_OFFSET)
 
         site = sites.get_indexer(chunk["id_site"].to_numpy())
         act = np.where(site >= 0, site_act[site], -1)
@@ -287,7 +322,7 @@ def _aggregate_clicks(vle_path, clicks_path, enrol, pres, T, progress):
         stats["used"] += int(use.sum())
         offset += len(chunk)
     bar.close()
-    return acc, rows, last, stats
+    return acc, rows, last, stats, days
 
 
 def _sample_key(pres_idx: np.ndarray, id_student: np.ndarray) -> np.ndarray:

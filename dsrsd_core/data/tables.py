@@ -67,9 +67,72 @@ def require_table(directory, name: str) -> Path:
     return path
 
 
+def _open_raw(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+# (path, size, mtime_ns) -> encoding; a file is scanned once per process
+_ENCODINGS: dict[tuple, str] = {}
+ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252", "latin-1": "Latin-1 (ISO-8859-1)"}
+
+
+def detect_encoding(path) -> str:
+    """The text encoding of a table file: ``utf-8-sig`` (UTF-8, byte-order mark or not: the default),
+    else ``cp1252`` (Windows-1252, what spreadsheet tools and older platforms write; a superset of
+    Latin-1's printable characters), else ``latin-1`` (every byte decodes). The whole file is
+    scanned, since a single accented name can sit in its last row.
+    """
+    import codecs
+
+    path = Path(path)
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    except OSError as e:
+        raise DsrsdError(located(f"cannot read the file ({e.strerror})", path)) from None
+    if key in _ENCODINGS:
+        return _ENCODINGS[key]
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    cp1252 = codecs.getincrementaldecoder("cp1252")()
+    ok_utf8 = ok_cp1252 = True
+    first = True
+    try:
+        with _open_raw(path) as f:
+            while block := f.read(1 << 22):
+                if first and block[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                    raise DsrsdError(located("the file is saved as UTF-16 ('Unicode text'); save it as CSV in "
+                                             "UTF-8 (or Windows-1252) and try again", path))
+                first = False
+                if block.isascii():
+                    continue
+                if ok_utf8:
+                    try:
+                        utf8.decode(block)
+                    except UnicodeDecodeError:
+                        ok_utf8 = False
+                if not ok_utf8 and ok_cp1252:
+                    try:
+                        cp1252.decode(block)
+                    except UnicodeDecodeError:
+                        ok_cp1252 = False
+            if ok_utf8:
+                utf8.decode(b"", final=True)
+    except UnicodeDecodeError:
+        ok_utf8 = False  # a multi-byte character cut at the end of the file
+    except (OSError, EOFError) as e:
+        raise DsrsdError(located(f"cannot read the file ({e})", path)) from None
+    if not ok_utf8:
+        with _open_raw(path) as f:
+            if f.read(3) == b"\xef\xbb\xbf":
+                raise DsrsdError(located("the file starts with a UTF-8 byte-order mark but is not valid UTF-8 "
+                                         "(mixed encodings); save it again as UTF-8", path))
+    encoding = "utf-8-sig" if ok_utf8 else "cp1252" if ok_cp1252 else "latin-1"
+    _ENCODINGS[key] = encoding
+    return encoding
+
+
 def _open_text(path: Path):
-    raw = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    return io.TextIOWrapper(_open_raw(path), encoding=detect_encoding(path), newline="")
 
 
 def read_header(path) -> tuple[list[str], str]:
@@ -136,7 +199,7 @@ def read_table(path, name: str, usecols=None, chunksize: int | None = None):
     check_header(path, name, header)
     # No usecols: with it pandas silently accepts rows with too many fields; we want those reported.
     options = dict(
-        sep=sep, header=0, names=header, encoding="utf-8-sig",
+        sep=sep, header=0, names=header, encoding=detect_encoding(path),
         dtype={c: ("float64" if kinds.get(c, "str") != "str" else "str") for c in header},
         na_values=MISSING_TOKENS, keep_default_na=False,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import DsrsdError
 from .oulad import load_final_outcome
 from .schema import REQUIRED_TABLES, TABLES
-from .tables import find_table, read_table, require_table
+from .tables import ENCODING_NAMES, detect_encoding, find_table, read_table, require_table
 
 CHUNK_ROWS = 1_000_000
 
@@ -44,7 +44,9 @@ def validate_data(data_dir) -> tuple[str, bool]:
             problems.append(str(e))
             lines.append(f"  {name:<20} {path.relative_to(data_dir).as_posix():<28} unreadable")
             continue
-        lines.append(f"  {name:<20} {path.relative_to(data_dir).as_posix():<28} {rows:>10,} rows")
+        enc = detect_encoding(path)
+        lines.append(f"  {name:<20} {path.relative_to(data_dir).as_posix():<28} {rows:>10,} rows"
+                     + ("" if enc == "utf-8-sig" else f" (not UTF-8: read as {ENCODING_NAMES[enc]})"))
 
     if not problems:
         try:
@@ -78,7 +80,9 @@ def _describe(report: dict) -> list[str]:
             lines.append(f"  {key:<10} no clicks{'':>20} cut-off day {day:>4}: clickstream missing")
         else:
             state = "covered" if c["covered"] else "ends before the cut-off: clickstream missing"
-            lines.append(f"  {key:<10} {c['rows']:>9,} rows, last day {c['last_date']:>4}, cut-off day {day:>4}: {state}")
+            span = (f", {c['click_days']} days of clicks (day {c['first_date']}..{c['last_date']})"
+                    if c.get("click_days") else "")
+            lines.append(f"  {key:<10} {c['rows']:>9,} rows, last day {c['last_date']:>4}, cut-off day {day:>4}{span}: {state}")
     counts = ", ".join(f"{k} {v:,}" for k, v in report["class_counts"].items())
     lines.append(f"Samples at the default cut-off: {report['n_samples']:,} ({counts})")
     ex = report["excluded"]

@@ -21,6 +21,7 @@ from ..data.dataset import MultimodalData
 from ..errors import DsrsdError
 from ..model import DSRSDNet
 from .batching import batches, select, to_tensors
+from .checkpoint import Checkpointer
 from .config import Config
 from .metrics import classification_metrics
 from .objective import loss_terms
@@ -77,6 +78,15 @@ class TrainResult:
     seconds: dict = field(default_factory=dict)
 
 
+def _non_finite(terms: dict, epoch: int, checkpoint: Checkpointer | None):
+    bad = [k for k, v in terms.items() if k != "total" and not torch.isfinite(v.detach())] or ["total"]
+    value = float(terms[bad[0]].detach())
+    kept = (f"the last good checkpoint (epoch {epoch - 1}) is kept in {checkpoint.folder}" if checkpoint is not None
+            and epoch > 1 and checkpoint.path.exists() else "no earlier epoch was saved")
+    raise NonFiniteLoss(f"epoch {epoch}: the loss term '{bad[0]}' became {value} and training stopped; {kept}. "
+                        f"Lower the learning rate (lr) or the weight of that term and train again with --overwrite")
+
+
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not torch.distributed.is_initialized():
@@ -87,14 +97,48 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
+class NonFiniteLoss(DsrsdError):
+    """A loss term became NaN or infinite; the last good checkpoint (if any) is kept."""
+
+
+def _plain(value):
+    """numpy scalars as Python numbers, so the history loads with ``weights_only=True``."""
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _rng_state(gen: torch.Generator, dev: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state(), "generator": gen.get_state()}
+    if dev.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, gen: torch.Generator, dev: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["generator"])
+    if dev.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split: np.ndarray, cfg: Config,
-                device: str = "auto", progress: bool = True) -> TrainResult:
+                device: str = "auto", progress: bool = True, checkpoint: Checkpointer | None = None,
+                on_epoch_end: Callable[[int], None] | None = None) -> TrainResult:
     """Train ``make_model()`` on ``split == "train"``, stop early on validation AUC, report metrics per split.
 
     ``make_model`` is called after seeding with ``cfg.seed``, so a model built inside it
     initialises the same way for the same seed (e.g. ``lambda: build_model(specs, n, cfg)`` from
     :mod:`dsrsd_core.models`). DSRSD-Net or any module taking the same batch dict (modality
     presence in ``batch["present"]``) and returning ``{"logits": ...}`` trains the same way.
+
+    With ``checkpoint`` the full training state is saved after every epoch and, when a checkpoint
+    is already there, training continues from it: on CPU the result is bit-identical to an
+    uninterrupted run with the same seed (single process only; under torchrun nothing is saved).
+    ``on_epoch_end(epoch)`` is called after each epoch's checkpoint (tests interrupt through it).
+    A non-finite loss term raises :class:`NonFiniteLoss` naming the epoch and the term.
     """
     rank, world = _distributed()
     dev = resolve_device(device)
@@ -122,9 +166,23 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
     # every rank gets the same number of samples, hence of batches: DDP hangs on a missing all-reduce
     my_train = torch.as_tensor(train_idx[rank::world][:len(train_idx) // world])
     history, best, best_state, best_epoch, stale = [], -np.inf, None, 0, 0
-    bar = tqdm(range(1, cfg.epochs + 1), desc=f"training {display}", unit="epoch", disable=not progress or rank != 0)
-    epoch_times = []
+    epoch_times, start, finished = [], 1, False
+    if world > 1:
+        checkpoint = None  # each rank holds its own generator state; resuming DDP is not supported
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        _set_rng_state(saved["rng"], gen, dev)
+        history, epoch_times = saved["history"], saved["epoch_times"]
+        best, best_epoch, stale, finished = saved["best"], saved["best_epoch"], saved["stale"], saved["finished"]
+        best_state = saved["best_state"]
+        start = saved["epoch"] + 1
+    bar = tqdm(range(start, cfg.epochs + 1), desc=f"training {display}", unit="epoch",
+               disable=not progress or rank != 0 or finished, initial=start - 1, total=cfg.epochs)
     for epoch in bar:
+        if finished:
+            break
         te = time.perf_counter()
         net.train()
         sums, n_batches = {}, 0
@@ -137,6 +195,8 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 out = net(batch)
                 terms = loss_terms(out, batch["y"], true_present, cfg)
+            if not torch.isfinite(terms["total"].detach()):
+                _non_finite(terms, epoch, checkpoint)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -148,10 +208,11 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
         val = predict(model, tensors, val_idx)
         vm = classification_metrics(data.y[val_idx], val["proba"], data.classes)
         row.update({"val_auc": vm["auc"], "val_macro_f1": vm["macro_f1"], "val_accuracy": vm["accuracy"]})
+        row = {k: _plain(v) for k, v in row.items()}
         epoch_times.append(time.perf_counter() - te)
         row["seconds"] = epoch_times[-1]
         history.append(row)
-        score = vm["auc"] if np.isfinite(vm["auc"]) else vm["macro_f1"]
+        score = float(vm["auc"] if np.isfinite(vm["auc"]) else vm["macro_f1"])
         # before min_epochs the auxiliary losses are still shaping the streams: keep no checkpoint yet
         warm = epoch >= min(cfg.min_epochs, cfg.epochs)
         if warm and score > best + 1e-4:
@@ -160,7 +221,15 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
         elif warm:
             stale += 1
         bar.set_postfix(loss=f"{row['train_total']:.3f}", val_auc=f"{vm['auc']:.3f}")
-        if stale >= cfg.patience:
+        finished = stale >= cfg.patience or epoch == cfg.epochs
+        if checkpoint is not None:
+            checkpoint.save({"epoch": epoch, "finished": finished, "model": model.state_dict(),
+                             "optimizer": opt.state_dict(), "rng": _rng_state(gen, dev), "history": history,
+                             "epoch_times": epoch_times, "best": best, "best_epoch": best_epoch, "stale": stale,
+                             "best_state": best_state})
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+        if finished:
             break
     model.load_state_dict(best_state)
     out = predict(model, tensors)
