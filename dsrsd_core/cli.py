@@ -168,13 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_synth)
 
-    v = sub.add_parser("validate-data", help="check a folder of OULAD tables and report what a run would use")
+    v = sub.add_parser("validate-data", help="check a folder of OULAD tables or a knowledge-tracing export and report what a run would use")
     v.add_argument("data", help="folder with the OULAD tables, or 'synthetic'")
     v.set_defaults(func=cmd_validate)
 
     t = sub.add_parser("train", help="train DSRSD-Net and write a run directory")
     t.add_argument("--data", required=True, help="folder with the OULAD tables, or 'synthetic'")
-    t.add_argument("--task", default=None, help="final_outcome")
+    t.add_argument("--task", default=None, help="final_outcome (OULAD) or next_step (knowledge-tracing folders)")
     t.add_argument("--target", default=None, choices=["at_risk", "four_class"])
     t.add_argument("--cutoff-fraction", dest="cutoff_fraction", type=float, default=None,
                    help="predict at this fraction of each module's length (default 0.5)")

@@ -66,8 +66,6 @@ def load_next_step(folder, window: int = DEFAULT_WINDOW) -> MultimodalData:
     data = build_samples(resp, report, window)
     if data.report["n_samples"] == 0:
         raise DsrsdError(f"{folder}: no response can be predicted (every learner has a single response or none is scored)")
-    if len(set(data.y.tolist())) < 2:
-        raise DsrsdError(f"{folder}: every scored response is {data.classes[int(data.y[0])]}; a model cannot train")
     data.report["seconds_prepare"] = round(time.perf_counter() - t0, 2)
     return data
 
