@@ -116,7 +116,8 @@ def load_responses(folder: Path) -> tuple[pd.DataFrame, dict]:
         frame = _read_log(path)  # one file holds many users: an unreadable one is an error, not a skip
         sid = frame["solving_id"].to_numpy()
         seg = np.concatenate([[1], 1 + np.cumsum(sid[1:] < sid[:-1])]) if len(sid) else np.array([], int)
-        frame["user"] = [f"{strip_ext(path.name)}#{s}" for s in seg]
+        stem = path.name[:len(strip_ext(path.name))]
+        frame["user"] = [f"{stem}#{s}" for s in seg]
         logs.append(frame)
     if not logs:
         raise DsrsdError(f"{folder}: no readable EdNet-KT1 log; " + "; ".join(skipped[:3]))
