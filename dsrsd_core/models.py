@@ -23,6 +23,7 @@ from dataclasses import replace
 from .baselines.co_attention import CoAttention
 from .baselines.early_fusion import EarlyFusion
 from .baselines.gbm import GBMModel
+from .baselines.dkt import DKT
 from .baselines.kt_logreg import KTLogReg
 from .baselines.late_fusion import LateFusion
 from .baselines.single_modality import SingleModality
@@ -53,13 +54,14 @@ ABLATIONS = {
                          "w_private_decorrelation": 0.0, "stream_dropout": 0.0, "min_epochs": 0, "batch_size": 256, "epochs": 30},
 }
 
-KT_BASELINES = {"kt_logreg": KTLogReg}
+KT_BASELINES = {"kt_logreg": KTLogReg, "dkt": DKT}
 
 DISPLAY = {
     "dsrsd_net": "DSRSD-Net",
     **{name: cls.display_name for name, cls in FUSION_BASELINES.items()},
     "gbm": GBMModel.display_name,
     "kt_logreg": KTLogReg.display_name,
+    "dkt": DKT.display_name,
     "dsrsd_no_alignment": "DSRSD-Net without alignment",
     "dsrsd_no_decorrelation": "DSRSD-Net without decorrelation",
     "dsrsd_no_orthogonality": "DSRSD-Net without orthogonality",
