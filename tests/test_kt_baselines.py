@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsrsd_core.baselines.kt_logreg import _difficulty
+from dsrsd_core.data.kt.difficulty import difficulty
 from dsrsd_core.data.kt import load_next_step
 from dsrsd_core.data.kt.split import kt_split
 from dsrsd_core.models import build_model, model_names
@@ -30,16 +30,22 @@ def test_kt_baselines_are_registered_only_for_kt_modalities():
     assert "kt_logreg" not in model_names(["profile", "clickstream", "assessments"])
 
 
-def test_difficulty_leaves_the_training_row_out():
-    codes = np.array([1, 1, 1, 2])
-    y = np.array([1.0, 1.0, 0.0, 1.0])
-    train = np.array([True, True, True, False])
-    d = _difficulty(codes, y, train)
-    mean = 2 / 3
-    rate0 = (1 + 5 * mean) / (2 + 5)  # row 0 sees rows 1 and 2 only
-    assert d[0] == pytest.approx(np.log(rate0 / (1 - rate0)))
-    rate3 = (0 + 5 * mean) / (0 + 5)  # item 2 has no training row: the prior
-    assert d[3] == pytest.approx(np.log(rate3 / (1 - rate3)))
+def test_difficulty_leaves_the_own_learner_out():
+    codes = np.array([1, 1, 1, 2, 1])
+    users = np.array(["a", "a", "b", "b", "c"])
+    y = np.array([1.0, 1.0, 0.0, 1.0, 1.0])
+    train = np.array([True, True, True, True, False])
+    d = difficulty(codes, users, y, train)
+    mean = 3 / 4
+    logit = lambda r: np.log(r / (1 - r))  # noqa: E731
+    assert d[0] == d[1] == pytest.approx(logit((0 + 5 * mean) / (1 + 5)))  # sees only b's wrong answer
+    assert d[2] == pytest.approx(logit((2 + 5 * mean) / (2 + 5)))  # sees a's two right answers
+    assert d[3] == pytest.approx(logit(5 * mean / 5))  # item 2: no other learner -> the prior
+    assert d[4] == pytest.approx(logit((2 + 5 * mean) / (3 + 5)))  # a test row sees every training row
+    # a test label never moves anything
+    y2 = y.copy()
+    y2[4] = 0.0
+    np.testing.assert_array_equal(difficulty(codes, users, y2, train)[:4], d[:4])
 
 
 @pytest.mark.parametrize("name", ["kt_logreg", "dkt"])

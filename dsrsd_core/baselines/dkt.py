@@ -6,8 +6,10 @@ LSTM's inputs (one embedding per skill x correctness), and the response at posit
 predicted from the state after the last input the sample may see (position < its ``n_visible``:
 bundle mates and the response itself are never read) together with the embedding of its skill.
 A learner's first response (never a sample) is not an input; scaffolding responses that are not
-scored are not inputs either. Full history, no window (sequences are run whole, users batched
-by length). Early stopping on the validation learners' AUC, like every other model.
+scored are not inputs either. Windows: a learner's sequence is cut into windows of ``WINDOW``
+responses starting every ``STRIDE``; each response is predicted (in training and at test time)
+in exactly one window, the first one that gives it at least ``WINDOW - STRIDE`` responses of
+context (or all earlier ones, near the start); windows are batched by length. Early stopping on the validation learners' AUC, like every other model.
 
 The surface is :class:`~dsrsd_core.baselines.gbm.GBMModel`'s; DKT reads neither behaviour nor
 the history features, so ``present`` does not change its output.
@@ -45,6 +47,7 @@ class DKT(GBMModel):
     name = "dkt"
     display_name = "DKT (LSTM over responses)"
     batch_users = 32
+    WINDOW, STRIDE = 200, 100
 
     def fit(self, data, split: np.ndarray, cfg, progress: bool = False) -> "DKT":
         t0 = time.perf_counter()
@@ -66,9 +69,10 @@ class DKT(GBMModel):
             tokens = skill[rows] * 2 + data.y[rows]
             state = np.searchsorted(pos_all[rows], vis_all[rows], side="left") - 1  # last input with position < n_visible
             self.sequences.append((rows, tokens, state, skill[rows], split[rows[0]]))
+        self.units = [u for seq in self.sequences for u in self._windows(*seq)]
         self.net = _Net(int(skill.max()) + 1, cfg.d_model, cfg.dropout)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        train_seq = [s for s in self.sequences if s[4] == "train"]
+        train_seq = [u for u in self.units if u[4] == "train"]
         gen = np.random.default_rng(cfg.seed)
         val = split == "val"
         best, stale, best_state = -np.inf, 0, None
@@ -99,6 +103,19 @@ class DKT(GBMModel):
         self.seconds = {"total": time.perf_counter() - t0, "epochs_run": len(self.history)}
         return self
 
+    def _windows(self, rows, tokens, state, tskill, part):
+        """(rows, tokens, window-local state index, target skill, split, scored mask) per window."""
+        L, S, n = self.WINDOW, self.STRIDE, len(rows)
+        k = np.arange(n)
+        home = np.where(k < L, 0, ((k - L) // S + 1) * S)  # the window each response is predicted in
+        out = []
+        for w in np.unique(home):
+            sl = slice(w, min(w + L, n))
+            local = state[sl] - w
+            local = np.where(local < 0, -1, local)
+            out.append((rows[sl], tokens[sl], local, tskill[sl], part, home[sl] == w))
+        return out
+
     def _batches(self, seqs, gen):
         """Users sorted by length (little padding), cut into batches, batches shuffled."""
         seqs = sorted(seqs, key=lambda s: len(s[0]))
@@ -116,9 +133,9 @@ class DKT(GBMModel):
         tskill = np.zeros((B, T), np.int64)
         y = np.zeros((B, T), np.float32)
         mask = np.zeros((B, T), bool)
-        for i, (rows, tok, st, sk, _) in enumerate(batch):
+        for i, (rows, tok, st, sk, _, scored) in enumerate(batch):
             n = len(rows)
-            tokens[i, :n], state[i, :n], tskill[i, :n], y[i, :n], mask[i, :n] = tok, st, sk, y_all[rows], True
+            tokens[i, :n], state[i, :n], tskill[i, :n], y[i, :n], mask[i, :n] = tok, st, sk, y_all[rows], scored
         return (torch.as_tensor(tokens), torch.as_tensor(state), torch.as_tensor(tskill), torch.as_tensor(y),
                 torch.as_tensor(mask))
 
@@ -126,11 +143,11 @@ class DKT(GBMModel):
     def _predict(self, y_all) -> np.ndarray:
         self.net.eval()
         p = np.zeros(self.n)
-        for batch in self._batches(self.sequences, None):
+        for batch in self._batches(self.units, None):
             tokens, state, tskill, _, mask = self._pad(batch, y_all)
             prob = torch.sigmoid(self.net(tokens, state, tskill)).numpy()
-            for i, s in enumerate(batch):
-                p[s[0]] = prob[i, :len(s[0])]
+            for i, u in enumerate(batch):
+                p[u[0][u[5]]] = prob[i, :len(u[0])][u[5]]
         return np.column_stack([1 - p, p])
 
     def predict_proba(self, present=None, rows=None) -> np.ndarray:

@@ -4,9 +4,9 @@ Features per next-response sample (scikit-learn ``LogisticRegression`` on standa
 
 * every ``history`` column: prior successes and failures overall, on the target's skill and on the
   target item (log1p counts over the whole visible history), smoothed rates, the last responses;
-* item and skill difficulty: the logit of the smoothed rate of correct responses to the item
-  (skill) among **training** samples only (leave-one-out on the training rows themselves, so a
-  training row's own label is not in its feature); items never seen in training get the prior.
+* item and skill difficulty (:func:`dsrsd_core.data.kt.difficulty.difficulty`): the logit of the
+  smoothed rate of correct responses to the item (skill) among the training samples of *other*
+  learners; items no other training learner answered get the prior.
 
 The model surface is :class:`~dsrsd_core.baselines.gbm.GBMModel`'s (``fit`` with the shared
 split, ``predict_proba(present, rows)``), so the benchmark cells treat it like the trees: a
@@ -21,24 +21,8 @@ from sklearn.linear_model import LogisticRegression
 
 from ..errors import DsrsdError
 from ..train.metrics import classification_metrics
+from ..data.kt.difficulty import difficulty
 from .gbm import GBMModel
-
-PRIOR_WEIGHT = 5.0  # pseudo-responses at the training mean for the smoothed difficulty rates
-
-
-def _difficulty(codes: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
-    """logit of the smoothed training rate of ``y`` per code; leave-one-out on training rows."""
-    mean = y[train].mean()
-    size = int(codes.max()) + 1
-    n = np.bincount(codes[train], minlength=size).astype(np.float64)
-    s = np.bincount(codes[train], weights=y[train], minlength=size)
-    n_i, s_i = n[codes], s[codes]
-    n_i = np.where(train, n_i - 1, n_i)
-    s_i = np.where(train, s_i - y, s_i)
-    rate = (s_i + PRIOR_WEIGHT * mean) / (n_i + PRIOR_WEIGHT)
-    rate = np.clip(rate, 1e-4, 1 - 1e-4)
-    return np.log(rate / (1 - rate))
-
 
 class KTLogReg(GBMModel):
     name = "kt_logreg"
@@ -56,7 +40,8 @@ class KTLogReg(GBMModel):
         names = [f"history.{f}" for f in hist.feature_names]
         owner = [self.modalities.index("history")] * len(hist.feature_names)
         for c in ("item", "skill"):
-            cols.append(_difficulty(content.cat[:, content.cat_names.index(c)], y, train)[:, None])
+            cols.append(difficulty(content.cat[:, content.cat_names.index(c)], data.meta["user_id"].to_numpy(), y,
+                                   train)[:, None])
             names.append(f"content.{c}_difficulty")
             owner.append(self.modalities.index("content"))
         X = np.concatenate(cols, 1)

@@ -79,6 +79,7 @@ def load_next_step_samples(data_dir: Path) -> MultimodalData:
 def prepare_next_step(data_arg: str, cfg: Config, progress: bool = False) -> tuple[MultimodalData, np.ndarray, Path]:
     """Next-response samples of a knowledge-tracing folder, split by learner (or by the files' own
     user-disjoint train/test, which is kept)."""
+    from ..data.kt.difficulty import add_difficulty
     from ..data.kt.split import kt_split
 
     if data_arg == "synthetic":
@@ -86,7 +87,7 @@ def prepare_next_step(data_arg: str, cfg: Config, progress: bool = False) -> tup
     data_dir = resolve_data(data_arg, progress)
     data = load_next_step_samples(data_dir)
     split = kt_split(data, cfg.seed, cfg.val_fraction, cfg.test_fraction)
-    return data, split, data_dir
+    return add_difficulty(data, split), split, data_dir
 
 
 def load_training_data(run, progress: bool = False) -> MultimodalData:
