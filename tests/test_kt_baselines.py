@@ -76,3 +76,26 @@ def test_dkt_reads_only_visible_responses(tmp_path):
             assert positions[st] < data.meta["n_visible"].to_numpy()[rows[k]]
     # the bundle members (positions 2 and 3) read the same state
     assert state[list(positions).index(2)] == state[list(positions).index(3)]
+
+
+def test_dsrsd_train_next_step_end_to_end(tmp_path, capsys):
+    """`dsrsd train --task next_step` on a knowledge-tracing folder writes a run (explain skipped)."""
+    import json
+
+    from dsrsd_core.cli import main
+
+    data = synthetic_lpp(tmp_path, users=40, length=20)
+    folder = data.report["source"]
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('task = "next_step"\nd_model = 16\nd_stream = 8\nbatch_size = 128\nmin_epochs = 1\n'
+                   'val_fraction = 0.2\ntest_fraction = 0.2\n')
+    out = tmp_path / "run"
+    assert main(["train", "--data", folder, "--config", str(cfg), "--epochs", "2", "--out", str(out),
+                 "--no-explain", "--quiet", "--device", "cpu"]) == 0
+    assert "test AUC" in capsys.readouterr().out
+    info = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else None
+    files = {p.name for p in out.iterdir()}
+    assert files, "the run directory is empty"
+    if info is not None:
+        assert info["data"]["report"]["task"] == "next_step"
+        assert "item_difficulty" in json.dumps(info)
