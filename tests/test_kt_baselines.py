@@ -93,9 +93,9 @@ def test_dsrsd_train_next_step_end_to_end(tmp_path, capsys):
     assert main(["train", "--data", folder, "--config", str(cfg), "--epochs", "2", "--out", str(out),
                  "--no-explain", "--quiet", "--device", "cpu"]) == 0
     assert "test AUC" in capsys.readouterr().out
-    info = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else None
-    files = {p.name for p in out.iterdir()}
-    assert files, "the run directory is empty"
-    if info is not None:
-        assert info["data"]["report"]["task"] == "next_step"
-        assert "item_difficulty" in json.dumps(info)
+    from dsrsd_core.run_dir import RUN_FILES
+
+    assert set(RUN_FILES) <= {p.name for p in out.iterdir()}
+    info = json.loads((out / "run.json").read_text())
+    assert info["data"]["report"]["task"] == "next_step" and "difficulty" in info["data"]["report"]
+    assert json.loads((out / "config.json").read_text())["task"] == "next_step"
