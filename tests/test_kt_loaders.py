@@ -138,14 +138,16 @@ def test_train_next_step_on_oulad_says_not_yet(tmp_path, capsys):
 
 
 def test_assistments_2009_prepares_under_30_s():
+    """CPU seconds of this process (the loader is single-threaded), not wall time: on a machine
+    shared with other jobs the wall clock measures the neighbours (10 s alone, 32 s at load 20)."""
     folder = real("assistments2009_lpp")
-    t0 = time.perf_counter()
+    t0, w0 = time.process_time(), time.perf_counter()
     data = load_next_step(folder)
-    seconds = time.perf_counter() - t0
+    seconds, wall = time.process_time() - t0, time.perf_counter() - w0
     assert data.report["n_responses"] == 278_336 and data.report["n_users"] == 3_114
     assert len(data) == 278_336 - 3_114  # every response after a learner's first
     assert set(data.meta["split_fixed"]) == {"train", "test"}
-    assert seconds < 30, f"preparing ASSISTments 2009 took {seconds:.1f} s"
+    assert seconds < 30, f"preparing ASSISTments 2009 took {seconds:.1f} CPU s ({wall:.1f} s wall)"
 
 
 def test_real_ednet_subset_users():

@@ -1,10 +1,10 @@
-"""DKT (Piech et al. 2015): an LSTM over a learner's (skill, correct) responses.
+"""DKT (Piech et al. 2015): an LSTM over a learner's (skill, item, correct) responses.
 
 Built from the next-step samples themselves (``meta``: user, position, ``n_visible``, ``correct``;
 ``content`` category code ``skill``): for each learner the scored responses in order are the
-LSTM's inputs (one embedding per skill x correctness), and the response at position *p* is
+LSTM's inputs (embeddings of skill x correctness and item x correctness), and the response at position *p* is
 predicted from the state after the last input the sample may see (position < its ``n_visible``:
-bundle mates and the response itself are never read) together with the embedding of its skill.
+bundle mates and the response itself are never read) together with the embeddings of its skill and item (as the learner-performance-prediction DKT).
 A learner's first response (never a sample) is not an input; scaffolding responses that are not
 scored are not inputs either. Windows: a learner's sequence is cut into windows of ``WINDOW``
 responses starting every ``STRIDE``; each response is predicted (in training and at test time)
@@ -29,24 +29,26 @@ from .gbm import GBMModel
 
 
 class _Net(nn.Module):
-    def __init__(self, n_skills: int, d: int, dropout: float):
+    def __init__(self, n_skills: int, n_items: int, d: int, dropout: float):
         super().__init__()
         self.inp = nn.Embedding(2 * n_skills + 2, d)
+        self.item_in = nn.Embedding(2 * n_items + 2, d)
+        self.item = nn.Embedding(n_items + 1, d)
         self.lstm = nn.LSTM(d, d, batch_first=True)
         self.skill = nn.Embedding(n_skills + 1, d)
-        self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, 1))
+        self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(3 * d, d), nn.GELU(), nn.Linear(d, 1))
 
-    def forward(self, tokens, state_idx, target_skill):
-        h, _ = self.lstm(self.inp(tokens))  # (B, T, d)
+    def forward(self, tokens, item_tokens, state_idx, target_skill, target_item):
+        h, _ = self.lstm(self.inp(tokens) + self.item_in(item_tokens))  # (B, T, d)
         h = torch.cat([torch.zeros_like(h[:, :1]), h], 1)  # index 0: nothing seen yet
         g = h.gather(1, (state_idx + 1).unsqueeze(-1).expand(-1, -1, h.shape[-1]))
-        return self.out(torch.cat([g, self.skill(target_skill)], -1)).squeeze(-1)
+        return self.out(torch.cat([g, self.skill(target_skill), self.item(target_item)], -1)).squeeze(-1)
 
 
 class DKT(GBMModel):
     name = "dkt"
     display_name = "DKT (LSTM over responses)"
-    batch_users = 32
+    batch_users = 16
     WINDOW, STRIDE = 200, 100
 
     def fit(self, data, split: np.ndarray, cfg, progress: bool = False) -> "DKT":
@@ -56,6 +58,7 @@ class DKT(GBMModel):
         torch.manual_seed(cfg.seed)
         content = data.modalities["content"]
         skill = content.cat[:, content.cat_names.index("skill")].astype(np.int64)
+        item = content.cat[:, content.cat_names.index("item")].astype(np.int64)
         meta = data.meta
         users = meta["user_id"].to_numpy()
         order = np.lexsort((meta["position"].to_numpy(), users))
@@ -66,11 +69,11 @@ class DKT(GBMModel):
         pos_all, vis_all = meta["position"].to_numpy(), meta["n_visible"].to_numpy()
         for a, b in zip(bounds[:-1], bounds[1:]):
             rows = order[a:b]
-            tokens = skill[rows] * 2 + data.y[rows]
+            tokens = np.stack([skill[rows] * 2 + data.y[rows], item[rows] * 2 + data.y[rows], skill[rows], item[rows]], 1)
             state = np.searchsorted(pos_all[rows], vis_all[rows], side="left") - 1  # last input with position < n_visible
-            self.sequences.append((rows, tokens, state, skill[rows], split[rows[0]]))
+            self.sequences.append((rows, tokens, state, tokens[:, 2:], split[rows[0]]))
         self.units = [u for seq in self.sequences for u in self._windows(*seq)]
-        self.net = _Net(int(skill.max()) + 1, cfg.d_model, cfg.dropout)
+        self.net = _Net(int(skill.max()) + 1, int(item.max()) + 1, cfg.d_model, cfg.dropout)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         train_seq = [u for u in self.units if u[4] == "train"]
         gen = np.random.default_rng(cfg.seed)
@@ -81,7 +84,7 @@ class DKT(GBMModel):
             self.net.train()
             for batch in self._batches(train_seq, gen):
                 tokens, state, tskill, y, mask = self._pad(batch, data.y)
-                logit = self.net(tokens, state, tskill)
+                logit = self.net(tokens[..., 0], tokens[..., 1], state, tskill[..., 0], tskill[..., 1])
                 loss = nn.functional.binary_cross_entropy_with_logits(logit[mask], y[mask])
                 opt.zero_grad()
                 loss.backward()
@@ -128,14 +131,14 @@ class DKT(GBMModel):
     def _pad(batch, y_all):
         T = max(len(s[0]) for s in batch)
         B = len(batch)
-        tokens = np.zeros((B, T), np.int64)
+        tokens = np.zeros((B, T, 2), np.int64)
         state = np.full((B, T), -1, np.int64)
-        tskill = np.zeros((B, T), np.int64)
+        tskill = np.zeros((B, T, 2), np.int64)
         y = np.zeros((B, T), np.float32)
         mask = np.zeros((B, T), bool)
         for i, (rows, tok, st, sk, _, scored) in enumerate(batch):
             n = len(rows)
-            tokens[i, :n], state[i, :n], tskill[i, :n], y[i, :n], mask[i, :n] = tok, st, sk, y_all[rows], scored
+            tokens[i, :n], state[i, :n], tskill[i, :n], y[i, :n], mask[i, :n] = tok[:, :2], st, sk, y_all[rows], scored
         return (torch.as_tensor(tokens), torch.as_tensor(state), torch.as_tensor(tskill), torch.as_tensor(y),
                 torch.as_tensor(mask))
 
@@ -145,7 +148,7 @@ class DKT(GBMModel):
         p = np.zeros(self.n)
         for batch in self._batches(self.units, None):
             tokens, state, tskill, _, mask = self._pad(batch, y_all)
-            prob = torch.sigmoid(self.net(tokens, state, tskill)).numpy()
+            prob = torch.sigmoid(self.net(tokens[..., 0], tokens[..., 1], state, tskill[..., 0], tskill[..., 1])).numpy()
             for i, u in enumerate(batch):
                 p[u[0][u[5]]] = prob[i, :len(u[0])][u[5]]
         return np.column_stack([1 - p, p])
