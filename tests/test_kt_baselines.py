@@ -99,3 +99,18 @@ def test_dsrsd_train_next_step_end_to_end(tmp_path, capsys):
     info = json.loads((out / "run.json").read_text())
     assert info["data"]["report"]["task"] == "next_step" and "difficulty" in info["data"]["report"]
     assert json.loads((out / "config.json").read_text())["task"] == "next_step"
+
+
+def test_next_step_run_is_not_explained_and_explain_refuses_it_clearly(tmp_path, capsys):
+    from dsrsd_core.cli import main
+
+    data = synthetic_lpp(tmp_path, users=40, length=20)
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('task = "next_step"\nd_model = 16\nd_stream = 8\nbatch_size = 128\nmin_epochs = 1\n'
+                   'val_fraction = 0.2\ntest_fraction = 0.2\n')
+    out = tmp_path / "run"
+    assert main(["train", "--data", data.report["source"], "--config", str(cfg), "--epochs", "1", "--out", str(out),
+                 "--quiet", "--device", "cpu"]) == 0
+    assert "not explained" in capsys.readouterr().out and not (out / "explain").exists()
+    assert main(["explain", str(out)]) == 2
+    assert "next-step runs is not built yet" in capsys.readouterr().err
