@@ -205,7 +205,10 @@ def _train(args, out: Path, command: dict) -> int:
     test = result.metrics["test"]
     print(f"wrote {out}: test AUC {test['auc']:.3f}, macro-F1 {test['macro_f1']:.3f}, accuracy {test['accuracy']:.3f} "
           f"(best epoch {result.best_epoch}, {result.seconds['per_epoch_mean']:.1f} s/epoch on {device})")
-    if not args.no_explain:
+    if cfg.task == "next_step":
+        print("not explained: attributions, embeddings and the dashboard views for next-step runs are not "
+              "built yet (docs/next_step.md); the run's metrics and predictions are in the folder")
+    elif not args.no_explain:
         from .explain.recorder import explain
 
         print(explain_line(out, explain(out, data=data, progress=progress)))
@@ -318,13 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_synth)
 
-    v = sub.add_parser("validate-data", help="check a folder of OULAD tables and report what a run would use")
+    v = sub.add_parser("validate-data", help="check a folder of OULAD tables or a knowledge-tracing export and report what a run would use")
     v.add_argument("data", help="folder with the OULAD tables, or 'synthetic'")
     v.set_defaults(func=cmd_validate)
 
     t = sub.add_parser("train", help="train DSRSD-Net and write a run directory")
     t.add_argument("--data", default=None, help="folder with the OULAD tables, or 'synthetic'")
-    t.add_argument("--task", default=None, help="final_outcome")
+    t.add_argument("--task", default=None, help="final_outcome (OULAD) or next_step (knowledge-tracing folders)")
     t.add_argument("--target", default=None, choices=["at_risk", "four_class"])
     t.add_argument("--cutoff-fraction", dest="cutoff_fraction", type=float, default=None,
                    help="predict at this fraction of each module's length (default 0.5)")

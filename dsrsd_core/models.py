@@ -7,6 +7,8 @@
 ``late_fusion``                averaged per-modality class probabilities (:mod:`.baselines.late_fusion`)
 ``co_attention``               within- then cross-modal attention over tokens (:mod:`.baselines.co_attention`)
 ``gbm``                        histogram gradient boosting on flattened features (:mod:`.baselines.gbm`; not a torch module)
+``kt_logreg``, ``dkt``         knowledge-tracing baselines, only for the content/behaviour/history modalities of
+                               ``--task next_step`` (:mod:`.baselines.kt_logreg`, :mod:`.baselines.dkt`)
 ``dsrsd_no_<part>``            DSRSD-Net ablations: settings from :data:`ABLATIONS`
 =============================  ===============================================================
 
@@ -21,6 +23,8 @@ from dataclasses import replace
 from .baselines.co_attention import CoAttention
 from .baselines.early_fusion import EarlyFusion
 from .baselines.gbm import GBMModel
+from .baselines.dkt import DKT
+from .baselines.kt_logreg import KTLogReg
 from .baselines.late_fusion import LateFusion
 from .baselines.single_modality import SingleModality
 from .errors import DsrsdError
@@ -50,10 +54,14 @@ ABLATIONS = {
                          "w_private_decorrelation": 0.0, "stream_dropout": 0.0, "min_epochs": 0, "batch_size": 256, "epochs": 30},
 }
 
+KT_BASELINES = {"kt_logreg": KTLogReg, "dkt": DKT}
+
 DISPLAY = {
     "dsrsd_net": "DSRSD-Net",
     **{name: cls.display_name for name, cls in FUSION_BASELINES.items()},
     "gbm": GBMModel.display_name,
+    "kt_logreg": KTLogReg.display_name,
+    "dkt": DKT.display_name,
     "dsrsd_no_alignment": "DSRSD-Net without alignment",
     "dsrsd_no_decorrelation": "DSRSD-Net without decorrelation",
     "dsrsd_no_orthogonality": "DSRSD-Net without orthogonality",
@@ -71,6 +79,8 @@ DISPLAY = {
 def model_names(modalities: list[str], ablations: bool = True) -> list[str]:
     """The benchmark grid in order: DSRSD-Net, single modalities, fusion baselines, GBM, ablations."""
     names = ["dsrsd_net", *[f"single_{m}" for m in modalities], *FUSION_BASELINES, "gbm"]
+    if {"content", "history"} <= set(modalities):
+        names += list(KT_BASELINES)
     return names + (list(ABLATIONS) if ablations else [])
 
 
@@ -110,4 +120,6 @@ def build_model(specs: list[dict], n_classes: int, cfg: Config, name: str = "dsr
         return SingleModality(specs, n_classes, name[len("single_"):], cfg.d_model, cfg.dropout)
     if name == "gbm":
         return GBMModel(specs, n_classes, cfg)
+    if name in KT_BASELINES:
+        return KT_BASELINES[name](specs, n_classes, cfg)
     return FUSION_BASELINES[name](specs, n_classes, cfg.d_model, cfg.dropout)

@@ -20,6 +20,10 @@ CHUNK_ROWS = 1_000_000
 def validate_data(data_dir) -> tuple[str, bool]:
     """(human-readable report, ok). Never raises for a problem in the data; it is reported instead."""
     data_dir = Path(data_dir)
+    from .kt import detect_source, validate_kt
+
+    if detect_source(data_dir) is not None:
+        return validate_kt(data_dir)
     lines = [f"OULAD data check: {data_dir}"]
     if not data_dir.is_dir():
         return "\n".join(lines + [f"PROBLEM: {data_dir} is not a folder", "Result: NOT OK"]), False

@@ -188,6 +188,9 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
     if run.info.get("model", "dsrsd_net") != "dsrsd_net":
         raise DsrsdError(f"{run_dir} is a {run.info['model']} run; `dsrsd explain` records the shared/private "
                          "streams of DSRSD-Net; compare other models with `dsrsd benchmark`")
+    if run.config.get("task", "final_outcome") != "final_outcome":
+        raise DsrsdError(f"{run_dir} is a {run.config['task']} run; explaining next-step runs is not built yet "
+                         "(docs/next_step.md); its metrics and predictions are in the run folder")
     model = run.model()
     if data is None:
         data = load_training_data(run, progress)

@@ -51,15 +51,48 @@ def load_samples(data_dir: Path, target: str, cutoff_fraction: float, presentati
 
 def prepare(data_arg: str, cfg: Config, progress: bool = False) -> tuple[MultimodalData, np.ndarray, Path]:
     """Load (cached) samples for ``cfg``'s task, restrict to its presentations, split them by
-    ``cfg.split`` (by learner, or by time: :func:`dsrsd_core.data.splits.temporal_split`)."""
+    ``cfg.split`` (by learner, or by time: :func:`dsrsd_core.data.splits.temporal_split`). Next-step
+    samples come from a knowledge-tracing folder (:func:`prepare_next_step`)."""
+    if cfg.task == "next_step":
+        return prepare_next_step(data_arg, cfg, progress)
     if cfg.task != "final_outcome":
-        raise DsrsdError(f"task {cfg.task!r} is not available yet; use --task final_outcome")
+        raise DsrsdError(f"unknown task {cfg.task!r}; use --task final_outcome or next_step")
     data_dir = resolve_data(data_arg, progress)
     data = load_samples(data_dir, cfg.target, cfg.cutoff_fraction, cfg.presentations, progress)
     if len(np.unique(data.y)) < 2:
         raise DsrsdError("the selected samples hold only one class; cannot train")
     split = make_split(data.meta, data.y, cfg.split, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     return data, split, data_dir
+
+
+def load_next_step_samples(data_dir: Path) -> MultimodalData:
+    """The (cached) next-step samples of ``data_dir``: a knowledge-tracing source detected from its files."""
+    from ..data.kt import detect_source, load_next_step_cached
+
+    if detect_source(data_dir) is None:
+        if (data_dir / "courses.csv").is_file() or list(data_dir.glob("courses.csv*")):
+            raise DsrsdError(f"{data_dir}: next_step on OULAD (next assessment) is not available yet; "
+                             "knowledge-tracing folders (ASSISTments, Statics, EdNet-KT1) are")
+        raise DsrsdError(f"{data_dir}: no knowledge-tracing files found for --task next_step "
+                         "(preprocessed_data*.csv, skill_builder_data*.csv, or EdNet-KT1 logs with questions.csv)")
+    return load_next_step_cached(data_dir)
+
+
+def prepare_next_step(data_arg: str, cfg: Config, progress: bool = False) -> tuple[MultimodalData, np.ndarray, Path]:
+    """Next-response samples of a knowledge-tracing folder, split by learner (or by the files' own
+    user-disjoint train/test, which is kept)."""
+    from ..data.kt.difficulty import add_difficulty
+    from ..data.kt.split import kt_split
+
+    if data_arg == "synthetic":
+        raise DsrsdError("--task next_step needs a knowledge-tracing folder; the synthetic cohort has no response log")
+    if cfg.split != "learner":
+        raise DsrsdError(f"--split {cfg.split} needs presentations; next-step samples are split by learner "
+                         "(or by the folder's own train/test files)")
+    data_dir = resolve_data(data_arg, progress)
+    data = load_next_step_samples(data_dir)
+    split = kt_split(data, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    return add_difficulty(data, split), split, data_dir
 
 
 def load_training_data(run, progress: bool = False) -> MultimodalData:
@@ -69,8 +102,11 @@ def load_training_data(run, progress: bool = False) -> MultimodalData:
     data_dir = synthetic_dir(progress=progress) if source == "synthetic" else Path(source)
     if not data_dir.is_dir():
         raise DsrsdError(f"{run.path}: explaining needs the training data, and {data_dir} is not there")
-    data = load_samples(data_dir, run.config["target"], run.config["cutoff_fraction"],
-                        run.config.get("presentations", []), progress)
+    if run.config.get("task") == "next_step":
+        data = load_next_step_samples(data_dir)
+    else:
+        data = load_samples(data_dir, run.config["target"], run.config["cutoff_fraction"],
+                            run.config.get("presentations", []), progress)
     if run.info["data"].get("fingerprint") and data.report.get("fingerprint") != run.info["data"]["fingerprint"]:
         raise DsrsdError(f"{run.path}: the files in {data_dir} changed since this run was trained; retrain")
     return data
