@@ -34,3 +34,26 @@ def random_data(n: int = 64, seed: int = 0, n_classes: int = 2, signal: bool = T
     meta = pd.DataFrame({"id_student": np.arange(n) // 2 + 1000, "code_module": "AAA", "code_presentation": "2013J"})
     classes = ["not_at_risk", "at_risk"] if n_classes == 2 else [f"c{i}" for i in range(n_classes)]
     return MultimodalData(mods, present, y.astype(np.int64), classes, meta, {"source": "random"})
+
+
+def trained_run(path, n: int = 60, seed: int = 1, **config):
+    """Train DSRSD-Net briefly on :func:`random_data` (one thread) and write the run at ``path``.
+
+    Returns (data, split, result). ``config`` overrides the small default settings (1 epoch, d_model 8).
+    """
+    import torch
+
+    from dsrsd_core.data.splits import learner_split
+    from dsrsd_core.models import build_model
+    from dsrsd_core.run_dir import write_training_run
+    from dsrsd_core.train.config import Config
+    from dsrsd_core.train.trainer import train_model
+
+    torch.set_num_threads(1)
+    data = random_data(n, seed=seed)
+    split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
+    cfg = Config(**{"epochs": 1, "d_model": 8, "d_stream": 4, **config})
+    result = train_model(lambda: build_model(data.specs(), len(data.classes), cfg), data, split, cfg, "cpu",
+                         progress=False)
+    write_training_run(path, data, result, cfg, "cpu", "random")
+    return data, split, result

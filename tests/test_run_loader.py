@@ -1,32 +1,22 @@
 """The project's own loader (`Run.model()`, used by `dsrsd explain`, the app and the report) never
 unpickles: a `model.pt` carrying a pickle payload is refused and the payload never runs."""
-import pickle
 
 import numpy as np
 import pytest
 import torch
-from factories import random_data
+from factories import trained_run
 
 from dsrsd_core.cli import main
-from dsrsd_core.data.splits import learner_split
 from dsrsd_core.errors import DsrsdError
-from dsrsd_core.models import build_model
-from dsrsd_core.run_dir import load_run, write_training_run
+from dsrsd_core.run_dir import load_run
 from dsrsd_core.train.batching import to_tensors
-from dsrsd_core.train.config import Config
-from dsrsd_core.train.trainer import predict, train_model
+from dsrsd_core.train.trainer import predict
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    torch.set_num_threads(1)
-    data = random_data(60, seed=1)
-    split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
-    cfg = Config(epochs=1, d_model=8, d_stream=4)
-    result = train_model(lambda: build_model(data.specs(), len(data.classes), cfg), data, split, cfg, "cpu",
-                         progress=False)
     path = tmp_path_factory.mktemp("loader") / "run"
-    write_training_run(path, data, result, cfg, "cpu", "random")
+    data, _, _ = trained_run(path)
     return path, data
 
 

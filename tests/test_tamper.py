@@ -7,15 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from factories import random_data
+from factories import trained_run
 
 from dsrsd_core.cli import main
-from dsrsd_core.data.splits import learner_split
 from dsrsd_core.errors import DsrsdError
-from dsrsd_core.models import build_model
-from dsrsd_core.run_dir import load_run, write_explanation, write_training_run
-from dsrsd_core.train.config import Config
-from dsrsd_core.train.trainer import train_model
+from dsrsd_core.run_dir import load_run, write_explanation
 from test_run_loader import _poison
 
 MESSAGES = {}  # case -> message, printed at the end (-s) for the closing note
@@ -23,14 +19,8 @@ MESSAGES = {}  # case -> message, printed at the end (-s) for the closing note
 
 @pytest.fixture(scope="module")
 def made_run(tmp_path_factory):
-    torch.set_num_threads(1)
-    data = random_data(60, seed=1)
-    split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
-    cfg = Config(epochs=1, d_model=8, d_stream=4)
-    result = train_model(lambda: build_model(data.specs(), len(data.classes), cfg), data, split, cfg, "cpu",
-                         progress=False)
     path = tmp_path_factory.mktemp("tamper") / "run"
-    write_training_run(path, data, result, cfg, "cpu", "random")
+    data, split, result = trained_run(path)
     n = len(data)
     tables = {"predictions": pd.DataFrame({"sample": np.arange(n), "split": split, "label": data.y,
                                            "pred": result.proba.argmax(1),

@@ -64,6 +64,22 @@ def flatten_features(data: MultimodalData) -> tuple[np.ndarray, list[str], np.nd
     return np.concatenate(cols, 1).astype(np.float32), names, np.asarray(owner), np.asarray(categorical)
 
 
+def blank_absent(x: np.ndarray, present, owner: np.ndarray, fill: float) -> np.ndarray:
+    """Flattened feature rows ``x`` with each modality absent in ``present`` (rows x modalities, or
+    None: nothing to blank) set to ``fill``; ``owner[k]`` is the modality of feature column k."""
+    if present is None:
+        return x
+    absent = ~np.asarray(present, dtype=bool)
+    if not absent.any():
+        return x
+    x = x.copy()
+    for j in range(absent.shape[1]):
+        r = absent[:, j]
+        if r.any():
+            x[np.ix_(r, owner == j)] = fill
+    return x
+
+
 class GBMModel:
     """A fitted HGB classifier with the benchmark's model surface.
 
@@ -90,18 +106,7 @@ class GBMModel:
 
         ``present`` has one row per selected sample (or is None: the data's own presence).
         """
-        x = self.X if rows is None else self.X[rows]
-        if present is None:
-            return x
-        absent = ~np.asarray(present, dtype=bool)
-        if not absent.any():
-            return x
-        x = x.copy()
-        for j in range(len(self.modalities)):
-            r = absent[:, j]
-            if r.any():
-                x[np.ix_(r, self.owner == j)] = np.nan
-        return x
+        return blank_absent(self.X if rows is None else self.X[rows], present, self.owner, np.nan)
 
     def fit(self, data: MultimodalData, split: np.ndarray, cfg, progress: bool = False) -> "GBMModel":
         from tqdm.auto import tqdm

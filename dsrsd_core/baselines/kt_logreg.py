@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from ..errors import DsrsdError
 from ..train.metrics import classification_metrics
 from ..data.kt.difficulty import difficulty
-from .gbm import GBMModel
+from .gbm import GBMModel, blank_absent
 
 class KTLogReg(GBMModel):
     name = "kt_logreg"
@@ -56,15 +56,5 @@ class KTLogReg(GBMModel):
         return self
 
     def _features(self, present, rows=None) -> np.ndarray:
-        x = self.X if rows is None else self.X[rows]
-        if present is None:
-            return x
-        absent = ~np.asarray(present, dtype=bool)
-        if not absent.any():
-            return x
-        x = x.copy()
-        for j in range(len(self.modalities)):
-            r = absent[:, j]
-            if r.any():
-                x[np.ix_(r, self.owner == j)] = 0.0  # the training mean, standardised
-        return x
+        # 0 is the training mean of a standardised feature
+        return blank_absent(self.X if rows is None else self.X[rows], present, self.owner, 0.0)
