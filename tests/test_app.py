@@ -21,6 +21,8 @@ PAGES = {"overview": "pages_/overview.py", "dominance": "pages_/dominance.py", "
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
+from dsrsd_core import integrity  # noqa: E402
+from dsrsd_core.run_dir import RUN_FILES  # noqa: E402
 
 
 @pytest.fixture
@@ -229,8 +231,9 @@ def runs_folder(tmp_path, default_run, monkeypatch):
     base = folder / "early_fusion_s0"
     shutil.copytree(default_run, base, ignore=shutil.ignore_patterns("explain"))  # a baseline: no explanation
     info = json.loads((default_run / "run.json").read_text())
-    (base / "run.json").write_text(json.dumps({**info, "model": "early_fusion", "streams": []}))
     (base / "metrics.json").write_text(json.dumps({"test": {"n": 335, "accuracy": 0.7, "macro_f1": 0.65, "auc": 0.75}}))
+    files = integrity.hashes(base, [f for f in RUN_FILES if f != "run.json"])  # as if written this way
+    (base / "run.json").write_text(json.dumps({**info, "model": "early_fusion", "streams": [], "files": files}))
     old = folder / "old_run"
     old.mkdir()
     (old / "run.json").write_text(json.dumps({**info, "format_version": 0}))
@@ -408,6 +411,14 @@ def test_embedding_page_shows_the_verdict(app_env, stored):
     assert factor_view(at) is not None
 
 
+def rehash_explain(run: Path) -> None:
+    """Record ``run/explain``'s files as they are now, as if its `dsrsd explain` had written them so."""
+    folder = run / "explain"
+    kept = {k: v for k, v in json.loads((folder / integrity.MANIFEST).read_text()).items() if k.startswith("../")}
+    names = sorted(f.name for f in folder.iterdir() if f.is_file() and f.name != integrity.MANIFEST)
+    (folder / integrity.MANIFEST).write_text(json.dumps({**integrity.hashes(folder, names), **kept}))
+
+
 @pytest.fixture(scope="module")
 def variant_runs(tmp_path_factory, default_run):
     """Copies of the shipped run: explained before decomposition.json existed (no decomposition, no stream
@@ -430,6 +441,7 @@ def variant_runs(tmp_path_factory, default_run):
     dec["collapsed"] = ["profile"]
     (real / "explain" / "decomposition.json").write_text(json.dumps(dec))
     (real / "explain" / "decomposition_probes.parquet").unlink()
+    rehash_explain(old), rehash_explain(real)
     return {"old": old, "real": real}
 
 

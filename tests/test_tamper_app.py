@@ -9,6 +9,8 @@ import pytest
 pytest.importorskip("streamlit")
 from test_app import assert_clean, open_page  # noqa: E402
 
+from dsrsd_core.integrity import sha256_file  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def tampered(tmp_path_factory, default_run):
@@ -19,6 +21,10 @@ def tampered(tmp_path_factory, default_run):
     col = [c for c in frame.columns if c.startswith("proba_")][0]
     frame.loc[3, col] = np.nan
     frame.to_parquet(nan / "samples.parquet", index=False)
+    # rewritten with its hash too (the hashes are no signature): the value check must still catch it
+    info = json.loads((nan / "run.json").read_text())
+    info["files"]["samples.parquet"] = sha256_file(nan / "samples.parquet")
+    (nan / "run.json").write_text(json.dumps(info))
     future = root / "future"
     shutil.copytree(default_run, future, ignore=shutil.ignore_patterns("explain"))
     info = json.loads((future / "run.json").read_text())
