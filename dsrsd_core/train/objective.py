@@ -93,7 +93,7 @@ def loss_terms(out: dict, y: torch.Tensor, present: torch.Tensor, cfg: Config) -
     Under ``torchrun`` every term is computed per rank, on that rank's batch: InfoNCE negatives,
     variances, correlations and the in-batch regressions see ``batch_size`` samples, not the
     global batch (gradients are then averaged by DDP). Keep ``batch_size`` per rank large enough
-    for these statistics (the default 64 is the smallest measured to work).
+    for these statistics; the default 64 is what was measured (smaller batches were not tried).
     """
     present = present.bool()
     task = F.cross_entropy(out["logits"].float(), y)
