@@ -18,7 +18,7 @@ Outputs: ``--csv`` (one row per config x seed) and ``--png`` (test AUC against b
 measures, mean ± sd over seeds per configuration).
 
     OMP_NUM_THREADS=1 python benchmarks/decomposition_sweep.py --data synthetic --seeds 0,1,2 \\
-        --out /tmp/dsweep --csv docs/img/decomposition_sweep.csv --png docs/img/decomposition_sweep.png
+        --out runs/dsweep --csv docs/img/decomposition_sweep.csv --png docs/img/decomposition_sweep.png
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="synthetic")
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
-    ap.add_argument("--out", default="/tmp/dsweep", help="folder for the per-run JSON (resumable)")
+    ap.add_argument("--out", default="runs/dsweep", help="folder for the per-run JSON (resumable)")
     ap.add_argument("--csv", default="docs/img/decomposition_sweep.csv")
     ap.add_argument("--png", default="docs/img/decomposition_sweep.png")
     ap.add_argument("--only-table", action="store_true", help="no training: tables and plot from the runs on disk")
