@@ -104,7 +104,7 @@ def model_config(name: str, cfg: Config) -> Config:
 def dsrsd_from_config(specs: list[dict], n_classes: int, cfg: Config) -> DSRSDNet:
     """DSRSD-Net for modalities ``specs``, sized by ``cfg``: the one place its settings reach the model."""
     return DSRSDNet(specs, n_classes, cfg.d_model, cfg.d_stream, cfg.dropout, cfg.residual, cfg.alignment,
-                    cfg.code_dim, cfg.fusion, cfg.stream_dropout)
+                    cfg.code_dim, cfg.fusion, cfg.stream_dropout, cfg.task_writes_code)
 
 
 def build_model(specs: list[dict], n_classes: int, cfg: Config, name: str = "dsrsd_net"):

@@ -37,7 +37,7 @@ def synthetic_dir(enrolments: int = SYNTHETIC_DEFAULT["enrolments"], seed: int =
     """The default synthetic cohort, generated once into the cache and reused."""
     from .synth import write_cohort  # the generator is only needed on a cache miss
 
-    path = cache_root() / f"synthetic-v2-n{enrolments}-s{seed}"
+    path = cache_root() / f"synthetic-v3-n{enrolments}-s{seed}"
     if not (path / "ground_truth.json").exists():
         write_cohort(path, enrolments=enrolments, seed=seed, progress=progress)
     return path

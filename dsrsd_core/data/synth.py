@@ -19,10 +19,13 @@ built to be visible before the default cut-off (half of each presentation's leng
 ``engagement`` (shared: clickstream + assessments; outcome weight 1.0)
     Multiplies the rate of rows and clicks on *learning* activities (oucontent, forumng, quiz,
     subpage, resource, ... every type except ``homepage`` and ``url``) by the same factor in every
-    week of the module; raises assessment scores, the probability of submitting and how many days
-    early a submission is; lowers the probability of withdrawing.
+    week of the module; raises assessment scores (12 points per SD in TMAs, 3 in CMAs), the
+    probability of submitting and how many days early a submission is; lowers the probability of
+    withdrawing.
 ``mastery`` (private to assessments; 0.8)
-    Raises assessment scores, evenly over the module. No effect on clicks.
+    Raises assessment scores evenly over the module, mostly in CMAs (14 points per SD, 4 in TMAs):
+    the different loadings are what lets the assessment record tell it from engagement. No
+    effect on clicks.
 ``preparation`` (shared: profile + assessments; 0.4)
     Expressed in ``highest_education`` (higher = more prepared) and ``num_of_prev_attempts``
     (more = less prepared); raises the scores of assessments due early: full effect for those
@@ -43,7 +46,7 @@ built to be visible before the default cut-off (half of each presentation's leng
 ``background`` (private to profile; 0.3)
     Expressed in ``imd_band`` (higher = higher background).
 
-Each of the four profile fields above expresses exactly one factor (probit loadings 0.8, -0.6,
+Each of the four profile fields above expresses exactly one factor (probit loadings 0.9, -0.6,
 -0.85, 0.85). Gender, region, age band, disability and the registration date are drawn with
 OULAD-like frequencies and have no effect on anything.
 
@@ -87,7 +90,7 @@ from ..errors import DsrsdError
 from ..io import atomic_path, write_json
 from .schema import TABLES, VOCAB
 
-GENERATOR = "dsrsd synthetic v2"
+GENERATOR = "dsrsd synthetic v3"
 MIN_ENROLMENTS = 50
 
 # --- the planted truth ---------------------------------------------------------------------
@@ -125,8 +128,15 @@ HALF = 0.5  # preparation and availability act in the first half of the module (
 
 # --- assessment scores -----------------------------------------------------------------------
 SCORE_BASE = 73.0
-SCORE_ENGAGEMENT, SCORE_MASTERY, SCORE_PREPARATION = 9.0, 10.0, 12.0  # points per SD
-SCORE_NOISE = 5.0  # low enough that mastery and preparation are recoverable well above the probe thresholds
+# points per SD, by assessment type. Effort shows in tutor-marked work, knowledge in computer-marked
+# tests: with one loading per factor for every score, engagement and mastery move all scores alike
+# and no probe of the assessment record can tell them apart (mastery's linear R^2 from the
+# prepared features was 0.41 with 9/10 points in every score; tests/test_synth.py checks that
+# every factor is recoverable from each modality that observes it)
+SCORE_ENGAGEMENT = {"TMA": 12.0, "CMA": 3.0, "Exam": 8.0}
+SCORE_MASTERY = {"TMA": 4.0, "CMA": 14.0, "Exam": 9.0}
+SCORE_PREPARATION = 14.0
+SCORE_NOISE = 5.0
 CHUNK_LEARNERS = 2500
 
 # activity type -> (share of click rows, mean clicks per row, mean sites per presentation,
@@ -385,7 +395,7 @@ def _people(pres: dict, n: int, rng) -> dict:
     def expr(factor, loading):
         return loading * lat[factor] + math.sqrt(1 - loading**2) * rng.standard_normal(n)
 
-    education = np.array(VOCAB["highest_education"], dtype=object)[_ordinal(expr("preparation", 0.8), EDUCATION_P)]
+    education = np.array(VOCAB["highest_education"], dtype=object)[_ordinal(expr("preparation", 0.9), EDUCATION_P)]
     prev = _ordinal(expr("preparation", -0.6), PREV_ATTEMPTS_P).astype(np.int64)
     credits = np.array(CREDITS, np.int64)[_ordinal(expr("availability", -0.85), CREDITS_P)]
     imd = np.array(VOCAB["imd_band"], dtype=object)[_ordinal(expr("background", 0.85), IMD_P)]
@@ -440,9 +450,10 @@ def _assessments(pres: dict, rng) -> dict:
     modules = list(dict.fromkeys(pres["module"]))
     style = {}
     for m in modules:
-        kind = rng.choice(["tma", "tma_cma", "tma_cma0"], p=[0.4, 0.35, 0.25])
+        # every module has CMAs (weighted or not): they are where mastery shows
+        kind = rng.choice(["tma_cma", "tma_cma0"], p=[0.55, 0.45])
         n_tma = int(rng.integers(3, 7))
-        n_cma = 0 if kind == "tma" else int(rng.integers(4, 8))
+        n_cma = int(rng.integers(4, 8))
         if kind == "tma_cma":
             tma_total = int(rng.choice([75, 80, 85, 95]))
             w_tma, w_cma = _split_weights(rng, tma_total, n_tma), _split_weights(rng, 100 - tma_total, n_cma, False)
@@ -499,7 +510,9 @@ def _submissions(pres: dict, people: dict, assess: dict, rng) -> dict:
         reg = people["reg"][li]
         date_sub = np.where(reg != _NA, np.maximum(date_sub, reg), date_sub)
         fade = np.clip((HALF * length - due) / (HALF / 2 * length), 0.0, 1.0)
-        score = (SCORE_BASE + SCORE_ENGAGEMENT * e + SCORE_MASTERY * m + SCORE_PREPARATION * fade * prep
+        w_e = np.where(is_exam, SCORE_ENGAGEMENT["Exam"], np.where(is_cma, SCORE_ENGAGEMENT["CMA"], SCORE_ENGAGEMENT["TMA"]))
+        w_m = np.where(is_exam, SCORE_MASTERY["Exam"], np.where(is_cma, SCORE_MASTERY["CMA"], SCORE_MASTERY["TMA"]))
+        score = (SCORE_BASE + w_e * e + w_m * m + SCORE_PREPARATION * fade * prep
                  + assess["difficulty"][ai] + rng.normal(0.0, SCORE_NOISE, n))
         score = np.clip(np.round(score), 0, 100).astype(np.int64)
         score[rng.random(n) < 0.001] = _NA

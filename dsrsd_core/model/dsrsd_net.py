@@ -35,7 +35,7 @@ class DSRSDNet(nn.Module):
 
     def __init__(self, specs: list[dict], n_classes: int, d_model: int = 64, d_stream: int = 32,
                  dropout: float = 0.1, residual: bool = True, alignment: str = "pairs", code_dim: int = 8,
-                 fusion: str = "sum", stream_dropout: float = 0.0):
+                 fusion: str = "sum", stream_dropout: float = 0.0, task_writes_code: bool = True):
         super().__init__()
         if alignment not in ("pairs", "rest"):
             raise ValueError(f"unknown alignment {alignment!r}")
@@ -46,7 +46,7 @@ class DSRSDNet(nn.Module):
         self.encoders = nn.ModuleDict({s["name"]: make_encoder(s, d_model, dropout) for s in specs})
         if alignment == "rest":
             lift = nn.Linear(code_dim, d_stream)
-            self.dual = nn.ModuleDict({m: ResidualDualStream(d_model, d_stream, residual, code_dim, lift)
+            self.dual = nn.ModuleDict({m: ResidualDualStream(d_model, d_stream, residual, code_dim, lift, task_writes_code)
                                        for m in self.modalities})
             self.rest = RestPredictor(len(self.modalities), d_model, code_dim)
         else:

@@ -16,12 +16,19 @@ class ResidualDualStream(nn.Module):
     c = S(h) is a small code and s = lift(c), so every modality's shared stream lives in the same
     coordinates and can hold no more than ``code_dim`` directions. Without one, s = LayerNorm(S(h))
     (the paper's form) and c = s.
+
+    ``task_writes_code=False`` lifts a detached code, s = lift(sg(c)): what downstream losses (the
+    task) want cannot be written into the code, which then holds only what the losses on c itself
+    (alignment with the other modalities, decorrelation) put there; the task still trains the lift
+    and reads the code.
     """
 
-    def __init__(self, d: int, k: int, residual: bool = True, code_dim: int = 0, lift: nn.Module | None = None):
+    def __init__(self, d: int, k: int, residual: bool = True, code_dim: int = 0, lift: nn.Module | None = None,
+                 task_writes_code: bool = True):
         super().__init__()
         self.residual = residual
         self.lift = lift
+        self.task_writes_code = task_writes_code
         self.shared = nn.Linear(d, code_dim) if lift is not None else nn.Sequential(nn.Linear(d, k), nn.LayerNorm(k))
         self.back = nn.Linear(k, d)
         self.private = nn.Sequential(nn.Linear(d, k), nn.LayerNorm(k))
@@ -29,7 +36,10 @@ class ResidualDualStream(nn.Module):
     def forward(self, h: torch.Tensor):
         """-> shared s, residual r, private p, shared code c (c is s without a lift)."""
         c = self.shared(h)
-        s = self.lift(c) if self.lift is not None else c
+        if self.lift is None:
+            s = c
+        else:
+            s = self.lift(c if self.task_writes_code else c.detach())
         r = h - self.back(s)
         p = self.private(r if self.residual else h)
         return s, r, p, c

@@ -28,6 +28,9 @@ class Config:
     # each modality's low-rank code (code_dim) with its prediction from the other modalities' codes
     alignment: str = "rest"
     code_dim: int = 3  # at most this many shared directions per modality (larger lets private content in)
+    # False: the task reads the shared code but its gradient stops there, so only alignment and
+    # decorrelation decide what the code holds (rest alignment only)
+    task_writes_code: bool = True
     code_floor: str = "per_dim"  # variance floor on every code dimension, or on the code's "total" spread
     fusion: str = "concat"  # "sum": gated weighted sum of streams; "concat": each stream keeps its slot
     # loss weights: total = task + w_align (InfoNCE + w_regression * regression) + w_decorrelation
