@@ -48,10 +48,15 @@ ABLATIONS = {
     "dsrsd_sum_fusion": {"fusion": "sum"},
     "dsrsd_no_stream_dropout": {"stream_dropout": 0.0},
     "dsrsd_no_private_decorrelation": {"w_private_decorrelation": 0.0},
+    "dsrsd_task_writes_code": {"task_writes_code": True},
+    "dsrsd_weak_regression": {"w_regression": 1.0},
+    "dsrsd_no_independence": {"w_independence": 0.0},
+    "dsrsd_no_reconstruction": {"w_reconstruction": 0.0},
     # the paper's form as first built (before the probes): every setting back to its old default
     "dsrsd_paper_form": {"alignment": "pairs", "fusion": "sum", "w_regression": 0.1, "w_decorrelation": 0.05,
                          "w_orthogonality": 0.1, "orthogonality_scope": "own", "w_backprojection": 0.0,
-                         "w_private_decorrelation": 0.0, "stream_dropout": 0.0, "min_epochs": 0, "batch_size": 256, "epochs": 30},
+                         "w_private_decorrelation": 0.0, "stream_dropout": 0.0, "min_epochs": 0, "batch_size": 256, "epochs": 30,
+                         "w_independence": 0.0, "task_writes_code": True, "w_reconstruction": 0.0},
 }
 
 KT_BASELINES = {"kt_logreg": KTLogReg, "dkt": DKT}
@@ -72,6 +77,10 @@ DISPLAY = {
     "dsrsd_sum_fusion": "DSRSD-Net with a gated sum",
     "dsrsd_no_stream_dropout": "DSRSD-Net without stream dropout",
     "dsrsd_no_private_decorrelation": "DSRSD-Net without private-stream decorrelation",
+    "dsrsd_task_writes_code": "DSRSD-Net with the task writing into the shared code",
+    "dsrsd_weak_regression": "DSRSD-Net with the alignment regression at weight 1",
+    "dsrsd_no_independence": "DSRSD-Net without the shared/private independence term",
+    "dsrsd_no_reconstruction": "DSRSD-Net without input reconstruction from the streams",
     "dsrsd_paper_form": "DSRSD-Net, the paper's form (pre-probe defaults)",
 }
 
@@ -104,7 +113,8 @@ def model_config(name: str, cfg: Config) -> Config:
 def dsrsd_from_config(specs: list[dict], n_classes: int, cfg: Config) -> DSRSDNet:
     """DSRSD-Net for modalities ``specs``, sized by ``cfg``: the one place its settings reach the model."""
     return DSRSDNet(specs, n_classes, cfg.d_model, cfg.d_stream, cfg.dropout, cfg.residual, cfg.alignment,
-                    cfg.code_dim, cfg.fusion, cfg.stream_dropout, cfg.task_writes_code)
+                    cfg.code_dim, cfg.fusion, cfg.stream_dropout, cfg.task_writes_code,
+                    cfg.w_reconstruction > 0)
 
 
 def build_model(specs: list[dict], n_classes: int, cfg: Config, name: str = "dsrsd_net"):

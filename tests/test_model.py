@@ -143,3 +143,43 @@ def test_stream_dropout_acts_in_training_only_and_never_hides_every_stream():
     mask = model(tensors)["stream_mask"]
     full = model.stream_mask(tensors["present"])
     assert (mask & ~full).sum() == 0 and mask.any(1).all() and (mask != full).any()
+
+
+def test_the_task_reads_the_shared_code_but_cannot_write_into_it():
+    """task_writes_code=False: the task loss leaves the code projections untouched (zero gradient)
+    while it still trains the lift; the alignment loss does reach the code projections."""
+    for writes in (True, False):
+        model, tensors, data = make(32, **REST, task_writes_code=writes)
+        model.train()
+        out = model(tensors)
+        task = torch.nn.functional.cross_entropy(out["logits"], torch.as_tensor(data.y))
+        code_weights = [model.dual[m].shared.weight for m in model.modalities]
+        lift = model.dual[model.modalities[0]].lift.weight
+        grads = torch.autograd.grad(task, code_weights + [lift], allow_unused=True, retain_graph=True)
+        code_grad = sum(float(g.abs().sum()) for g in grads[:-1] if g is not None)
+        assert (code_grad > 0) == writes
+        assert grads[-1] is not None and float(grads[-1].abs().sum()) > 0
+        align = (out["z"] - out["z_hat"]).pow(2).mean()
+        g_align = torch.autograd.grad(align, code_weights)
+        assert all(float(g.abs().sum()) > 0 for g in g_align)
+
+
+def test_reconstruction_is_decoded_from_both_streams_and_never_writes_the_code():
+    """With w_reconstruction the training output carries the summary's unexplained share (in
+    [0, ~1] for a fresh model), its gradient reaches the private projection but not the code."""
+    from dsrsd_core.model.reconstruction import input_summary, reconstruction_error
+
+    model, tensors, data = make(32, **REST, reconstruction=True, task_writes_code=False)
+    model.train()
+    out = model(tensors)
+    loss = out["reconstruction"]
+    assert 0 < float(loss) < 5
+    m = model.modalities[0]
+    g_code, g_private = torch.autograd.grad(loss, [model.dual[m].shared.weight, model.dual[m].private[0].weight],
+                                            allow_unused=True)
+    assert g_code is None or float(g_code.abs().sum()) == 0
+    assert float(g_private.abs().sum()) > 0
+    # a perfect decoder scores 0, the mean scores 1
+    target = input_summary(model.encoders[m], tensors[m])
+    assert float(reconstruction_error(target, target)) == 0
+    assert abs(float(reconstruction_error(target.mean(0).expand_as(target), target)) - 1) < 0.1

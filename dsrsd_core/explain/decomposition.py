@@ -259,13 +259,17 @@ def collapsed_streams(shared, present, test, modalities: list[str]) -> list[str]
 
 
 def measure(shared, private, present, split, modalities: list[str], latents: dict | None = None,
-            factors: dict | None = None, seed: int = 0, probes=PROBES) -> tuple[dict, list[dict]]:
+            factors: dict | None = None, seed: int = 0, probes=PROBES,
+            encodings=None) -> tuple[dict, list[dict]]:
     """Every decomposition measure of a run and its verdict: (``decomposition.json``, probe rows).
 
     ``split`` holds ``train`` / ``val`` / ``test`` per sample; ``latents`` and ``factors`` (synthetic
     runs) are the planted per-sample values and ground_truth.json's ``factors``. Measures a run is
     too small for are listed under ``skipped`` rather than guessed. ``probes``: the planted-factor
     probes to fit (``("linear",)`` is several times faster than the default linear + MLP).
+    ``encodings`` (N, M, d), the modalities' encodings h before the split, adds probe rows for the
+    stream ``<modality>.encoding``: how much of a factor the modality's encoder holds at all, the
+    ceiling its two streams share (a reference; the placement checks never read it).
     """
     present = np.asarray(present, bool)
     train, test = split == "train", split == "test"
@@ -279,6 +283,10 @@ def measure(shared, private, present, split, modalities: list[str], latents: dic
         else:
             rows = factor_probes(shared, private, present, train, test, latents, modalities, probes, seed)
             placement = factor_placement(rows, factors or {})
+            if encodings is not None:
+                held = factor_probes(encodings, encodings, present, train, test, latents, modalities, probes, seed)
+                rows += [dict(r, stream=r["stream"].replace(".shared", ".encoding"))
+                         for r in held if r["stream"].endswith(".shared")]
     elif factors is None:
         skipped.append("planted-factor probes: no planted truth (real data)")
     cross_s = cross_modal_predictability(shared, present, train, test, modalities)

@@ -34,13 +34,14 @@ from .shapley import exact_stream_shapley
 
 @torch.no_grad()
 def encode_all(model, tensors: dict, batch_size: int = 2048) -> dict[str, torch.Tensor]:
-    """Streams and embeddings of every sample: s, p, z (N, M, k), streams (N, 2M, k), mask (N, 2M)."""
+    """Streams and embeddings of every sample: encodings h (N, M, d), s, p, z (N, M, k), streams
+    (N, 2M, k), mask (N, 2M)."""
     model.eval()
-    parts = {k: [] for k in ("s", "p", "z", "streams", "mask")}
+    parts = {k: [] for k in ("h", "s", "p", "z", "streams", "mask")}
     for b in batches(len(tensors["y"]), batch_size):
         batch = select(tensors, b)
         enc = model.encode(batch)
-        for k in ("s", "p", "z"):
+        for k in ("h", "s", "p", "z"):
             parts[k].append(enc[k].float())
         parts["streams"].append(model.stream_tensor(enc).float())
         parts["mask"].append(model.stream_mask(batch["present"]))
@@ -273,7 +274,7 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
 
     with steps.step("decomposition"):
         decomposition, probe_rows = measure_decomposition(
-            s_np, p_np, data.present, split, mods, seed=seed,
+            s_np, p_np, data.present, split, mods, seed=seed, encodings=enc["h"].numpy(),
             latents=planted_latents(data.meta, truth) if truth else None,
             factors=planted_factors(truth) if truth else None)
         if probe_rows:

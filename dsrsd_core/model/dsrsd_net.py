@@ -7,6 +7,7 @@ from torch import nn
 from .dual_stream import AlignmentHead, ResidualDualStream, RestPredictor
 from .encoders import fit_encoders, make_encoder
 from .fusion import GatedFusion
+from .reconstruction import input_summary, reconstruction_error, summary_size
 
 
 def stream_names(modalities: list[str]) -> list[str]:
@@ -35,7 +36,8 @@ class DSRSDNet(nn.Module):
 
     def __init__(self, specs: list[dict], n_classes: int, d_model: int = 64, d_stream: int = 32,
                  dropout: float = 0.1, residual: bool = True, alignment: str = "pairs", code_dim: int = 8,
-                 fusion: str = "sum", stream_dropout: float = 0.0, task_writes_code: bool = True):
+                 fusion: str = "sum", stream_dropout: float = 0.0, task_writes_code: bool = True,
+                 reconstruction: bool = False):
         super().__init__()
         if alignment not in ("pairs", "rest"):
             raise ValueError(f"unknown alignment {alignment!r}")
@@ -52,6 +54,10 @@ class DSRSDNet(nn.Module):
         else:
             self.dual = nn.ModuleDict({m: ResidualDualStream(d_model, d_stream, residual) for m in self.modalities})
             self.align = AlignmentHead(d_stream)
+        # a linear decoder per modality from [s_m, p_m] to its input summary (model/reconstruction.py)
+        self.decoders = nn.ModuleDict(
+            {s["name"]: nn.Linear(2 * d_stream, summary_size(self.encoders[s["name"]], s)) for s in specs}
+        ) if reconstruction else None
         self.fusion = GatedFusion(len(self.streams), d_stream, fusion)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.fusion.out_dim, d_stream), nn.GELU(),
                                   nn.Linear(d_stream, n_classes))
@@ -76,6 +82,8 @@ class DSRSDNet(nn.Module):
         out = {"h": torch.stack(h, 1), "s": s, "r": torch.stack(r, 1), "p": torch.stack(p, 1), "c": c}
         if self.training:
             out["backprojection"] = self._backprojection_error(out, batch["present"].bool())
+            if self.decoders is not None:
+                out["reconstruction"] = self._reconstruction_error(out, batch)
         if self.alignment == "rest":
             out["z"] = c
             out["z_hat"] = self.rest(out["h"], batch["present"].bool())
@@ -96,6 +104,19 @@ class DSRSDNet(nn.Module):
                 h, s = enc["h"][keep, j].detach().float(), enc["s"][keep, j].detach()
                 fit = self.dual[m].back(s).float()
                 errors.append((h - fit).pow(2).sum(1).mean() / h.var(0).sum().clamp_min(1e-6))
+        return torch.stack(errors).mean() if errors else enc["h"].new_zeros(())
+
+    def _reconstruction_error(self, enc: dict, batch: dict) -> torch.Tensor:
+        """Mean over modalities of the input summary's unexplained share, decoded from [s_m, p_m]."""
+        present = batch["present"].bool()
+        errors = []
+        for j, m in enumerate(self.modalities):
+            keep = present[:, j]
+            if keep.sum() >= 2:
+                b = {k: v[keep] for k, v in batch[m].items() if v is not None and k != "emb"}
+                target = input_summary(self.encoders[m], b)
+                pred = self.decoders[m](torch.cat([enc["s"][keep, j], enc["p"][keep, j]], -1))
+                errors.append(reconstruction_error(pred, target))
         return torch.stack(errors).mean() if errors else enc["h"].new_zeros(())
 
     def stream_tensor(self, enc: dict) -> torch.Tensor:
