@@ -205,10 +205,7 @@ def _train(args, out: Path, command: dict) -> int:
     test = result.metrics["test"]
     print(f"wrote {out}: test AUC {test['auc']:.3f}, macro-F1 {test['macro_f1']:.3f}, accuracy {test['accuracy']:.3f} "
           f"(best epoch {result.best_epoch}, {result.seconds['per_epoch_mean']:.1f} s/epoch on {device})")
-    if cfg.task == "next_step":
-        print("not explained: attributions, embeddings and the dashboard views for next-step runs are not "
-              "built yet (docs/next_step.md); the run's metrics and predictions are in the folder")
-    elif not args.no_explain:
+    if not args.no_explain:
         from .explain.recorder import explain
 
         print(explain_line(out, explain(out, data=data, progress=progress)))

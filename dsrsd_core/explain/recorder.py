@@ -188,9 +188,6 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
     if run.info.get("model", "dsrsd_net") != "dsrsd_net":
         raise DsrsdError(f"{run_dir} is a {run.info['model']} run; `dsrsd explain` records the shared/private "
                          "streams of DSRSD-Net; compare other models with `dsrsd benchmark`")
-    if run.config.get("task", "final_outcome") != "final_outcome":
-        raise DsrsdError(f"{run_dir} is a {run.config['task']} run; explaining next-step runs is not built yet "
-                         "(docs/next_step.md); its metrics and predictions are in the run folder")
     model = run.model()
     if data is None:
         data = load_training_data(run, progress)
@@ -198,6 +195,10 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
     if len(samples) != len(data):
         raise DsrsdError(f"{run_dir}: the run has {len(samples)} samples but the data has {len(data)}; "
                          "the data changed since training; retrain")
+    if run.config.get("task", "final_outcome") == "next_step":  # per response, on a bounded subsample
+        from .next_step import explain_next_step
+
+        return explain_next_step(run, run_dir, model, data, progress, umap_max_samples)
     split = samples["split"].to_numpy()
     train_idx = np.flatnonzero(split == "train")
     test = split == "test"
