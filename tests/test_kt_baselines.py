@@ -101,41 +101,6 @@ def test_dsrsd_train_next_step_end_to_end(tmp_path, capsys):
     assert json.loads((out / "config.json").read_text())["task"] == "next_step"
 
 
-def test_next_step_run_is_explained_per_response(tmp_path, capsys, monkeypatch):
-    """`dsrsd train --task next_step` explains the run: predictions for every response, the measures
-    on a bounded subsample of whole learners, tables keyed by learner and position."""
-    from dsrsd_core.cli import main
-    from dsrsd_core.explain.next_step import explained_rows
-    from dsrsd_core.run_dir import load_run
-
-    # UMAP itself is tested with the final-outcome recorder; here a linear stand-in keeps the test fast
-    monkeypatch.setattr("dsrsd_core.explain.embeddings.umap_2d", lambda points, seed, n_neighbors=15: points[:, :2])
-    data = synthetic_lpp(tmp_path, users=40, length=20)
-    cfg = tmp_path / "cfg.toml"
-    cfg.write_text('task = "next_step"\nd_model = 16\nd_stream = 8\nbatch_size = 128\nmin_epochs = 1\n'
-                   'val_fraction = 0.2\ntest_fraction = 0.2\n')
-    out = tmp_path / "run"
-    assert main(["train", "--data", data.report["source"], "--config", str(cfg), "--epochs", "1", "--out", str(out),
-                 "--quiet", "--device", "cpu"]) == 0
-    assert "explained" in capsys.readouterr().out
-    run = load_run(out)
-    responses = run.table("next_responses")
-    assert len(run.table("predictions")) == len(run.samples) == len(responses)  # 760 < the default bound
-    assert {"learner", "position", "driver", "phi_content", "phi_behaviour", "phi_history"} <= set(responses.columns)
-    summary = run.doc("summary")
-    assert summary["shapley_efficiency_max_error"] < 1e-4
-    assert summary["explained"]["n_responses"] == len(responses)
-    pos = run.table("next_position")
-    assert set(pos["group"]) == {"test", "all"}
-    shares = pos[[f"share_{m}" for m in run.modalities]].sum(axis=1)
-    assert np.allclose(shares, 1.0, atol=1e-5)
-    # the bound: whole learners, seeded, at least the bound covered
-    rows = explained_rows(data.meta, 0, 100)
-    users = data.meta["user_id"].to_numpy()
-    assert len(rows) >= 100 and set(np.flatnonzero(np.isin(users, users[rows]))) == set(rows)
-    assert np.array_equal(rows, explained_rows(data.meta, 0, 100))
-
-
 def test_sakt_attends_only_to_visible_responses():
     """Changing an input a response may not see (its own, a later one) leaves its logit unchanged;
     changing a visible one changes it."""
