@@ -141,3 +141,29 @@ def test_synthetic_cohort_next_step(tmp_path):
     n_targets = data.meta.groupby("presentation")["id_assessment"].nunique()
     assert len(data) > 100 and (n_targets >= 1).all()
     assert data.present[:, 1].any()  # the synthetic click table covers its presentations
+
+
+def test_train_and_explain_next_assessment(tmp_path, monkeypatch, one_torch_thread):
+    """`dsrsd train --task next_step` on an OULAD-schema folder trains and explains per (enrolment,
+    assessment); `dsrsd explain` rebuilds the same samples from the folder."""
+    from dsrsd_core.cli import main
+    from dsrsd_core.data.synth import write_cohort as write_synthetic
+    from dsrsd_core.run_dir import load_run
+
+    monkeypatch.setattr("dsrsd_core.explain.embeddings.umap_2d", lambda points, seed, n_neighbors=15: points[:, :2])
+    write_synthetic(tmp_path / "syn", enrolments=50, seed=1)
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('task = "next_step"\nd_model = 8\nd_stream = 4\nbatch_size = 128\nmin_epochs = 0\n')
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "syn"), "--config", str(cfg), "--epochs", "1", "--out", str(out),
+                 "--quiet", "--device", "cpu"]) == 0
+    run = load_run(out)
+    resp = run.table("next_responses")
+    assert len(resp) == len(run.samples) and resp["learner"].str.contains(" · ").all()
+    assert set(resp["position"]) <= set(run.samples["position"]) and resp["position"].min() >= 1
+    assert {"phi_profile", "phi_clickstream", "phi_assessments"} <= set(resp.columns)
+    assert run.has_table("next_input_clickstream_steps")
+    before = run.table("next_shapley")
+    assert main(["explain", str(out), "--quiet"]) == 0
+    after = load_run(out).table("next_shapley")
+    pd.testing.assert_frame_equal(before, after)
