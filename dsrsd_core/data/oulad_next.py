@@ -26,8 +26,6 @@ one side (:func:`dsrsd_core.data.splits.learner_split`).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +33,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import DsrsdError
-from ..io import atomic_dir
 from .dataset import Modality, MultimodalData
-from .oulad import (ACTIVITIES, ASSESSMENT_FEATURES, CLICK_CHUNK_ROWS, DAYS_SCALE, FIRST_WEEK, KEYS, SCORE_SCALE,
-                    WEIGHT_SCALE, _click_modality, _encodings, _presentations, _profile, _read_tables)
+from .oulad import (ACTIVITIES, CLICK_CHUNK_ROWS, FIRST_WEEK, KEYS, WEIGHT_SCALE, _click_modality, _encodings,
+                    _presentations, _profile, _read_tables, assessment_features, assessment_modality)
 from .schema import PROFILE_CATEGORICAL, VOCAB
 from .tables import find_table, read_table
 
@@ -193,30 +190,10 @@ def _history(samples, plan, subs, pres) -> Modality:
     keep = (due < cut) | sub
     cand, sub, due, cut = cand[keep], sub[keep], due[keep], cut[keep]
     order = np.lexsort((cand["id_assessment"].to_numpy(), due, cand["sample"].to_numpy()))
-    cand, sub, due, cut = cand.iloc[order], sub[order], due[order], cut[order]
+    cand, sub, cut = cand.iloc[order], sub[order], cut[order]
     pos = cand.groupby("sample").cumcount().to_numpy()
-    T = max(1, int(pos.max()) + 1 if len(pos) else 1)
-    score = cand["score"].to_numpy(np.float64)
-    kind = pd.Categorical(cand["assessment_type"], categories=VOCAB["assessment_type"]).codes
-    feats = np.column_stack([
-        kind == 0, kind == 1, kind == 2,
-        np.nan_to_num(cand["weight"].to_numpy(np.float64) / WEIGHT_SCALE),
-        due / cand["length"].to_numpy(np.float64),
-        sub,
-        np.where(sub & ~np.isnan(score), score / SCORE_SCALE, 0.0),
-        sub & np.isnan(score),
-        np.where(sub, (due - cand["date_submitted"].to_numpy(np.float64)) / DAYS_SCALE, 0.0),
-        np.where(sub, cand["is_banked"].fillna(0).to_numpy(np.float64), 0.0),
-        (due < cut) & ~sub,
-    ]).astype(np.float32)
-    n = len(samples)
-    x = np.zeros((n, T, len(ASSESSMENT_FEATURES)), np.float32)
-    steps = np.zeros((n, T), bool)
-    row = cand["sample"].to_numpy()
-    x[row, pos] = feats
-    steps[row, pos] = True
-    return Modality("assessments", "sequence", x, list(ASSESSMENT_FEATURES), steps=steps,
-                    step_names=[f"assessment {k + 1}" for k in range(T)])
+    feats = assessment_features(cand, sub, cand["length"].to_numpy(np.float64), cut)
+    return assessment_modality(feats, cand["sample"].to_numpy(), pos, len(samples))
 
 
 def _clicks(data_dir, enrol, samples, pres, progress):
@@ -299,22 +276,11 @@ def _daily_clicks(vle_path, clicks_path, enrol, pres, progress):
 def load_next_assessment_cached(data_dir, target: str = "at_risk", presentations: list[str] | None = None,
                                 progress: bool = False, root=None) -> MultimodalData:
     """:func:`load_next_assessment`, from the cache when the OULAD files are unchanged."""
-    from .cache import cache_root, fingerprint
+    from .cache import cached_samples, fingerprint
 
     data_dir = Path(data_dir)
     fp = fingerprint(data_dir)
-    key = hashlib.sha256(json.dumps({"fingerprint": fp, "task": TASK, "target": target,
-                                     "presentations": sorted(presentations or []), "loader_version": LOADER_VERSION},
-                                    sort_keys=True).encode()).hexdigest()
-    entry = (Path(root) if root is not None else cache_root()) / f"next-{key[:32]}"
-    hit = (entry / "info.json").is_file()
-    if hit:
-        data = MultimodalData.load(entry)
-    else:
-        data = load_next_assessment(data_dir, target, presentations, progress)
-        data.report["fingerprint"] = fp
-        with atomic_dir(entry, overwrite=True) as tmp:
-            data.save(tmp)
-    data.report["source"] = str(data_dir)
-    data.report["cache"] = {"key": key, "dir": str(entry), "hit": hit, "loader_version": LOADER_VERSION}
-    return data
+    fields = {"fingerprint": fp, "task": TASK, "target": target, "presentations": sorted(presentations or []),
+              "loader_version": LOADER_VERSION}
+    return cached_samples("next", fields, fp, data_dir,
+                          lambda: load_next_assessment(data_dir, target, presentations, progress), LOADER_VERSION, root)

@@ -133,8 +133,8 @@ def explain_next_step(run, run_dir, model, data: MultimodalData, progress: bool 
                       umap_max_samples: int = 3000, max_responses: int = DEFAULT_MAX_RESPONSES,
                       ig_max_responses: int = DEFAULT_IG_MAX) -> dict:
     """Compute and write the next-step explanation of ``run`` (module docstring); return the summary."""
-    from .recorder import (_input_attribution_tables, encode_all, input_variance, prediction_frame, shapley_frame,
-                           stream_ig_frame, stream_shares, _Steps)
+    from .recorder import (_input_attribution_tables, encode_all, input_variance, method_agreement, prediction_frame,
+                           shapley_frame, stream_ig_frame, stream_shares, _Steps)
 
     samples = run.samples
     split_all = samples["split"].to_numpy()
@@ -223,10 +223,7 @@ def explain_next_step(run, run_dir, model, data: MultimodalData, progress: bool 
         },
         "attribution": shares,
         "shapley_efficiency_max_error": efficiency_error,
-        "method_agreement": {"method": "integrated gradients on the streams (zero reference)",
-                             "mean_spearman": float(np.nanmean(agreement)),
-                             "median_spearman": float(np.nanmedian(agreement)),
-                             "share_positive": float(np.nanmean(agreement > 0))},
+        "method_agreement": method_agreement(agreement),
         "input_variance": input_variance(sub),
         "embeddings": embedding_numbers,
         "umap_max_samples": umap_max_samples,

@@ -135,6 +135,13 @@ def stream_shares(phi_pred: np.ndarray, streams: list[str], modalities: list[str
             "stream_mean_abs": s["mean_abs"]}
 
 
+def method_agreement(agreement: np.ndarray) -> dict:
+    """``summary.json:method_agreement`` from per-sample Spearman correlations of Shapley and IG."""
+    return {"method": "integrated gradients on the streams (zero reference)",
+            "mean_spearman": float(np.nanmean(agreement)), "median_spearman": float(np.nanmedian(agreement)),
+            "share_positive": float(np.nanmean(agreement > 0))}
+
+
 class _Steps:
     """Times each step of :func:`explain` into ``seconds`` and advances one progress bar."""
 
@@ -259,10 +266,7 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
                                 "mechanism (gate weight 0, softmax over the rest); empty coalition = head(0)",
             "attribution": shares,
             "shapley_efficiency_max_error": efficiency_error,
-            "method_agreement": {"method": "integrated gradients on the streams (zero reference)",
-                                 "mean_spearman": float(np.nanmean(agreement)),
-                                 "median_spearman": float(np.nanmedian(agreement)),
-                                 "share_positive": float(np.nanmean(agreement > 0))},
+            "method_agreement": method_agreement(agreement),
             "input_variance": input_variance(data),
             "embeddings": embedding_numbers,
             "umap_max_samples": umap_max_samples,
