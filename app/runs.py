@@ -174,6 +174,9 @@ class Context:
 
     def require_explained(self) -> Run:
         run = self.require_run()
+        if run.config.get("task") == "next_step":  # the final-outcome pages; next-step runs have their own
+            from app.next_step import NOT_FOR_NEXT_STEP
+            raise DsrsdError(NOT_FOR_NEXT_STEP)
         problem = explain_problem(run.path)
         if problem and run.info.get("model", "dsrsd_net") != "dsrsd_net":
             raise DsrsdError(f"{run.path} is a {run.info.get('model')} run: attribution, embedding and modality-drop "

@@ -205,10 +205,7 @@ def _train(args, out: Path, command: dict) -> int:
     test = result.metrics["test"]
     print(f"wrote {out}: test AUC {test['auc']:.3f}, macro-F1 {test['macro_f1']:.3f}, accuracy {test['accuracy']:.3f} "
           f"(best epoch {result.best_epoch}, {result.seconds['per_epoch_mean']:.1f} s/epoch on {device})")
-    if cfg.task == "next_step":
-        print("not explained: attributions, embeddings and the dashboard views for next-step runs are not "
-              "built yet (docs/next_step.md); the run's metrics and predictions are in the folder")
-    elif not args.no_explain:
+    if not args.no_explain:
         from .explain.recorder import explain
 
         print(explain_line(out, explain(out, data=data, progress=progress)))
@@ -327,8 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train DSRSD-Net and write a run directory")
     t.add_argument("--data", default=None, help="folder with the OULAD tables, or 'synthetic'")
-    t.add_argument("--task", default=None, help="final_outcome (OULAD) or next_step (knowledge-tracing folders)")
-    t.add_argument("--target", default=None, choices=["at_risk", "four_class"])
+    t.add_argument("--task", default=None,
+                   help="final_outcome (OULAD) or next_step (OULAD's next assessment, or knowledge-tracing folders)")
+    t.add_argument("--target", default=None, choices=["at_risk", "four_class", "three_class"],
+                   help="at_risk (default), four_class (final_outcome), three_class (next_step on OULAD)")
     t.add_argument("--cutoff-fraction", dest="cutoff_fraction", type=float, default=None,
                    help="predict at this fraction of each module's length (default 0.5)")
     t.add_argument("--presentations", default=None,
@@ -371,8 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("benchmark", help="train DSRSD-Net, baselines and ablations over seeds; write results tables")
     b.add_argument("--data", required=True, help="folder with the OULAD tables, or 'synthetic'")
-    b.add_argument("--task", default="final_outcome", help="final_outcome")
-    b.add_argument("--target", default="at_risk", choices=["at_risk", "four_class"])
+    b.add_argument("--task", default="final_outcome",
+                   help="final_outcome (OULAD) or next_step (OULAD's next assessment, or knowledge-tracing folders)")
+    b.add_argument("--target", default="at_risk", choices=["at_risk", "four_class", "three_class"],
+                   help="at_risk (default), four_class (final_outcome), three_class (next_step on OULAD: pass / fail / "
+                        "not submitted); knowledge-tracing folders predict correctness whatever the target")
     b.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 (learner split and initialisation)")
     b.add_argument("--out", required=True, help="benchmark folder; rerunning with it resumes (finished cells are kept)")
     b.add_argument("--models", default=None,

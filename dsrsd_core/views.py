@@ -330,7 +330,8 @@ def learners(samples: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
     out = samples.copy()
     out["risk"] = risk_score(out, classes)
     out["correct"] = out["label"] == out["pred"]
-    out["presentation"] = out["code_module"].astype(str) + " " + out["code_presentation"].astype(str)
+    if "code_module" in out:  # knowledge-tracing (next-step) samples have no presentation
+        out["presentation"] = out["code_module"].astype(str) + " " + out["code_presentation"].astype(str)
     return out
 
 

@@ -95,6 +95,26 @@ def load_cached(data_dir, root=None, **task_kwargs) -> MultimodalData:
     return data
 
 
+def cached_samples(prefix: str, key_fields: dict, fp: dict, source, build, loader_version: int,
+                   root=None) -> MultimodalData:
+    """The samples ``build()`` makes, from the cache entry ``<prefix>-<hash of key_fields>`` when
+    present (next-step loaders; ``key_fields`` hold everything the samples depend on, the files'
+    fingerprint ``fp`` included). A miss builds into a temporary folder and renames it into place."""
+    key = hashlib.sha256(json.dumps(key_fields, sort_keys=True, default=str).encode()).hexdigest()
+    entry = (Path(root) if root is not None else cache_root()) / f"{prefix}-{key[:32]}"
+    hit = (entry / "info.json").is_file()
+    if hit:
+        data = MultimodalData.load(entry)
+    else:
+        data = build()
+        data.report["fingerprint"] = fp
+        with atomic_dir(entry, overwrite=True) as tmp:
+            data.save(tmp)
+    data.report["source"] = str(source)
+    data.report["cache"] = {"key": key, "dir": str(entry), "hit": hit, "loader_version": loader_version}
+    return data
+
+
 def _task_arguments(task_kwargs: dict) -> dict:
     """The keyed arguments of load_final_outcome, with its defaults filled in."""
     params = inspect.signature(load_final_outcome).parameters

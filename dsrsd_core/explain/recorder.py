@@ -136,6 +136,13 @@ def stream_shares(phi_pred: np.ndarray, streams: list[str], modalities: list[str
             "stream_mean_abs": s["mean_abs"]}
 
 
+def method_agreement(agreement: np.ndarray) -> dict:
+    """``summary.json:method_agreement`` from per-sample Spearman correlations of Shapley and IG."""
+    return {"method": "integrated gradients on the streams (zero reference)",
+            "mean_spearman": float(np.nanmean(agreement)), "median_spearman": float(np.nanmedian(agreement)),
+            "share_positive": float(np.nanmean(agreement > 0))}
+
+
 class _Steps:
     """Times each step of :func:`explain` into ``seconds`` and advances one progress bar."""
 
@@ -189,9 +196,6 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
     if run.info.get("model", "dsrsd_net") != "dsrsd_net":
         raise DsrsdError(f"{run_dir} is a {run.info['model']} run; `dsrsd explain` records the shared/private "
                          "streams of DSRSD-Net; compare other models with `dsrsd benchmark`")
-    if run.config.get("task", "final_outcome") != "final_outcome":
-        raise DsrsdError(f"{run_dir} is a {run.config['task']} run; explaining next-step runs is not built yet "
-                         "(docs/next_step.md); its metrics and predictions are in the run folder")
     model = run.model()
     if data is None:
         data = load_training_data(run, progress)
@@ -199,6 +203,10 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
     if len(samples) != len(data):
         raise DsrsdError(f"{run_dir}: the run has {len(samples)} samples but the data has {len(data)}; "
                          "the data changed since training; retrain")
+    if run.config.get("task", "final_outcome") == "next_step":  # per response, on a bounded subsample
+        from .next_step import explain_next_step
+
+        return explain_next_step(run, run_dir, model, data, progress, umap_max_samples)
     split = samples["split"].to_numpy()
     train_idx = np.flatnonzero(split == "train")
     test = split == "test"
@@ -259,10 +267,7 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
                                 "mechanism (gate weight 0, softmax over the rest); empty coalition = head(0)",
             "attribution": shares,
             "shapley_efficiency_max_error": efficiency_error,
-            "method_agreement": {"method": "integrated gradients on the streams (zero reference)",
-                                 "mean_spearman": float(np.nanmean(agreement)),
-                                 "median_spearman": float(np.nanmedian(agreement)),
-                                 "share_positive": float(np.nanmean(agreement > 0))},
+            "method_agreement": method_agreement(agreement),
             "input_variance": input_variance(data),
             "embeddings": embedding_numbers,
             "umap_max_samples": umap_max_samples,
