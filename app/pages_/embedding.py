@@ -75,8 +75,7 @@ with ui.guard():
 
     selected = list(dict.fromkeys(selected))
     if len(selected) == 1:
-        ui.open_learner(selected[0], learners.loc[selected[0], "id_student"])
-        st.switch_page(ui.learner_page())
+        ui.go_to_learner(selected[0], learners.loc[selected[0], "id_student"])
     elif selected:
         st.subheader(f"{len(selected):,} learners selected", anchor=False)
         chosen = learners.loc[selected, ["sample", "id_student", "presentation", "label_name", "pred_name", "risk",
@@ -85,5 +84,4 @@ with ui.guard():
         pick = st.selectbox("Open one of them", selected, key="emb_pick",
                             format_func=lambda s: f"{learners.loc[s, 'id_student']} · {learners.loc[s, 'presentation']}")
         if st.button("Open in Learner explorer", icon=":material/person_search:"):
-            ui.open_learner(pick, learners.loc[pick, "id_student"])
-            st.switch_page(ui.learner_page())
+            ui.go_to_learner(pick, learners.loc[pick, "id_student"])
