@@ -15,7 +15,7 @@ import streamlit as st
 
 from dsrsd_core.errors import DsrsdError
 from dsrsd_core.run_dir import Run, describe_run, file_signature, load_run
-from dsrsd_core.views import COHORT_COLUMNS
+from dsrsd_core.views import COHORT_COLUMNS, data_identity
 from dsrsd_core.views import learners as learner_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -191,8 +191,9 @@ class Context:
 def _run_row(path: str, sig: tuple) -> dict:
     d = describe_run(path)
     info, metrics = d["info"], d["metrics"]
+    key, data = data_identity(info)
     row: dict = {"path": path, "model": None, "target": None, "created": None, "explained": False,
-                 "problem": "; ".join(d["problems"])}
+                 "problem": "; ".join(d["problems"]), "data_key": key, "data": data}
     if info is None:
         return row
     row.update(model=info.get("model"), target=info.get("target"), created=str(info.get("created", ""))[:16])

@@ -79,7 +79,7 @@ def _overview(doc: _Doc, run: Run) -> None:
             doc.text("p", V.planted_truth_sentence(pt), "muted")
         verdict = V.verdict_view(run.decomposition)
         doc.text("p", f"Shared/private split: {verdict['label']}. {verdict['reason']} {verdict['meaning']}".strip())
-    card = V.data_card(run.info)
+    card = V.data_card(run.info, run.samples)
     doc.add("<h3>Data card</h3><ul class='facts'>" + "".join(
         f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in card["facts"].items()) + "</ul>")
     doc.grid(lambda: (doc.add("<h3>Metrics</h3>"), doc.table(V.metrics_table(run.metrics))),

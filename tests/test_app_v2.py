@@ -60,3 +60,71 @@ def test_run_and_learner_survive_url_reload_and_page_switches(env):
         assert at.session_state["run_choice"] == other, page
     assert int(at.session_state["learner_sample"]) == 7
     assert any("Student" in s.value and "· " in s.value for s in at.subheader)
+
+
+@pytest.fixture(scope="session")
+def subset_run(tmp_path_factory):
+    """A real run trained on 2 of the 4 presentations of a small synthetic cohort (no explanation): the data
+    card must describe those two, and comparisons must keep it apart from the shipped run."""
+    from dsrsd_core.cli import main
+
+    root = tmp_path_factory.mktemp("subset")
+    assert main(["synth", "--out", str(root / "data"), "--enrolments", "400"]) in (0, None)
+    assert main(["train", "--data", str(root / "data"), "--out", str(root / "runs" / "subset"), "--epochs", "1",
+                 "--presentations", "AAA 2013J,BBB 2014J", "--no-explain"]) in (0, None)
+    return root / "runs" / "subset"
+
+
+def test_data_card_describes_the_selected_presentations(monkeypatch, subset_run):
+    from dsrsd_core.run_dir import load_run
+
+    run = load_run(subset_run, require_explain=False)
+    samples = run.samples
+    names = samples["code_module"] + " " + samples["code_presentation"]
+    assert set(names) == {"AAA 2013J", "BBB 2014J"}
+    report = run.info["data"]["report"]
+    assert len(report["presentations"]) == 4  # the folder has four; the run used two
+    # exclusions of the selection, counted again from the raw tables
+    info = pd.read_csv(Path(report["source"]) / "studentInfo.csv")
+    reg = pd.read_csv(Path(report["source"]) / "studentRegistration.csv")
+    enrol = info.merge(reg, on=["code_module", "code_presentation", "id_student"])
+    enrol["key"] = enrol["code_module"] + " " + enrol["code_presentation"]
+    cut = report["cutoff"]["per_presentation"]
+    unreg = enrol[enrol["key"].isin(["AAA 2013J", "BBB 2014J"])]
+    n_unreg = int((unreg["date_unregistration"] < unreg["key"].map(cut)).sum())
+    counts = samples["label_name"].value_counts()
+
+    monkeypatch.setenv("DSRSD_DEFAULT_RUN", str(subset_run))
+    monkeypatch.delenv("DSRSD_RUNS", raising=False)
+    at = start()
+    assert_clean(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "AAA 2013J, BBB 2014J (2 of the 4 in the data folder" in text
+    assert f"not at risk {counts['not_at_risk']:,} · at risk {counts['at_risk']:,}" in text
+    assert f"{n_unreg:,} enrolments of the selected presentations unregistered" in text
+    assert "clicks cover 2 of the 2 selected presentations" in text
+    assert report["class_counts"]["at_risk"] != counts["at_risk"]  # the folder's count would be wrong here
+    table = next(d.value for d in at.dataframe if "cutoff_day" in d.value.columns)
+    assert sorted(table["presentation"]) == ["AAA 2013J", "BBB 2014J"]
+    assert int(table["samples"].sum()) == len(samples)
+
+
+def test_comparisons_are_like_with_like(monkeypatch, default_run, subset_run, tmp_path):
+    folder = tmp_path / "runs"
+    shutil.copytree(subset_run, folder / "subset")
+    shutil.copytree(default_run, folder / "same_data", ignore=shutil.ignore_patterns("explain"))
+    monkeypatch.setenv("DSRSD_DEFAULT_RUN", str(default_run))
+    monkeypatch.setenv("DSRSD_RUNS", str(folder))
+    at = start()
+    assert_clean(at)
+    base = next(d.value for d in at.dataframe if "n_test" in d.value.columns)
+    assert sorted(base["run"]) == ["same_data", "this run"]  # the subset run is other data: not a baseline
+    assert any("1 run(s) trained on other data" in c.value for c in at.caption)
+    at.switch_page(PAGES["compare"]).run()
+    assert_clean(at)
+    same = next(d.value for d in at.dataframe if "problem" in d.value.columns)
+    assert sorted(same["run"]) == ["default", "same_data"] or "subset" not in set(same["run"])
+    groups = [s.value for s in at.subheader]
+    assert groups[:2] == ["Same data as the selected run", "Other data (1)"]
+    tables = [d.value for d in at.dataframe if "problem" in d.value.columns]
+    assert [sorted(t["run"]) for t in tables][1] == ["subset"]
