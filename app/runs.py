@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from dsrsd_core import educator as E
 from dsrsd_core.errors import DsrsdError
 from dsrsd_core.run_dir import Run, describe_run, file_signature, load_run
 from dsrsd_core.views import COHORT_COLUMNS, data_identity
@@ -78,6 +79,20 @@ def _learners(path: str, sig: tuple) -> pd.DataFrame:
 def learners(run: Run) -> pd.DataFrame:
     """samples.parquet indexed by sample, plus ``risk``, ``correct`` and ``presentation``."""
     return _learners(str(run.path), file_signature(run.path))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _record(path: str, sig: tuple) -> dict:
+    run = _open(path, sig)
+    table = lambda name: _frame(path, sig, name) if run.has_table(name) else None  # noqa: E731
+    return E.record_tables(_learners(path, sig), run.classes, _frame(path, sig, "shapley"), run.modalities,
+                           run.streams, table("timeline_assessments"), table("timeline_clickstream"))
+
+
+def record(run: Run) -> dict:
+    """Per learner of an explained run, computed once for every session: ``assessments`` and ``clicks`` facts
+    (:mod:`dsrsd_core.educator`), presentation ``medians``, and the risk ``base`` and per-modality ``contrib``."""
+    return _record(str(run.path), file_signature(run.path))
 
 
 # ---- finding runs -------------------------------------------------------------------------------

@@ -268,6 +268,9 @@ def clicks_timeline(clicks: pd.DataFrame, step_names: Sequence[str], attribution
                    legend={"orientation": "v", "yanchor": "top", "y": 1, "xanchor": "left", "x": 1.08})
 
 
+KIND_WORDS = {"TMA": "tutor-marked", "CMA": "computer-marked", "Exam": "exam"}
+
+
 def assessment_timeline(frame: pd.DataFrame, cutoff_x: float | None, x_title: str,
                         colour: str = MODALITIES["assessments"].colour, title: str | None = None) -> go.Figure:
     """Scores (0–100) against due dates. ``frame``: ``x`` (due), ``score``, ``status``, ``kind``,
@@ -283,9 +286,16 @@ def assessment_timeline(frame: pd.DataFrame, cutoff_x: float | None, x_title: st
         mk["symbol"] = ["x" if status == "not submitted" else symbols.get(k, "circle") for k in part["kind"]]
         fig.add_scatter(x=part["x"], y=part["score"], mode="markers", name=status, marker=mk,
                         text=part["label"], hovertemplate="%{text}<extra></extra>")
+    # a legend for the symbols too (assessment kinds), shown even with one status: plotly hides a lone trace's
+    kinds = [k for k in symbols if k in set(frame["kind"])] if len(frame) else []
+    for k in kinds:
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=f"{k} ({KIND_WORDS[k]})",
+                        marker={"symbol": symbols[k], "size": 11, "color": "#ffffff", "line": {"color": "#555555", "width": 1.5}})
     if cutoff_x is not None:
         fig.add_vline(x=cutoff_x, line_dash="dash", line_color="#333333", annotation_text="cut-off",
                       annotation_position="top left")
+        fig.add_scatter(x=[None], y=[None], mode="lines", name="cut-off", line={"color": "#333333", "dash": "dash"})
+    fig.update_layout(showlegend=True)
     fig.update_yaxes(title="score", range=[-8, 108])
     fig.update_xaxes(title=x_title)
     if not len(frame):

@@ -128,3 +128,68 @@ def test_comparisons_are_like_with_like(monkeypatch, default_run, subset_run, tm
     assert groups[:2] == ["Same data as the selected run", "Other data (1)"]
     tables = [d.value for d in at.dataframe if "problem" in d.value.columns]
     assert [sorted(t["run"]) for t in tables][1] == ["subset"]
+
+
+def test_learner_in_plain_words_names_the_learners_own_values(env, stored_run):
+    run, samples = stored_run
+    ta = run.table("timeline_assessments")
+    tc = run.table("timeline_clickstream")
+    # a test-split learner who missed some but not all assessments, with clicks
+    per = ta.assign(missed=ta["submitted"] <= 0.5).groupby("sample")["missed"].agg(["sum", "size"])
+    some = per[(per["sum"] > 0) & (per["sum"] < per["size"])].index
+    cand = samples[samples.index.isin(some) & (samples["split"] == "test") & samples["present_clickstream"]]
+    target = int(cand.index[len(cand) // 3])
+    at = start({"learner": str(target)}, "learner")
+    assert_clean(at)
+    assert int(at.session_state["learner_sample"]) == target
+    words = next(m.value for m in at.markdown if m.value.startswith("**In plain words.**"))
+    k, n = int(per.loc[target, "sum"]), int(per.loc[target, "size"])
+    assert f"Missed {k} of {n} assessments so far" in words
+    clicks = tc.loc[tc["sample"] == target, "value"].sum()
+    assert f"{clicks:,.0f} clicks before the cut-off" in words
+    cut_week = (int(samples.loc[target, "cutoff_day"]) - 1) // 7
+    weeks = sorted({int(str(w).split()[1]) for w in tc.loc[tc["sample"] == target, "step_name"]})
+    assert f"the last in week {weeks[-1]}" in words
+    # the meaning names the chance of being at risk, and the modality points add up to it from the baseline
+    meaning = next(m.value for m in at.markdown if m.value.startswith("**What it means"))
+    assert f"at {samples.loc[target, 'proba_at_risk']:.0%}" in meaning
+    # the click chart stops at the learner's cut-off week; the assessment chart has a legend
+    clicks_fig = next(c for c in charts(at) if "Clicks per week" in c["layout"].get("title", {}).get("text", ""))
+    xs = {x for t in clicks_fig["data"] if t.get("type") == "bar" for x in t["x"]}
+    assert max(int(x.split()[1]) for x in xs) <= cut_week
+    assess = next(c for c in charts(at) if "Assessment scores" in c["layout"].get("title", {}).get("text", ""))
+    assert assess["layout"].get("showlegend") is True and any(t.get("name") == "cut-off" for t in assess["data"])
+
+
+@pytest.fixture(scope="module")
+def stored_run(default_run):
+    from dsrsd_core.run_dir import load_run
+
+    run = load_run(default_run)
+    return run, run.samples.set_index("sample", drop=False)
+
+
+def test_at_risk_list_defaults_to_unseen_learners_and_pages(env, stored_run):
+    run, samples = stored_run
+    at = start(page="learner")
+    assert_clean(at)
+    table = next(d.value for d in at.dataframe if "seen in training" in d.value.columns)
+    assert set(table["seen in training"]) == {"no"}
+    assert len(table) == int((samples["split"] == "test").sum())
+    at.segmented_control(key="risk_scope").set_value("all").run()
+    assert_clean(at)
+    table = next(d.value for d in at.dataframe if "seen in training" in d.value.columns)
+    assert len(table) == 500  # one page
+    assert any(f"{len(samples):,} learners in the list" in c.value for c in at.caption)
+    at.number_input(key="risk_page").set_value(5).run()
+    table = next(d.value for d in at.dataframe if "seen in training" in d.value.columns)
+    assert len(table) == len(samples) - 4 * 500  # the last page holds the rest: every learner is reachable
+    assert set(table["seen in training"]) == {"yes: trained on", "partly: chose the epoch", "no"}
+    # the educator export: flagged learners of the list, with reasons in words, as CSV
+    at.toggle(key="export_open").set_value(True).run()
+    assert_clean(at)
+    export = next(d.value for d in at.dataframe if "top reasons" in d.value.columns)
+    risk = samples["proba_at_risk"]
+    assert len(export) == int((risk >= 0.5).sum())
+    assert export["top reasons"].str.contains("points").all()
+    assert "Download educator at-risk list (CSV)" in [d.proto.label for d in at.get("download_button")]
