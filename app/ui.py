@@ -25,6 +25,7 @@ PAGES = {  # page id -> (file relative to app/, title, material icon)
     "overview": ("pages_/overview.py", "Overview", ":material/home:"),
     "dominance": ("pages_/dominance.py", "Modality dominance", ":material/pie_chart:"),
     "learner": ("pages_/learner.py", "Learner explorer", ":material/person_search:"),
+    "quality": ("pages_/quality.py", "Model quality", ":material/fact_check:"),
     "embedding": ("pages_/embedding.py", "Embedding space", ":material/scatter_plot:"),
     "drop": ("pages_/drop_lab.py", "Modality-drop lab", ":material/science:"),
     "diagnostics": ("pages_/diagnostics.py", "Training diagnostics", ":material/monitoring:"),
@@ -81,9 +82,16 @@ def csv_button(frame: pd.DataFrame, name: str, label: str | None = None, key: st
                        icon=":material/download:")
 
 
-def dataframe(frame: pd.DataFrame, name: str, key: str | None = None, height: int | str = "auto", **kw):
-    """A dataframe followed by its CSV button."""
-    out = st.dataframe(frame, hide_index=True, height=height, key=key, **kw)
+def dataframe(frame: pd.DataFrame, name: str, key: str | None = None, height: int | str = "auto",
+              percent: list | None = None, **kw):
+    """A dataframe followed by its CSV button. Shares (columns named ``*share*`` or ``*rate*``, and those in
+    ``percent``) are shown as percentages, as in the charts beside them; the CSV keeps the fractions."""
+    config = dict(kw.pop("column_config", None) or {})
+    for col in frame.columns:
+        if (col in (percent or []) or re.search(r"share|rate", str(col))) and col not in config \
+                and pd.api.types.is_numeric_dtype(frame[col]):
+            config[col] = st.column_config.NumberColumn(format="percent")
+    out = st.dataframe(frame, hide_index=True, height=height, key=key, column_config=config or None, **kw)
     csv_button(frame, name, key=f"csv_{key or slug(name)}")
     return out
 

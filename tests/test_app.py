@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 APP = ROOT / "app" / "main.py"
 PAGES = {"overview": "pages_/overview.py", "dominance": "pages_/dominance.py", "learner": "pages_/learner.py",
          "embedding": "pages_/embedding.py", "drop": "pages_/drop_lab.py", "diagnostics": "pages_/diagnostics.py",
-         "compare": "pages_/compare.py"}
+         "compare": "pages_/compare.py", "quality": "pages_/quality.py"}
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -254,7 +254,7 @@ def runs_folder(tmp_path, default_run, monkeypatch):
 def test_compare_runs(runs_folder):
     at = open_page("compare")
     assert_clean(at)
-    runs = next(d.value for d in at.dataframe if "problem" in d.value.columns)
+    runs = pd.concat([d.value for d in at.dataframe if "problem" in d.value.columns])  # one table per kind of data
     by_run = runs.set_index("run")
     assert by_run.loc["early_fusion_s0", "model"] == "early_fusion"
     assert by_run.loc["early_fusion_s0", "test_auc"] == pytest.approx(0.75)

@@ -193,3 +193,25 @@ def test_at_risk_list_defaults_to_unseen_learners_and_pages(env, stored_run):
     assert len(export) == int((risk >= 0.5).sum())
     assert export["top reasons"].str.contains("points").all()
     assert "Download educator at-risk list (CSV)" in [d.proto.label for d in at.get("download_button")]
+
+
+def test_model_quality_page_draws_the_stored_predictions(env, stored_run):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    run, samples = stored_run
+    at = start(page="quality")
+    assert_clean(at)
+    test = samples[samples["split"] == "test"]
+    y = test["label_name"] == "at_risk"
+    assert metric(at, "AUC") == f"{roc_auc_score(y, test['proba_at_risk']):.3f}"
+    assert metric(at, "AUC") == f"{run.metrics['test']['auc']:.3f}"  # the metric training recorded
+    assert metric(at, "Average precision") == f"{average_precision_score(y, test['proba_at_risk']):.3f}"
+    cm = next(c for c in charts(at) if c["layout"].get("title", {}).get("text") == "Confusion matrix")
+    cells = [t for t in cm["data"] if t.get("type") == "heatmap"][0]["text"]
+    tp = int(((test["label"] == 1) & (test["pred"] == 1)).sum())
+    assert cells[1][1].startswith(f"{tp:,}<br>")
+    per = next(d.value for d in at.dataframe if "AUC" in d.value.columns)
+    assert int(per["n"].sum()) == len(test)
+    at.selectbox(key="quality_split").set_value("val").run()
+    assert_clean(at)
+    assert metric(at, "Learners") == f"{int((samples['split'] == 'val').sum()):,}"

@@ -21,8 +21,8 @@ def label(path: Path, folder: str) -> str:
 
 
 ctx = ui.context()
+st.title("Compare runs", anchor=False)
 with ui.guard():
-    st.title("Compare runs", anchor=False)
     paths = ctx.runs or [ctx.run_path]
     rows = []
     for p in paths:
@@ -50,7 +50,8 @@ with ui.guard():
             st.caption(f"{group['data'].iloc[0]} · {len(group)} run(s)" + ("" if same else
                        " · not comparable with the selected run: another task, or the same task on other samples"))
             ui.dataframe(shown.round(4), "runs" if same else f"runs other data {i}", key="runs_table" if same
-                         else f"runs_table_{i}", column_config={"path": st.column_config.TextColumn(width="medium")})
+                         else f"runs_table_{i}", percent=mods,
+                         column_config={"path": st.column_config.TextColumn(width="medium")})
             ok = shown[shown["test_auc"].notna()].rename(columns={"test_auc": "auc", "test_macro_f1": "macro_f1",
                                                                   "test_accuracy": "accuracy"})
             dom = shown[shown["explained"].fillna(False).astype(bool)]

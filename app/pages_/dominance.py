@@ -6,10 +6,15 @@ from app import runs, ui
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
 
+def shares_columns(long) -> list:
+    """The columns of :func:`V.shares_wide` that hold shares (every stream and modality total)."""
+    return list(dict.fromkeys(long["stream"])) + list(dict.fromkeys(long["modality"]))
+
+
 ctx = ui.context()
+st.title("Modality dominance", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
     run = ctx.require_explained()
-    st.title("Modality dominance", anchor=False)
     cohort = ctx.cohort_learners()
     shap = runs.frame(run, "shapley").loc[cohort.index]
     st.caption(f"{len(cohort):,} learners ({ctx.cohort.describe()}). Attribution = share of mean absolute "
@@ -35,18 +40,21 @@ with ui.guard():
     with t1:
         by_true = V.share_table(shap, run.streams, cohort["label_name"])
         ui.chart(F.share_bars(by_true, group_title="true class"), key="dom_true")
-        ui.dataframe(V.shares_wide(by_true).round(4), "shares by true class", key="dom_true_table")
+        ui.dataframe(V.shares_wide(by_true).round(4), "shares by true class", key="dom_true_table",
+                     percent=shares_columns(by_true))
     with t2:
         by_pred = V.share_table(shap, run.streams, cohort["pred_name"])
         ui.chart(F.share_bars(by_pred, group_title="predicted class"), key="dom_pred")
-        ui.dataframe(V.shares_wide(by_pred).round(4), "shares by predicted class", key="dom_pred_table")
+        ui.dataframe(V.shares_wide(by_pred).round(4), "shares by predicted class", key="dom_pred_table",
+                     percent=shares_columns(by_pred))
     with t3:
         choices = {c: l for c, l in V.COHORT_COLUMNS.items() if c in cohort and c != "pred_name"}
         col = st.selectbox("Group learners by", list(choices), format_func=choices.get, key="dom_group",
                            index=list(choices).index("code_presentation") if "code_presentation" in choices else 0)
         by_cohort = V.share_table(shap, run.streams, cohort[col])
         ui.chart(F.share_bars(by_cohort, group_title=choices[col]), key="dom_cohort")
-        ui.dataframe(V.shares_wide(by_cohort).round(4), f"shares by {col}", key="dom_cohort_table")
+        ui.dataframe(V.shares_wide(by_cohort).round(4), f"shares by {col}", key="dom_cohort_table",
+                     percent=shares_columns(by_cohort))
 
     st.subheader("Gate weights", anchor=False)
     st.caption("The fusion gate's weight on each stream (softmax over the streams present). A stream can "

@@ -30,13 +30,13 @@ def colour_map(points: pd.DataFrame, colour: str, run) -> dict | None:
 
 
 ctx = ui.context()
+st.title("Embedding space", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
     run = ctx.require_explained()
     learners = runs.learners(run)
     cohort = ctx.cohort_learners()
     umap = runs.frame(run, "umap")
     emb = run.summary.get("embeddings", {})
-    st.title("Embedding space", anchor=False)
     st.caption("2-D UMAP maps stored by `dsrsd explain` (seeded; at most "
                f"{run.summary.get('umap_max_samples', '?')} learners). Each point is one learner's stream. "
                "Click a point to open that learner; choose box or lasso select in the chart's tool bar to list several.")

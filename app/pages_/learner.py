@@ -14,8 +14,7 @@ from dsrsd_core import views as V
 from dsrsd_core.run_dir import input_table, timeline_table
 
 LIST_COLUMNS = {"id_student": "student", "presentation": "presentation", "risk": "chance at risk",
-                "pred_name": "predicted", "seen": "seen in training", "label_name": "true class",
-                "final_result": "final result"}
+                "pred_name": "predicted", "seen": "seen in training", "final_result": "final result"}
 PAGE_SIZE = 500  # rows of the at-risk list per page (every learner is reachable through the pages)
 SCOPES = {"unseen": "not seen in training (test split)", "all": "all learners (train, validation and test)"}
 LIST_GEN = "_risk_list_gen"  # bumped when a learner is opened another way, so no stale row stays selected
@@ -79,11 +78,11 @@ def export_section(run, in_scope: pd.DataFrame) -> None:
 
 
 ctx = ui.context()
+st.title("Learner explorer", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
     run = ctx.require_explained()
     learners = runs.learners(run)
     cohort = ctx.cohort_learners(allow_empty=True)
-    st.title("Learner explorer", anchor=False)
 
     # ---- choose a learner: the at-risk list defaults to learners the model did not train on
     scope = st.segmented_control("At-risk list", list(SCOPES), format_func=SCOPES.get, key="risk_scope",
@@ -101,7 +100,7 @@ with ui.guard():
     row = learners.loc[sample]
 
     n_pages = max(1, -(-len(ranked) // PAGE_SIZE))
-    pick, lst = st.columns([1, 2.4])
+    pick, lst = st.columns([1, 2.8])
     with pick:
         st.text_input("Find a learner by student id", key="learner_id", on_change=find_by_id,
                       args=(learners, list(ranked.index)), placeholder="e.g. " + str(learners["id_student"].iloc[0]))
@@ -121,7 +120,8 @@ with ui.guard():
                    f"at risk first; rows {lo + 1 if len(ranked) else 0:,}–{lo + len(shown):,} shown. Click a row to "
                    "open it.")
     with lst:
-        view = shown.assign(seen=shown["split"].map(E.SEEN).fillna(shown["split"]))
+        view = shown.assign(seen=shown["split"].map(E.SEEN).fillna(shown["split"]),
+                            pred_name=shown["pred_name"].map(V.humanize))
         view = view[[c for c in LIST_COLUMNS if c in view]].rename(columns=LIST_COLUMNS)
         view["chance at risk"] = view["chance at risk"] * 100
         gen = st.session_state.get(LIST_GEN, 0)
@@ -248,8 +248,10 @@ with ui.guard():
         same_pred = int((near["pred"] == row["pred"]).sum())
         st.caption(f"{same_true} of {len(ids)} share this learner's true class, {same_pred} its prediction. "
                    "Click a row to open that learner.")
-        nview = near[["id_student", "presentation", "label_name", "pred_name", "risk"]] \
-            .rename(columns=LIST_COLUMNS).round(3)
+        nview = pd.DataFrame({"student": near["id_student"], "presentation": near["presentation"],
+                              "true class": near["label_name"].map(V.humanize),
+                              "predicted": near["pred_name"].map(V.humanize),
+                              "chance at risk": (near["risk"] * 100).round(0).astype(int).astype(str) + "%"})
         nview.insert(0, "rank", range(1, len(ids) + 1))
         st.dataframe(nview, hide_index=True, key="nn_table", selection_mode="single-row",
                      on_select=partial(pick_other, "nn_table", ids, list(near["id_student"])))

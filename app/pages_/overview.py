@@ -31,9 +31,9 @@ def baselines(ctx, run) -> tuple[pd.DataFrame, int]:
 
 
 ctx = ui.context()
+st.title("Overview", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
     run = ctx.require_run()
-    st.title("Overview", anchor=False)
     st.caption(f"Run `{run.path}` · model `{run.info.get('model')}` · created {run.info.get('created', '?')}")
 
     problem = runs.explain_problem(run.path)
