@@ -171,6 +171,25 @@ def page_path(page_id: str) -> str:
     return PAGES[page_id][0]
 
 
+# ---- which stored attribution a view shows ------------------------------------------------------------
+METHODS = {"shapley": ("exact Shapley values", "shapley", "phi_"),
+           "ig": ("integrated gradients", "stream_ig", "ig_")}
+METHOD_HELP = ("Both are stored by `dsrsd explain`, per stream, for each learner's predicted class. Exact Shapley "
+               "values average a stream's effect over every subset of the other streams (they add up to the "
+               "prediction); integrated gradients follow the gradient from a zero stream to the learner's own. "
+               "Where they disagree, read either with care.")
+
+
+def attribution_method(run, key: str) -> tuple[str, str, str]:
+    """A choice between the stored attributions (exact Shapley, integrated gradients) where both exist;
+    returns ``(method words, table name, column prefix)``."""
+    method = "shapley"
+    if run.has_table("stream_ig"):
+        method = st.segmented_control("Attribution method", list(METHODS), format_func=lambda m: METHODS[m][0],
+                                      default="shapley", key=key, help=METHOD_HELP) or "shapley"
+    return METHODS[method]
+
+
 # ---- sidebar -----------------------------------------------------------------------------------------
 def _run_label(path: Path, shipped: Path) -> str:
     row = runs.run_row(path)

@@ -215,3 +215,22 @@ def test_model_quality_page_draws_the_stored_predictions(env, stored_run):
     at.selectbox(key="quality_split").set_value("val").run()
     assert_clean(at)
     assert metric(at, "Learners") == f"{int((samples['split'] == 'val').sum()):,}"
+
+
+def test_dominance_and_learner_show_the_chosen_attribution_method(env, stored_run):
+    run, samples = stored_run
+    ig = run.table("stream_ig").set_index("sample")
+    mean_abs = ig[[f"ig_{s}" for s in run.streams]].abs().mean()
+    at = start(page="dominance")
+    assert_clean(at)
+    at.segmented_control(key="dom_method").set_value("ig").run()
+    assert_clean(at)
+    for m in run.modalities:
+        share = sum(mean_abs[f"ig_{m}.{k}"] for k in ("shared", "private")) / mean_abs.sum()
+        assert metric(at, f"{m} share") == f"{share:.1%}"
+    at.switch_page(PAGES["learner"]).run()
+    target = int(at.session_state["learner_sample"])
+    at.segmented_control(key="learner_method").set_value("ig").run()
+    assert_clean(at)
+    table = next(d.value for d in at.dataframe if "gate weight" in d.value.columns)
+    assert list(table["contribution"]) == pytest.approx([ig.loc[target, f"ig_{s}"] for s in run.streams], abs=1e-4)

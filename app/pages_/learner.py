@@ -195,19 +195,29 @@ with ui.guard():
                     help="Each modality's encoding is split into a shared stream (what it has in common with the "
                          "other modalities) and a private stream (what only it shows). A stream's contribution is "
                          "its exact Shapley value φ: the average change in the probability when it is added.")
-        st.caption("From the model's prediction with no stream (baseline) to its prediction with all of them. "
-                   "Solid: shared stream; hatched: private stream.")
+        words, table, prefix = ui.attribution_method(run, "learner_method")
         gates = pd.Series({s: float(row[f"gate_{s}"]) for s in run.streams})
-        contrib_table = pd.DataFrame({"stream": contrib["stream"].str.replace(".", " · ", regex=False),
-                                      "contribution": contrib["phi"].round(4),
-                                      "gate weight": contrib["stream"].map(gates).round(4)})
+        if table == "shapley":
+            st.caption("From the model's prediction with no stream (baseline) to its prediction with all of them. "
+                       "Solid: shared stream; hatched: private stream.")
+            values, what = contrib.set_index("stream")["phi"], f"the probability of {V.humanize(cls)}"
+        else:
+            ig = runs.frame(run, "stream_ig").loc[sample]
+            values = pd.Series({s: float(ig[f"ig_{s}"]) for s in run.streams})
+            what = f"the probability of the predicted class ({V.humanize(pred)})"
+            st.caption(f"Integrated gradients of {what}, from a zero stream to the learner's own; rank agreement "
+                       f"with the Shapley values for this learner: {float(ig['rank_agreement']):.2f} (Spearman).")
+        contrib_table = pd.DataFrame({"stream": [s.replace(".", " · ") for s in run.streams],
+                                      "contribution": [round(float(values[s]), 4) for s in run.streams],
+                                      "gate weight": [round(float(gates[s]), 4) for s in run.streams]})
         ui.dataframe(contrib_table, f"contributions {row['id_student']}", key="contrib_table", column_config={
             "contribution": st.column_config.NumberColumn(
-                help=f"Exact Shapley value φ: change in the probability of {V.humanize(cls)} this stream brings."),
+                help=f"{words[0].upper() + words[1:]}: the change in {what} this stream brings."),
             "gate weight": st.column_config.NumberColumn(
                 help="The fusion gate: how much weight the model puts on this stream (0-1, the streams present sum "
                      "to 1). Weight is where the model looks; the contribution is what changes the prediction.")})
-        st.caption(f"baseline {base:.3f} + sum {contrib['phi'].sum():+.3f} = {base + contrib['phi'].sum():.3f}")
+        if table == "shapley":
+            st.caption(f"baseline {base:.3f} + sum {contrib['phi'].sum():+.3f} = {base + contrib['phi'].sum():.3f}")
 
     # ---- timeline
     st.subheader("The learner's own record before the cut-off", anchor=False)
