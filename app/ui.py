@@ -26,6 +26,7 @@ PAGES = {  # page id -> (file relative to app/, title, material icon)
     "dominance": ("pages_/dominance.py", "Modality dominance", ":material/pie_chart:"),
     "learner": ("pages_/learner.py", "Learner explorer", ":material/person_search:"),
     "quality": ("pages_/quality.py", "Model quality", ":material/fact_check:"),
+    "cohorts": ("pages_/cohorts.py", "Compare cohorts", ":material/group:"),
     "embedding": ("pages_/embedding.py", "Embedding space", ":material/scatter_plot:"),
     "drop": ("pages_/drop_lab.py", "Modality-drop lab", ":material/science:"),
     "diagnostics": ("pages_/diagnostics.py", "Training diagnostics", ":material/monitoring:"),

@@ -583,3 +583,18 @@ def calibration_figure(tables: Mapping[str, pd.DataFrame], title: str | None = N
     fig.update_xaxes(title="predicted chance of being at risk (mean in the bin)", range=[0, 1], tickformat=".0%")
     fig.update_yaxes(title="observed share at risk", range=[0, 1.02], tickformat=".0%")
     return _layout(fig, title, height=400)
+
+
+def paired_bars(frame: pd.DataFrame, x: str, value: str, group: str, title: str | None = None,
+                value_title: str = "", fmt: str = ".3f") -> go.Figure:
+    """Two (or more) cohorts side by side: one bar colour per ``group``, labelled with its value, so a
+    near-zero bar still shows its number."""
+    fig = go.Figure()
+    for i, (g, part) in enumerate(frame.groupby(group, sort=False)):
+        fig.add_bar(x=part[x], y=part[value], name=str(g), marker={"color": CATEGORY_COLOURS[(2 * i) % len(CATEGORY_COLOURS)]},
+                    text=[f"{v:{fmt}}" for v in part[value]], textposition="outside", cliponaxis=False,
+                    hovertemplate="%{x}<br>" + str(g) + ": %{y:" + fmt + "}<extra></extra>")
+    fig.update_layout(barmode="group", showlegend=True)
+    fig.update_yaxes(title=value_title)
+    fig.update_xaxes(tickangle=-20)
+    return _layout(fig, title, height=380)

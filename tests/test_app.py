@@ -17,7 +17,8 @@ sys.path.insert(0, str(ROOT))
 APP = ROOT / "app" / "main.py"
 PAGES = {"overview": "pages_/overview.py", "dominance": "pages_/dominance.py", "learner": "pages_/learner.py",
          "embedding": "pages_/embedding.py", "drop": "pages_/drop_lab.py", "diagnostics": "pages_/diagnostics.py",
-         "compare": "pages_/compare.py", "quality": "pages_/quality.py"}
+         "compare": "pages_/compare.py", "quality": "pages_/quality.py",
+         "cohorts": "pages_/cohorts.py"}
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402

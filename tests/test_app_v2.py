@@ -234,3 +234,26 @@ def test_dominance_and_learner_show_the_chosen_attribution_method(env, stored_ru
     assert_clean(at)
     table = next(d.value for d in at.dataframe if "gate weight" in d.value.columns)
     assert list(table["contribution"]) == pytest.approx([ig.loc[target, f"ig_{s}"] for s in run.streams], abs=1e-4)
+
+
+def test_compare_two_cohorts_side_by_side(env, stored_run):
+    run, samples = stored_run
+    at = start(page="cohorts")
+    assert_clean(at)
+    at.selectbox(key="coh_column").set_value("imd_band").run()
+    values = sorted(samples["imd_band"].dropna().astype(str).unique())
+    at.selectbox(key="coh_a").set_value(values[0])
+    at.selectbox(key="coh_b").set_value(values[-1]).run()
+    assert_clean(at)
+    summary = next(d.value for d in at.dataframe if "test AUC" in d.value.columns).set_index("cohort")
+    from sklearn.metrics import roc_auc_score
+
+    for name, v in ((f"A: {values[0]}", values[0]), (f"B: {values[-1]}", values[-1])):
+        mine = samples[samples["imd_band"].astype(str) == v]
+        assert summary.loc[name, "learners"] == len(mine)
+        t = mine[mine["split"] == "test"]
+        assert summary.loc[name, "test AUC"] == pytest.approx(roc_auc_score(t["label"], t["proba_at_risk"]))
+        drops = run.table("modality_drop_samples")
+        d = drops[drops["sample"].isin(mine.index) & (drops["removed"] == "assessments") & (drops["mode"] == "mask")]
+        table = next(x.value for x in at.dataframe if "removal" in x.value.columns).set_index("removal")
+        assert table.loc["without assessments", f"{name} · flip rate"] == pytest.approx(d["flipped"].mean(), abs=1e-4)
