@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dsrsd_core import educator as E
+from dsrsd_core import whatif as W
 from dsrsd_core.errors import DsrsdError
 from dsrsd_core.run_dir import Run, describe_run, file_signature, load_run
 from dsrsd_core.views import COHORT_COLUMNS, data_identity
@@ -93,6 +94,17 @@ def record(run: Run) -> dict:
     """Per learner of an explained run, computed once for every session: ``assessments`` and ``clicks`` facts
     (:mod:`dsrsd_core.educator`), presentation ``medians``, and the risk ``base`` and per-modality ``contrib``."""
     return _record(str(run.path), file_signature(run.path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _whatif_model(path: str, sig: tuple):
+    return W.load(_open(path, sig))
+
+
+def whatif_model(run: Run):
+    """(model, data) of a run for the what-if, loaded once per run and shared by every session (torch, the
+    model from model.pt with weights_only=True, the run's data, fingerprint-checked)."""
+    return _whatif_model(str(run.path), file_signature(run.path))
 
 
 # ---- finding runs -------------------------------------------------------------------------------

@@ -257,3 +257,34 @@ def test_compare_two_cohorts_side_by_side(env, stored_run):
         d = drops[drops["sample"].isin(mine.index) & (drops["removed"] == "assessments") & (drops["mode"] == "mask")]
         table = next(x.value for x in at.dataframe if "removal" in x.value.columns).set_index("removal")
         assert table.loc["without assessments", f"{name} · flip rate"] == pytest.approx(d["flipped"].mean(), abs=1e-4)
+
+
+def test_what_if_submits_a_missed_assessment(env, stored_run):
+    """The what-if's new chance equals the model's prediction on the edited input built by hand (the loader's
+    encoding of a submission on the due day), run through the training code's own predict()."""
+    from dsrsd_core.train.batching import to_tensors
+    from dsrsd_core.train.pipeline import load_training_data
+    from dsrsd_core.train.trainer import predict
+
+    run, samples = stored_run
+    ta = run.table("timeline_assessments")
+    miss = ta[(ta["submitted"] <= 0.5) & ta["sample"].isin(samples.index[samples["split"] == "test"])]
+    target, step = int(miss["sample"].iloc[0]), int(miss["step"].iloc[0])
+    at = start({"learner": str(target)}, "learner")
+    at.toggle(key="whatif_open").set_value(True).run()
+    assert_clean(at)
+    at.multiselect(key=f"wi_submit_{target}").set_value([step])
+    at.slider(key=f"wi_score_{target}").set_value(80)
+    at.button[[b.label for b in at.button].index("Show the new prediction")].click().run()
+    assert_clean(at)
+    data = load_training_data(run).take([target])
+    x = data.modalities["assessments"]
+    cols = {f: i for i, f in enumerate(x.feature_names)}
+    for f, v in {"submitted": 1.0, "score_100": 0.8, "score_missing": 0.0, "days_early_30": 0.0, "is_banked": 0.0,
+                 "overdue_unsubmitted": 0.0}.items():
+        x.x[0, step, cols[f]] = v
+    want = predict(run.model(), to_tensors(data))["proba"][0, run.classes.index("at_risk")]
+    shown = [m for m in at.metric if m.label == "Chance of being at risk"]
+    assert shown and shown[0].value == f"{want:.1%}"
+    before = samples.loc[target, "proba_at_risk"]
+    assert shown[0].delta == f"{(want - before) * 100:+.1f} points"

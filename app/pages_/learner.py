@@ -11,6 +11,8 @@ from app.text import input_words, learner_summary
 from dsrsd_core import educator as E
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
+from dsrsd_core import whatif as W
+from dsrsd_core.errors import DsrsdError
 from dsrsd_core.run_dir import input_table, timeline_table
 
 LIST_COLUMNS = {"id_student": "student", "presentation": "presentation", "risk": "chance at risk",
@@ -75,6 +77,68 @@ def export_section(run, in_scope: pd.DataFrame) -> None:
     st.caption(f"{len(table):,} of {len(in_scope):,} learners flagged.")
     ui.dataframe(table.drop(columns=["split"]), "educator at-risk list", key="export_table",
                  column_config={"top reasons": st.column_config.TextColumn(width="large")})
+
+
+def what_if_section(run, row, sample: int) -> None:
+    """Change a few inputs and see the new prediction (dsrsd_core.whatif: the model, on demand, time-limited)."""
+    with st.spinner("Loading the model and this run's data (once per run)…"):
+        try:
+            model, data = runs.whatif_model(run)
+        except DsrsdError as e:
+            st.warning(f"The what-if needs the model and the run's data: {e}")
+            return
+    spec = {m["name"]: m for m in run.info["modalities"]}
+    ta = runs.frame(run, timeline_table("assessments")) if run.has_table(timeline_table("assessments")) else None
+    missed = []
+    if ta is not None:
+        mine = ta[ta["sample"] == sample]
+        missed = [int(s) for s in mine.loc[mine["submitted"] <= 0.5, "step"]]
+    weeks = [w for w in spec.get("clickstream", {}).get("step_names", [])
+             if E.week_number(w) is not None and E.week_number(w) <= E.cutoff_week(row["cutoff_day"])]
+    has_clicks = bool(row.get("present_clickstream", True)) and bool(weeks)
+    with st.form(f"whatif_{sample}", border=True):
+        f1, f2 = st.columns(2)
+        with f1:
+            submit = st.multiselect("Submit assessments the learner missed", missed, key=f"wi_submit_{sample}",
+                                    format_func=lambda s: f"assessment {s + 1}", placeholder="none missed" if not
+                                    missed else "choose", disabled=not missed)
+            score = st.slider("with the score", 0, 100, 60, 5, key=f"wi_score_{sample}")
+        with f2:
+            week = st.selectbox("Scale the clicks of a week", ["(no change)"] + weeks, key=f"wi_week_{sample}",
+                                disabled=not has_clicks)
+            factor = st.slider("by a factor of", 0.0, 5.0, 2.0, 0.25, key=f"wi_factor_{sample}",
+                               disabled=not has_clicks, help="0: no clicks that week; 2: twice as many.")
+        go = st.form_submit_button("Show the new prediction", icon=":material/play_arrow:")
+    if not go:
+        st.caption("Computed from the model on demand (one learner, a few hundredths of a second), never stored.")
+        return
+    clicks = {week: factor} if has_clicks and week != "(no change)" else {}
+    try:
+        out = W.what_if(model, data, sample, run.classes, run.streams, {s: score for s in submit}, clicks)
+    except DsrsdError as e:
+        st.warning(str(e))
+        return
+    risk = V.risk_classes(run.classes)
+    before = sum(out["before"]["proba"][c] for c in risk)
+    after = sum(out["after"]["proba"][c] for c in risk)
+    changes = [f"assessment {s + 1} submitted with {score}" for s in submit] + \
+        [f"clicks of {w} × {f:g}" for w, f in clicks.items()]
+    m1, m2 = st.columns([1, 2])
+    m1.metric(f"Chance of being {E.risk_name(run.classes)}", f"{after:.1%}", f"{(after - before) * 100:+.1f} points",
+              delta_color="inverse", help=f"Before: {before:.1%} (as stored). After: {', '.join(changes) or 'no change'}.")
+    pred_after = max(out["after"]["proba"], key=out["after"]["proba"].get)
+    m2.markdown(f"**With {', '.join(changes) or 'no change'}** the model predicts **{V.humanize(pred_after)}** "
+                f"({out['seconds']:.2f} s).")
+    rows = []
+    for when in ("before", "after"):
+        for s in run.streams:
+            rows.append({"when": when, "stream": s.replace(".", " · "),
+                         "contribution": sum(out[when]["phi"][c][s] for c in risk)})
+    frame = pd.DataFrame(rows)
+    ui.chart(F.paired_bars(frame, "stream", "contribution", "when",
+                           f"Stream contributions to the chance of being {E.risk_name(run.classes)}, before and after",
+                           "exact Shapley value", fmt="+.3f"), key="whatif_chart")
+    ui.csv_button(frame, f"what-if {row['id_student']}", key="csv_whatif")
 
 
 ctx = ui.context()
@@ -218,6 +282,11 @@ with ui.guard():
                      "to 1). Weight is where the model looks; the contribution is what changes the prediction.")})
         if table == "shapley":
             st.caption(f"baseline {base:.3f} + sum {contrib['phi'].sum():+.3f} = {base + contrib['phi'].sum():.3f}")
+
+    if st.toggle("What if…? Change a few of this learner's inputs and see the new prediction", key="whatif_open",
+                 help="Computed on demand from the run's model.pt (one learner, under a time limit): e.g. submit a "
+                      "missed assessment, or scale the clicks of one week."):
+        what_if_section(run, row, sample)
 
     # ---- timeline
     st.subheader("The learner's own record before the cut-off", anchor=False)
