@@ -68,15 +68,16 @@ with ui.guard():
     shares = V.share_table(attr, run.streams, group, prefix=prefix)
     s1, s2 = st.columns([1.3, 1])
     with s1:
-        ui.chart(F.share_bars(shares, group_title="cohort", title=f"Share of {words} per stream"), key="coh_shares")
+        st.markdown(f"**Share of {words} per stream**")
+        ui.chart(F.share_bars(shares, group_title="cohort"), key="coh_shares")
     with s2:
-        wide = V.shares_wide(shares)
-        ui.dataframe(wide.round(4), "cohort shares", key="coh_share_table",
-                     percent=[c for c in wide.columns if c not in ("group", "n")])
         for g in names.values():
             part = shares[shares["group"] == g]
             mods = part.groupby("modality", sort=False)["share"].sum().to_dict()
             st.markdown(f"**{g}**: {V.headline(mods, dict(zip(part['stream'], part['share'])), 'this cohort')}")
+    wide = V.shares_wide(shares)
+    ui.dataframe(wide.round(4), "cohort shares", key="coh_share_table",
+                 percent=[c for c in wide.columns if c not in ("group", "n")])
 
     st.subheader("What removing a modality or one stream does to them", anchor=False)
     drops = runs.frame(run, "modality_drop_samples")
@@ -87,16 +88,12 @@ with ui.guard():
     effects = pd.concat(frames, ignore_index=True)
     effects = effects[effects["mode"].isin(["mask", "stream"]) & (effects["removed"] != "none")]
     effects["removal"] = "without " + effects["removed"]
-    d1, d2 = st.columns([1.3, 1])
-    with d1:
-        ui.chart(F.paired_bars(effects, "removal", "mean_abs_change", "cohort",
-                               "Mean change in a learner's class probability",
-                               "mean |change| in probability"), key="coh_drop")
-    with d2:
-        wide = effects.pivot_table(index="removal", columns="cohort", values=["mean_abs_change", "flip_rate"],
-                                   sort=False)
-        wide.columns = [f"{c} · {v.replace('_', ' ')}" for v, c in wide.columns]
-        ui.dataframe(wide.reset_index().round(4), "cohort drop effects", key="coh_drop_table",
-                     percent=[c for c in wide.columns if "flip" in c])
-        st.caption("Missing-modality path (mask) for whole modalities; one stream removed through its gate "
-                   "(stream). Flip rate: share of the cohort whose predicted class changes.")
+    ui.chart(F.paired_bars(effects, "removal", "mean_abs_change", "cohort",
+                           "Mean change in a learner's class probability", "mean |change| in probability", fmt=".2f"),
+             key="coh_drop")
+    wide = effects.pivot_table(index="removal", columns="cohort", values=["mean_abs_change", "flip_rate"], sort=False)
+    wide.columns = [f"{c} · {v.replace('_', ' ')}" for v, c in wide.columns]
+    ui.dataframe(wide.reset_index().round(4), "cohort drop effects", key="coh_drop_table",
+                 percent=[c for c in wide.columns if "flip" in c])
+    st.caption("Missing-modality path (mask) for whole modalities; one stream removed through its gate "
+               "(stream). Flip rate: share of the cohort whose predicted class changes.")

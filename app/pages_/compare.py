@@ -37,8 +37,9 @@ with ui.guard():
                f"{'`' + ctx.runs_folder + '`' if ctx.runs_folder else 'no runs folder (name one in the sidebar or set DSRSD_RUNS)'}. "
                "Runs are compared only with runs on the same data (same data files, presentations, task, target "
                "and cut-off); each other kind of data gets its own group below.")
-    cols = ["run", "model", "loss_weights", "target", "created", "test_auc", "test_macro_f1", "test_accuracy", "test_n",
-            "val_auc", "explained"] + mods + ["problem", "data", "path"]
+    # the numbers first, the long settings last, so a narrow screen shows what is compared
+    cols = ["run", "model", "test_auc", "test_macro_f1", "test_accuracy", "test_n", "val_auc"] + mods + \
+        ["explained", "problem", "target", "created", "loss_weights", "data", "path"]
     here = V.data_identity(ctx.run.info)[0] if ctx.run is not None else None
     order = [here] + [k for k in dict.fromkeys(listing["data_key"]) if k != here]
     for i, key in enumerate(k for k in order if k in set(listing["data_key"])):
@@ -51,7 +52,8 @@ with ui.guard():
                        " · not comparable with the selected run: another task, or the same task on other samples"))
             ui.dataframe(shown.round(4), "runs" if same else f"runs other data {i}", key="runs_table" if same
                          else f"runs_table_{i}", percent=mods,
-                         column_config={"path": st.column_config.TextColumn(width="medium")})
+                         column_config={"run": st.column_config.TextColumn(pinned=True),
+                                        "path": st.column_config.TextColumn(width="medium")})
             ok = shown[shown["test_auc"].notna()].rename(columns={"test_auc": "auc", "test_macro_f1": "macro_f1",
                                                                   "test_accuracy": "accuracy"})
             dom = shown[shown["explained"].fillna(False).astype(bool)]
