@@ -12,6 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import shutil
+from urllib.parse import parse_qs, quote
+
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -19,14 +22,17 @@ from browser import Chromium, StreamlitServer, find_chromium  # noqa: E402
 
 PAGES = {"overview": "Overview", "dominance": "Modality dominance", "learner": "Learner explorer",
          "embedding": "Embedding space", "drop": "Modality-drop lab", "diagnostics": "Training diagnostics",
-         "compare": "Compare runs"}
+         "compare": "Compare runs", "quality": "Model quality", "cohorts": "Compare cohorts"}
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 
 
 @pytest.fixture(scope="module")
-def served(default_run):
-    server = StreamlitServer(env={"DSRSD_DEFAULT_RUN": str(default_run), "DSRSD_RUNS": ""})
+def served(default_run, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("e2e_runs")  # a second run to pick: the page switches must keep it
+    shutil.copytree(default_run, folder / "picked_run")
+    server = StreamlitServer(env={"DSRSD_DEFAULT_RUN": str(default_run), "DSRSD_RUNS": str(folder)})
+    server.picked = folder / "picked_run"
     browser = Chromium(CHROMIUM)
     yield server, browser
     browser.close()
@@ -88,7 +94,7 @@ def test_clicking_a_map_point_opens_that_learner(served, default_run):
     server, browser = served
     pred = pd.read_parquet(default_run / "explain" / "predictions.parquet").set_index("sample")
     samples = pd.read_parquet(default_run / "samples.parquet").set_index("sample")
-    browser.navigate(url(server, "embedding"))
+    browser.navigate(url(server, "embedding") + "?run=" + quote(str(server.picked)))  # another run than the shipped
     browser.wait_rendered(timeout=90)
     # a point of the first map, and every sample drawn within 6 px of it (what a click may pick)
     target = browser.evaluate("""(() => {
@@ -108,7 +114,10 @@ def test_clicking_a_map_point_opens_that_learner(served, default_run):
     opened = [s for s in target["near"] if heading.startswith(f"Student {samples.loc[s, 'id_student']} ")]
     assert opened, (heading, target["near"])
     for c in [c.removeprefix("proba_") for c in pred.columns if c.startswith("proba_")]:
-        assert shown_metric(browser, f"p({c.replace('_', ' ')})") == f"{pred.loc[opened[0], f'proba_{c}']:.3f}"
+        assert shown_metric(browser, f"Chance: {c.replace('_', ' ')}") == f"{pred.loc[opened[0], f'proba_{c}']:.1%}"
+    # the run picked before the click is still the run shown (issue 11: it used to fall back to the shipped run)
+    assert parse_qs(browser.evaluate("location.search").lstrip("?")).get("run") == [str(server.picked)]
+    assert str(server.picked) in browser.evaluate("document.querySelector('[data-testid=\"stSidebar\"]').innerText")
 
 
 def test_clicking_a_row_of_the_at_risk_list_opens_that_learner(served, default_run):
@@ -128,13 +137,14 @@ def test_clicking_a_row_of_the_at_risk_list_opens_that_learner(served, default_r
     from dsrsd_core.views import risk_score
 
     classes = json.loads((default_run / "run.json").read_text())["classes"]
-    ranked = samples.assign(risk=risk_score(samples, classes)).sort_values("risk", ascending=False, kind="stable")
+    test = samples[samples["split"] == "test"]  # the list opens on the learners the model never saw
+    ranked = test.assign(risk=risk_score(test, classes)).sort_values("risk", ascending=False, kind="stable")
     second = ranked.iloc[1]
     expected = f"Student {second['id_student']} · {second['code_module']} {second['code_presentation']}"
     assert wait_for(lambda: learner_heading(browser) == expected, timeout=30), (first, learner_heading(browser), expected)
     browser.wait_rendered(timeout=60)
     for c in classes:
-        assert shown_metric(browser, f"p({c.replace('_', ' ')})") == f"{second[f'proba_{c}']:.3f}"
+        assert shown_metric(browser, f"Chance: {c.replace('_', ' ')}") == f"{second[f'proba_{c}']:.1%}"
     assert browser.errors() == []
 
 
