@@ -163,3 +163,36 @@ def test_static_report_opens_offline(default_run, tmp_path):
         browser.screenshot(tmp_path / "report.png")
     finally:
         browser.close()
+
+
+def test_what_if_round_trip_and_model_quality(served, default_run):
+    """The what-if loads the model in the server and answers in the page; with no edit it must give back the
+    stored prediction. The Model quality page shows the AUC training recorded for the test split."""
+    import json
+
+    import pandas as pd
+
+    server, browser = served
+    samples = pd.read_parquet(default_run / "samples.parquet").set_index("sample")
+    target = int(samples.index[samples["split"] == "test"][3])
+    browser.navigate(url(server, "learner") + f"?learner={target}")
+    browser.wait_rendered(timeout=90)
+    assert learner_heading(browser).startswith(f"Student {samples.loc[target, 'id_student']} ")
+    where = """(() => { for (const e of document.querySelectorAll(%s)) if (e.innerText.includes(%s)) {
+        e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();
+        return {x: r.left + Math.min(12, r.width / 2), y: r.top + r.height / 2}; } return null; })()"""
+    toggle = wait_for(lambda: browser.evaluate(where % ("'label'", "'What if'")), timeout=30)
+    time.sleep(0.5)
+    click(browser, toggle["x"], toggle["y"] + 0.0)  # a real click: a scripted label.click() does not toggle it
+    button = wait_for(lambda: browser.evaluate(where % ("'button'", "'Show the new prediction'")), timeout=120)
+    assert button, "the what-if form did not appear"
+    time.sleep(0.5)
+    button = browser.evaluate(where % ("'button'", "'Show the new prediction'"))
+    click(browser, button["x"], button["y"])
+    want = f"{samples.loc[target, 'proba_at_risk']:.1%}"
+    assert wait_for(lambda: shown_metric(browser, "Chance of being at risk") == want, timeout=60), \
+        shown_metric(browser, "Chance of being at risk")
+    assert browser.errors() == []
+    browser.open_page(server.url, "quality", "Model quality")
+    auc = json.loads((default_run / "metrics.json").read_text())["test"]["auc"]
+    assert shown_metric(browser, "AUC") == f"{auc:.3f}"
