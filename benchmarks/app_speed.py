@@ -27,11 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import Chromium, StreamlitServer, find_chromium  # noqa: E402
-
-HEADING = ("(() => { for (const h of document.querySelectorAll('h3')) if (h.innerText.startsWith('Student ')) "
-           "return h.innerText; return ''; })()")
-
+from tests.browser import LEARNER_HEADING as HEADING  # noqa: E402
+from tests.browser import Chromium, StreamlitServer, find_chromium, switch_learner_by_row  # noqa: E402
 
 def rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and its children, in MB (Linux /proc)."""
@@ -54,22 +51,6 @@ def wait_heading_change(browser: Chromium, before: str, t0: float, timeout: floa
         time.sleep(0.02)
     browser.wait_rendered(timeout=timeout, settle=0.3)
     return time.monotonic() - t0 - 0.3
-
-
-def click_at(browser: Chromium, x: float, y: float) -> None:
-    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-        browser.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left",
-                     clickCount=0 if kind == "mouseMoved" else 1)
-
-
-def switch_by_row(browser: Chromium, row: int) -> float:
-    """Click row ``row`` (1-based) of the at-risk list; seconds until the new learner is drawn."""
-    before = browser.evaluate(HEADING)
-    box = browser.evaluate("(() => { const r = document.querySelector('[data-testid=\"stDataFrame\"]')"
-                           ".getBoundingClientRect(); return {x: r.left, y: r.top}; })()")
-    t0 = time.monotonic()
-    click_at(browser, box["x"] + 18, box["y"] + 35 * row + 17)
-    return wait_heading_change(browser, before, t0)
 
 
 def switch_by_id(browser: Chromium, student: str) -> float:
@@ -129,7 +110,7 @@ def main() -> int:
         out["warm_overview_s"] = round(statistics.median(warm), 2)
         out["learner_page_first_s"] = round(browser.open_page(server.url, "learner", "Learner explorer"), 2)
         out["rss_one_session_mb"] = round(rss_mb(server.proc.pid), 1)
-        rows = [switch_by_row(browser, 2 + i % 3) for i in range(args.repeat)]
+        rows = [switch_learner_by_row(browser, 2 + i % 3) for i in range(args.repeat)]
         out["switch_by_row_s"] = round(statistics.median(rows), 2)
         ids = browser.evaluate("(() => Array.from(document.querySelectorAll('[data-testid=\"stDataFrame\"]'))"
                                ".length)()")

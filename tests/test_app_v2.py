@@ -4,7 +4,6 @@ words name the learner's own values, the at-risk list defaults to unseen learner
 stored predictions, and incomplete runs say what is missing."""
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path

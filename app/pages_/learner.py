@@ -125,7 +125,8 @@ def what_if_section(run, row, sample: int) -> None:
         [f"clicks of {w} × {f:g}" for w, f in clicks.items()]
     m1, m2 = st.columns([1, 2])
     m1.metric(f"Chance of being {E.risk_name(run.classes)}", f"{after:.1%}", f"{(after - before) * 100:+.1f} points",
-              delta_color="inverse", help=f"Before: {before:.1%} (as stored). After: {', '.join(changes) or 'no change'}.")
+              delta_color="inverse",
+              help=f"Before: {before:.1%} (as stored). After: {', '.join(changes) or 'no change'}.")
     pred_after = max(out["after"]["proba"], key=out["after"]["proba"].get)
     m2.markdown(f"**With {', '.join(changes) or 'no change'}** the model predicts **{V.humanize(pred_after)}** "
                 f"({out['seconds']:.2f} s).")
@@ -190,7 +191,8 @@ with ui.guard():
         view["chance at risk"] = view["chance at risk"] * 100
         gen = st.session_state.get(LIST_GEN, 0)
         st.dataframe(view, hide_index=True, height=230, key=f"risk_list_{gen}", selection_mode="single-row",
-                     on_select=partial(pick_from_table, f"risk_list_{gen}", list(shown.index), list(shown["id_student"])),
+                     on_select=partial(pick_from_table, f"risk_list_{gen}", list(shown.index),
+                                       list(shown["id_student"])),
                      column_config={"chance at risk": st.column_config.ProgressColumn(
                          "chance at risk", min_value=0, max_value=100, format="%.0f%%",
                          help=f"The model's probability {V.risk_label(run.classes)}, in percent."),
