@@ -184,6 +184,15 @@ def test_at_risk_list_defaults_to_unseen_learners_and_pages(env, stored_run):
     table = next(d.value for d in at.dataframe if "seen in training" in d.value.columns)
     assert len(table) == len(samples) - 4 * 500  # the last page holds the rest: every learner is reachable
     assert set(table["seen in training"]) == {"yes: trained on", "partly: chose the epoch", "no"}
+    # a student with several enrolments: the search opens the one the list shows first (the most at risk),
+    # not simply the first sample of that student (which it used to)
+    many = samples[samples["id_student"].duplicated(keep=False)]
+    firsts = many.groupby("id_student")["proba_at_risk"].agg(lambda p: p.index[0] != p.idxmax())
+    student = firsts[firsts].index[0]
+    at.text_input(key="learner_id").input(str(student)).run()
+    assert_clean(at)
+    mine = samples[samples["id_student"] == student]
+    assert int(at.session_state["learner_sample"]) == int(mine["proba_at_risk"].idxmax())
     # the educator export: flagged learners of the list, with reasons in words, as CSV
     at.toggle(key="export_open").set_value(True).run()
     assert_clean(at)
