@@ -254,8 +254,11 @@ def cmd_rerun(args) -> int:
 def cmd_report(args) -> int:
     from .report import write_report
 
-    out = write_report(args.run_dir, args.out)
+    notes: list[str] = []
+    out = write_report(args.run_dir, args.out, notes)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; opens offline in any browser)")
+    for note in notes:
+        print(f"note: {note}")
     return 0
 
 

@@ -30,13 +30,13 @@ def colour_map(points: pd.DataFrame, colour: str, run) -> dict | None:
 
 
 ctx = ui.context()
+st.title("Embedding space", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
     run = ctx.require_explained()
     learners = runs.learners(run)
     cohort = ctx.cohort_learners()
     umap = runs.frame(run, "umap")
     emb = run.summary.get("embeddings", {})
-    st.title("Embedding space", anchor=False)
     st.caption("2-D UMAP maps stored by `dsrsd explain` (seeded; at most "
                f"{run.summary.get('umap_max_samples', '?')} learners). Each point is one learner's stream. "
                "Click a point to open that learner; choose box or lasso select in the chart's tool bar to list several.")
@@ -75,8 +75,7 @@ with ui.guard():
 
     selected = list(dict.fromkeys(selected))
     if len(selected) == 1:
-        ui.open_learner(selected[0], learners.loc[selected[0], "id_student"])
-        st.switch_page(ui.learner_page())
+        ui.go_to_learner(selected[0], learners.loc[selected[0], "id_student"])
     elif selected:
         st.subheader(f"{len(selected):,} learners selected", anchor=False)
         chosen = learners.loc[selected, ["sample", "id_student", "presentation", "label_name", "pred_name", "risk",
@@ -85,5 +84,4 @@ with ui.guard():
         pick = st.selectbox("Open one of them", selected, key="emb_pick",
                             format_func=lambda s: f"{learners.loc[s, 'id_student']} · {learners.loc[s, 'presentation']}")
         if st.button("Open in Learner explorer", icon=":material/person_search:"):
-            ui.open_learner(pick, learners.loc[pick, "id_student"])
-            st.switch_page(ui.learner_page())
+            ui.go_to_learner(pick, learners.loc[pick, "id_student"])

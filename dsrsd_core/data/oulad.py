@@ -69,7 +69,7 @@ def load_final_outcome(data_dir, target: str = "at_risk", cutoff_fraction: float
         raise DsrsdError(f"{data_dir}: no such data folder")
     tables = _read_tables(data_dir)
     pres = _presentations(tables["courses"], cutoff_fraction, cutoff_day)
-    enrol, excluded = _enrolments(tables, pres)
+    enrol, excluded, excluded_by_presentation = _enrolments(tables, pres)
     y = _labels(enrol["final_result"], target, data_dir)
 
     profile = _profile(enrol)
@@ -99,6 +99,7 @@ def load_final_outcome(data_dir, target: str = "at_risk", cutoff_fraction: float
         "n_samples": int(len(y)),
         "class_counts": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "excluded": excluded,
+        "unregistered_by_presentation": excluded_by_presentation,
         "without_registration_row": int((~enrol["registration_row"]).sum()),
         # tables not in UTF-8 (e.g. Windows-1252 exports from spreadsheet tools): which encoding was used
         "encodings": _encodings(data_dir),
@@ -172,10 +173,14 @@ def _enrolments(tables, pres) -> tuple[pd.DataFrame, dict]:
         "unregistered_before_cutoff": int(unreg.sum()),
         "presentation_not_in_courses": int(unknown.sum()),
     }
+    # per presentation too, so a run trained on a selection of presentations can state its own exclusions
+    names = enrol["code_module"].astype(str) + " " + enrol["code_presentation"].astype(str)
+    by_pres = names[unreg].value_counts()
+    excluded_by_presentation = {str(k): int(by_pres.get(k, 0)) for k in pres["key"]}
     enrol = enrol[~unreg & ~unknown].drop(columns=["date_unregistration"])  # never a feature
     enrol["pres"] = enrol["pres"].astype(np.int64)
     enrol["registration_row"] = enrol.pop("_reg").eq("both")
-    return enrol.sort_values(KEYS).reset_index(drop=True), excluded
+    return enrol.sort_values(KEYS).reset_index(drop=True), excluded, excluded_by_presentation
 
 
 def _labels(final_result: pd.Series, target: str, data_dir) -> np.ndarray:
