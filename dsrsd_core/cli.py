@@ -222,7 +222,8 @@ def cmd_explain(args) -> int:
     from contextlib import nullcontext
 
     with exclusive(args.run_dir, "explaining") if Path(args.run_dir).is_dir() else nullcontext():
-        summary = explain(args.run_dir, progress=not args.quiet, umap_max_samples=args.umap_max_samples)
+        limit = {} if args.input_ig_max_samples is None else {"input_ig_max_samples": args.input_ig_max_samples or None}
+        summary = explain(args.run_dir, progress=not args.quiet, umap_max_samples=args.umap_max_samples, **limit)
     print(explain_line(args.run_dir, summary))
     return 0
 
@@ -358,7 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="add attributions, embeddings, UMAP maps and modality-drop results to a run")
     e.add_argument("run_dir")
     e.add_argument("--umap-max-samples", type=int, default=3000,
-                   help="UMAP maps use at most this many samples (seeded subsample)")
+                   help="UMAP maps are fitted on at most this many samples (seeded subsample); the others are placed")
+    e.add_argument("--input-ig-max-samples", type=int, default=None,
+                   help="input-level integrated gradients for at most this many samples (seeded subsample; 0: all; "
+                        "default 5000, dsrsd_core/explain/recorder.py: INPUT_IG_MAX_SAMPLES)")
     e.add_argument("--quiet", action="store_true")
     e.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch and numba (default: OMP_NUM_THREADS, else cores - 1; docs/performance.md)")
