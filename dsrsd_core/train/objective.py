@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from ..losses import (alignment_regression, decorrelation, info_nce, kernel_dependence, linear_predictability,
                       orthogonality, spread_floor, unexplained_variance)
 from .config import Config
+from .distributed import gather
 
 
 def _mean(values: list[torch.Tensor], zero: torch.Tensor) -> torch.Tensor:
@@ -105,15 +106,18 @@ def loss_terms(out: dict, y: torch.Tensor, present: torch.Tensor, cfg: Config) -
     """Task, InfoNCE, regression, decorrelation, orthogonality, independence and back-projection
     terms, and their weighted total. For a model without shared streams (no ``"z"``), the task alone.
 
-    Under ``torchrun`` every term is computed per rank, on that rank's batch: InfoNCE negatives,
-    variances, correlations and the in-batch regressions see ``batch_size`` samples, not the
-    global batch (gradients are then averaged by DDP). Keep ``batch_size`` per rank large enough
-    for these statistics; the default 64 is what was measured (smaller batches were not tried).
+    Under ``torchrun`` the auxiliary terms see the global batch: streams and presence are gathered
+    over the ranks with gradients (:mod:`dsrsd_core.train.distributed`), so InfoNCE negatives,
+    variances, correlations and the in-batch regressions are those of ``batch_size x ranks`` samples,
+    as on one process with that batch; the task loss stays per rank (DDP's average of the ranks'
+    means is the global mean). The default batch size 64 is what was measured.
     """
     present = present.bool()
     task = F.cross_entropy(out["logits"].float(), y)
     if "z" not in out:  # a baseline without shared/private streams: the task loss alone
         return {"total": task, "task": task}
+    out = {**out, **{k: gather(out[k]) for k in ("z", "z_hat", "c", "p") if k in out}}
+    present = gather(present)
     nce, reg = alignment_terms(out, present, cfg)
     sep = separation_terms(out, present, cfg)
     back = out["backprojection"] if "backprojection" in out else task.new_zeros(())
