@@ -63,6 +63,7 @@ def test_gather_is_the_identity_on_one_process():
     assert gather(x) is x
 
 
+@pytest.mark.slow  # two spawned interpreters importing torch: ~35 s of CPU
 def test_two_gloo_ranks_match_one_process_on_the_global_batch(tmp_path):
     import torch.multiprocessing as mp
 
