@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--explain-only", action="store_true", help="only the explain stage, on the run already in DIR")
     args = ap.parse_args()
     work = Path(args.work).resolve()
     cohort, cache, run = work / "cohort", work / "cache", work / "run"
@@ -72,6 +73,11 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "DSRSD_CACHE": str(cache)}
     py, threads = sys.executable, ([] if args.threads is None else ["--threads", str(args.threads)])
+    if args.explain_only:
+        stage("explain", [py, "-m", "dsrsd_core", "explain", str(run), "--quiet", *threads], env)
+        parts = json.loads((run / "explain" / "summary.json").read_text())["seconds"]
+        print("explain parts (s): " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))
+        return
     rows = []
     info = cohort / "studentInfo.csv"
     if not (info.exists() and sum(1 for _ in info.open()) - 1 == args.enrolments):
