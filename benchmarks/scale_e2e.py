@@ -48,12 +48,14 @@ def stage(name: str, cmd: list[str], env: dict) -> dict:
         out, err = out_f.read(), err_f.read()
     if code != 0:
         raise SystemExit(f"stage {name} failed ({code}): {' '.join(cmd)}\n{err[-3000:]}")
-    row = {"stage": name, "wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "command": " ".join(cmd)}
+    # CPU seconds beside wall time: on a shared, loaded machine wall time follows the others' load
+    row = {"stage": name, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+           "peak_rss_mib": usage.ru_maxrss / 1024, "command": " ".join(cmd)}
     for line in reversed(out.strip().splitlines()):
         if line.startswith("{") and line.endswith("}"):
             row["reported"] = json.loads(line)
             break
-    print(f"{name:<14} {wall:8.1f} s  peak {row.get('peak_rss_mib', float('nan')):7.0f} MiB  "
+    print(f"{name:<14} {wall:8.1f} s wall {row['cpu_s']:8.1f} s CPU  peak {row.get('peak_rss_mib', float('nan')):7.0f} MiB  "
           f"{json.dumps(row.get('reported', {}))}", flush=True)
     return row
 
