@@ -197,7 +197,7 @@ def test_input_attributions_cover_the_stated_subsample_and_are_complete(explaine
     run = load_run(path)
     assert run.summary["input_attribution"]["n_samples"] == 150
     profile = run.table("input_profile")
-    computed = profile.drop(columns="sample").notna().all(1).to_numpy()
+    computed = profile.drop(columns="sample").notna().all(axis=1).to_numpy()
     assert computed.sum() == 150 and not profile.drop(columns="sample")[~computed].notna().any().any()
     total = sum(run.table(name).drop(columns="sample").sum(axis=1, min_count=1).to_numpy()
                 for name in ("input_profile", "input_clickstream_steps", "input_assessments_steps"))
