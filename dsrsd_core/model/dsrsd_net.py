@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..train.distributed import gather  # under torchrun: the global batch (identity on one process)
 from .dual_stream import AlignmentHead, ResidualDualStream, RestPredictor
 from .encoders import fit_encoders, make_encoder
 from .fusion import GatedFusion
@@ -98,11 +99,12 @@ class DSRSDNet(nn.Module):
         shared stream cannot explain (without it B only serves the task, and r may still hold s).
         """
         errors = []
+        present, h_all = gather(present), gather(enc["h"].detach())
         for j, m in enumerate(self.modalities):
             keep = present[:, j]
             if keep.sum() >= 2:
-                h, s = enc["h"][keep, j].detach().float(), enc["s"][keep, j].detach()
-                fit = self.dual[m].back(s).float()
+                h = h_all[keep, j].float()
+                fit = gather(self.dual[m].back(enc["s"][:, j].detach()))[keep].float()
                 errors.append((h - fit).pow(2).sum(1).mean() / h.var(0).sum().clamp_min(1e-6))
         return torch.stack(errors).mean() if errors else enc["h"].new_zeros(())
 
