@@ -27,7 +27,7 @@ def next_run(tmp_path_factory, one_torch_thread):
     tmp = tmp_path_factory.mktemp("next_app")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DSRSD_CACHE", str(tmp / "cache"))
-        mp.setattr("dsrsd_core.explain.embeddings.umap_2d", lambda points, seed, n_neighbors=15: points[:, :2])
+        mp.setattr("dsrsd_core.explain.embeddings.umap_2d", lambda points, seed, n_neighbors=15, fit=None: points[:, :2])
         data = synthetic_lpp(tmp, users=40, length=20)
         cfg = tmp / "cfg.toml"
         cfg.write_text('task = "next_step"\nd_model = 16\nd_stream = 8\nbatch_size = 128\nmin_epochs = 1\n'

@@ -150,7 +150,7 @@ def test_train_and_explain_next_assessment(tmp_path, monkeypatch, one_torch_thre
     from dsrsd_core.data.synth import write_cohort as write_synthetic
     from dsrsd_core.run_dir import load_run
 
-    monkeypatch.setattr("dsrsd_core.explain.embeddings.umap_2d", lambda points, seed, n_neighbors=15: points[:, :2])
+    monkeypatch.setattr("dsrsd_core.explain.embeddings.umap_2d", lambda points, seed, n_neighbors=15, fit=None: points[:, :2])
     write_synthetic(tmp_path / "syn", enrolments=50, seed=1)
     cfg = tmp_path / "cfg.toml"
     cfg.write_text('task = "next_step"\nd_model = 8\nd_stream = 4\nbatch_size = 128\nmin_epochs = 0\n')

@@ -177,7 +177,7 @@ def explain_next_step(run, run_dir, model, data: MultimodalData, progress: bool 
             if len(rows) > ig_max_responses else np.arange(len(rows))
         ig_data = sub.take(ig_local)
         ig_tables, _ = _input_attribution_tables(model, to_tensors(ig_data), ig_data, pred[ig_local], train_idx,
-                                                 progress)
+                                                 progress, np.arange(len(ig_local)))
         for name, frame in ig_tables.items():
             frame["sample"] = rows[ig_local][frame["sample"].to_numpy()]
             tables[NEXT_PREFIX + name] = frame

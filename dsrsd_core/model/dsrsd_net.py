@@ -109,15 +109,16 @@ class DSRSDNet(nn.Module):
         return torch.stack(errors).mean() if errors else enc["h"].new_zeros(())
 
     def _reconstruction_error(self, enc: dict, batch: dict) -> torch.Tensor:
-        """Mean over modalities of the input summary's unexplained share, decoded from [s_m, p_m]."""
-        present = batch["present"].bool()
+        """Mean over modalities of the input summary's unexplained share, decoded from [s_m, p_m].
+        Under torchrun the variances are those of the global batch, as for the other batch statistics."""
+        present = gather(batch["present"].bool())
         errors = []
         for j, m in enumerate(self.modalities):
             keep = present[:, j]
             if keep.sum() >= 2:
-                b = {k: v[keep] for k, v in batch[m].items() if v is not None and k != "emb"}
-                target = input_summary(self.encoders[m], b)
-                pred = self.decoders[m](torch.cat([enc["s"][keep, j], enc["p"][keep, j]], -1))
+                b = {k: v for k, v in batch[m].items() if v is not None and k != "emb"}
+                target = gather(input_summary(self.encoders[m], b))[keep]
+                pred = gather(self.decoders[m](torch.cat([enc["s"][:, j], enc["p"][:, j]], -1)))[keep]
                 errors.append(reconstruction_error(pred, target))
         return torch.stack(errors).mean() if errors else enc["h"].new_zeros(())
 
