@@ -16,13 +16,13 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the pa
 
 import streamlit as st  # noqa: E402
 
-from app import ui  # noqa: E402
+from app import next_step, ui  # noqa: E402
 
 st.set_page_config(page_title="dsrsd · DSRSD-Net dashboard", page_icon=":material/hub:", layout="wide",
                    initial_sidebar_state="expanded")
 
 pages = [st.Page(file, title=title, icon=icon, url_path=page_id, default=page_id == "overview")
-         for page_id, (file, title, icon) in ui.PAGES.items()]
+         for page_id, (file, title, icon) in {**ui.PAGES, **next_step.PAGES}.items()]
 nav = st.navigation(pages)
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem} h1{padding-top:0.5rem}</style>")
 with ui.guard():

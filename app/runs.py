@@ -6,6 +6,7 @@ re-explained run is picked up without restarting the app.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +14,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from dsrsd_core import educator as E
+from dsrsd_core import whatif as W
 from dsrsd_core.errors import DsrsdError
 from dsrsd_core.run_dir import Run, describe_run, file_signature, load_run
-from dsrsd_core.views import COHORT_COLUMNS
+from dsrsd_core.views import COHORT_COLUMNS, data_identity
 from dsrsd_core.views import learners as learner_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,12 +36,12 @@ def shipped_run() -> Path:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _open(path: str, sig: tuple) -> Run:
+def _open(path: str, sig: str) -> Run:
     return load_run(path, require_explain=False)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _explain_problem(path: str, sig: tuple) -> str | None:
+def _explain_problem(path: str, sig: str) -> str | None:
     try:
         load_run(path, require_explain=True)
     except DsrsdError as e:
@@ -46,38 +49,75 @@ def _explain_problem(path: str, sig: tuple) -> str | None:
     return None
 
 
+def signature(path: str | Path) -> str:
+    """The run's file signature (paths, mtimes, sizes) as one short string: the cache key part that says
+    "these files, as they are now". A digest, because Streamlit hashes every cached call's arguments on every
+    rerun, and a tuple of every file's stat costs ~10 ms a call to hash, a short string next to nothing."""
+    return hashlib.sha1(repr(file_signature(path)).encode()).hexdigest()
+
+
 def open_run(path: str | Path) -> Run:
     """The run at ``path`` (cached); raises DsrsdError for a missing, partial, old or corrupt one."""
     path = str(Path(path))
-    return _open(path, file_signature(path))
+    return _open(path, signature(path))
 
 
 def explain_problem(path: str | Path) -> str | None:
     """None when the run has a complete explanation, else the message saying what to run."""
     path = str(Path(path))
-    return _explain_problem(path, file_signature(path))
+    return _explain_problem(path, signature(path))
 
 
 def frame(run: Run, name: str) -> pd.DataFrame:
     """``samples`` or an explain table, indexed by ``sample`` where it holds one row per sample
-    (read once per run, then cached)."""
-    return _frame(str(run.path), file_signature(run.path), name)
+    (read once per run, then cached).
+
+    The tables are held with ``st.cache_resource``: one object shared by every session and handed out without
+    a copy (``st.cache_data`` would unpickle a fresh copy on every call, per session: slower and, with several
+    sessions on a large run, memory that grows with them). Callers never change a frame in place (pandas'
+    copy-on-write keeps derived frames apart)."""
+    return _frame(str(run.path), signature(run.path), name)
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
-def _frame(path: str, sig: tuple, name: str) -> pd.DataFrame:
+@st.cache_resource(show_spinner=False, max_entries=128)
+def _frame(path: str, sig: str, name: str) -> pd.DataFrame:
     return _open(path, sig).by_sample(name)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _learners(path: str, sig: tuple) -> pd.DataFrame:
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _learners(path: str, sig: str) -> pd.DataFrame:
     run = _open(path, sig)
     return learner_table(_frame(path, sig, "samples"), run.classes)
 
 
 def learners(run: Run) -> pd.DataFrame:
     """samples.parquet indexed by sample, plus ``risk``, ``correct`` and ``presentation``."""
-    return _learners(str(run.path), file_signature(run.path))
+    return _learners(str(run.path), signature(run.path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _record(path: str, sig: str) -> dict:
+    run = _open(path, sig)
+    table = lambda name: _frame(path, sig, name) if run.has_table(name) else None  # noqa: E731
+    return E.record_tables(_learners(path, sig), run.classes, _frame(path, sig, "shapley"), run.modalities,
+                           run.streams, table("timeline_assessments"), table("timeline_clickstream"))
+
+
+def record(run: Run) -> dict:
+    """Per learner of an explained run, computed once for every session: ``assessments`` and ``clicks`` facts
+    (:mod:`dsrsd_core.educator`), presentation ``medians``, and the risk ``base`` and per-modality ``contrib``."""
+    return _record(str(run.path), signature(run.path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _whatif_model(path: str, sig: str):
+    return W.load(_open(path, sig))
+
+
+def whatif_model(run: Run):
+    """(model, data) of a run for the what-if, loaded once per run and shared by every session (torch, the
+    model from model.pt with weights_only=True, the run's data, fingerprint-checked)."""
+    return _whatif_model(str(run.path), signature(run.path))
 
 
 # ---- finding runs -------------------------------------------------------------------------------
@@ -174,6 +214,9 @@ class Context:
 
     def require_explained(self) -> Run:
         run = self.require_run()
+        if run.config.get("task") == "next_step":  # the final-outcome pages; next-step runs have their own
+            from app.next_step import NOT_FOR_NEXT_STEP
+            raise DsrsdError(NOT_FOR_NEXT_STEP)
         problem = explain_problem(run.path)
         if problem and run.info.get("model", "dsrsd_net") != "dsrsd_net":
             raise DsrsdError(f"{run.path} is a {run.info.get('model')} run: attribution, embedding and modality-drop "
@@ -188,11 +231,12 @@ class Context:
 
 # ---- comparing runs -----------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=256)
-def _run_row(path: str, sig: tuple) -> dict:
+def _run_row(path: str, sig: str) -> dict:
     d = describe_run(path)
     info, metrics = d["info"], d["metrics"]
+    key, data = data_identity(info)
     row: dict = {"path": path, "model": None, "target": None, "created": None, "explained": False,
-                 "problem": "; ".join(d["problems"])}
+                 "problem": "; ".join(d["problems"]), "data_key": key, "data": data}
     if info is None:
         return row
     row.update(model=info.get("model"), target=info.get("target"), created=str(info.get("created", ""))[:16])
@@ -210,4 +254,4 @@ def _run_row(path: str, sig: tuple) -> dict:
 def run_row(path: str | Path) -> dict:
     """What Compare runs shows for one run: metrics, model and (when explained) modality shares.
     Lenient: runs of other models may lack most files; a problem is reported in ``problem``."""
-    return dict(_run_row(str(path), file_signature(path)))
+    return dict(_run_row(str(path), signature(path)))

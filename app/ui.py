@@ -25,6 +25,8 @@ PAGES = {  # page id -> (file relative to app/, title, material icon)
     "overview": ("pages_/overview.py", "Overview", ":material/home:"),
     "dominance": ("pages_/dominance.py", "Modality dominance", ":material/pie_chart:"),
     "learner": ("pages_/learner.py", "Learner explorer", ":material/person_search:"),
+    "quality": ("pages_/quality.py", "Model quality", ":material/fact_check:"),
+    "cohorts": ("pages_/cohorts.py", "Compare cohorts", ":material/group:"),
     "embedding": ("pages_/embedding.py", "Embedding space", ":material/scatter_plot:"),
     "drop": ("pages_/drop_lab.py", "Modality-drop lab", ":material/science:"),
     "diagnostics": ("pages_/diagnostics.py", "Training diagnostics", ":material/monitoring:"),
@@ -81,9 +83,16 @@ def csv_button(frame: pd.DataFrame, name: str, label: str | None = None, key: st
                        icon=":material/download:")
 
 
-def dataframe(frame: pd.DataFrame, name: str, key: str | None = None, height: int | str = "auto", **kw):
-    """A dataframe followed by its CSV button."""
-    out = st.dataframe(frame, hide_index=True, height=height, key=key, **kw)
+def dataframe(frame: pd.DataFrame, name: str, key: str | None = None, height: int | str = "auto",
+              percent: list | None = None, **kw):
+    """A dataframe followed by its CSV button. Shares (columns named ``*share*`` or ``*rate*``, and those in
+    ``percent``) are shown as percentages, as in the charts beside them; the CSV keeps the fractions."""
+    config = dict(kw.pop("column_config", None) or {})
+    for col in frame.columns:
+        if (col in (percent or []) or re.search(r"share|rate", str(col))) and col not in config \
+                and pd.api.types.is_numeric_dtype(frame[col]):
+            config[col] = st.column_config.NumberColumn(format="percent")
+    out = st.dataframe(frame, hide_index=True, height=height, key=key, column_config=config or None, **kw)
     csv_button(frame, name, key=f"csv_{key or slug(name)}")
     return out
 
@@ -98,6 +107,45 @@ def open_learner(sample: int, id_student=None) -> None:
     if id_student is not None:
         st.session_state["learner_id"] = str(id_student)
     st.session_state.pop("learner_msg", None)
+    sync_url()
+
+
+def go_to_learner(sample: int, id_student=None):
+    """Open ``sample`` in the Learner explorer, keeping the run (and runs folder) in the URL."""
+    open_learner(sample, id_student)
+    st.switch_page(learner_page(), query_params=url_params())
+
+
+# ---- the URL: run, runs folder and learner as query parameters (bookmarks, reloads, page switches) ----
+RUN_PARAM, FOLDER_PARAM, LEARNER_PARAM = "run", "folder", "learner"
+RUN_KEEP = "_run_keep"  # the chosen run outside widget state, which Streamlit may drop on a page switch
+
+
+def url_params() -> dict[str, str]:
+    """What the URL should say now: the run unless it is the shipped one, the runs folder when typed, the learner."""
+    out = {}
+    run = st.session_state.get(RUN_KEEP)
+    if run and Path(run) != runs.shipped_run():
+        out[RUN_PARAM] = str(run)
+    folder = str(st.session_state.get("runs_folder") or "").strip()
+    if folder and folder != os.environ.get("DSRSD_RUNS", ""):
+        out[FOLDER_PARAM] = folder
+    if st.session_state.get(LEARNER_KEY) is not None:
+        out[LEARNER_PARAM] = str(int(st.session_state[LEARNER_KEY]))
+    return out
+
+
+def sync_url() -> None:
+    want = url_params()
+    if {k: st.query_params.get(k) for k in (RUN_PARAM, FOLDER_PARAM, LEARNER_PARAM) if k in st.query_params} != want:
+        st.query_params.from_dict(want)
+
+
+def _url_learner() -> int | None:
+    try:
+        return int(st.query_params.get(LEARNER_PARAM, ""))
+    except ValueError:
+        return None
 
 
 def selected_samples(event, figure) -> list[int]:
@@ -122,6 +170,25 @@ def learner_page():
 
 def page_path(page_id: str) -> str:
     return PAGES[page_id][0]
+
+
+# ---- which stored attribution a view shows ------------------------------------------------------------
+METHODS = {"shapley": ("exact Shapley values", "shapley", "phi_"),
+           "ig": ("integrated gradients", "stream_ig", "ig_")}
+METHOD_HELP = ("Both are stored by `dsrsd explain`, per stream, for each learner's predicted class. Exact Shapley "
+               "values average a stream's effect over every subset of the other streams (they add up to the "
+               "prediction); integrated gradients follow the gradient from a zero stream to the learner's own. "
+               "Where they disagree, read either with care.")
+
+
+def attribution_method(run, key: str) -> tuple[str, str, str]:
+    """A choice between the stored attributions (exact Shapley, integrated gradients) where both exist;
+    returns ``(method words, table name, column prefix)``."""
+    method = "shapley"
+    if run.has_table("stream_ig"):
+        method = st.segmented_control("Attribution method", list(METHODS), format_func=lambda m: METHODS[m][0],
+                                      default="shapley", key=key, help=METHOD_HELP) or "shapley"
+    return METHODS[method]
 
 
 # ---- sidebar -----------------------------------------------------------------------------------------
@@ -153,25 +220,43 @@ def sidebar() -> runs.Context:
     """Run picker and cohort filters; returns (and stores) the pages' context."""
     sb = st.sidebar
     shipped = runs.shipped_run()
+    first = "_dsrsd_started" not in st.session_state  # a new session (or a reload): the URL says what to open
+    st.session_state["_dsrsd_started"] = True
     if "runs_folder" not in st.session_state:
-        st.session_state["runs_folder"] = os.environ.get("DSRSD_RUNS", "")
+        st.session_state["runs_folder"] = st.session_state.get("_folder_keep") or \
+            st.query_params.get(FOLDER_PARAM) or os.environ.get("DSRSD_RUNS", "")
     sb.markdown("#### Run")
     folder = sb.text_input("Runs folder", key="runs_folder", placeholder="e.g. runs/ (or set DSRSD_RUNS)",
                            help="Run directories (folders with a run.json) and benchmark outputs (results.csv) "
                                 "at most three levels below this folder are listed.").strip()
     if folder and not Path(folder).expanduser().is_dir():
         sb.warning(f"No folder at {folder}; showing the shipped run only.")
+    st.session_state["_folder_keep"] = folder
     found = runs.find_runs(folder)
+    if folder and Path(folder).expanduser().is_dir() and not found:
+        sb.info(f"No run directory (a folder with a run.json) in {folder} or up to three levels below it; "
+                "showing the shipped run only.", icon=":material/folder_open:")
     candidates = [shipped] + [p for p in found if p.resolve() != shipped.resolve()]
     options = [str(p) for p in candidates]
-    if st.session_state.get("run_choice") not in options:
+    # the widget's own value first (the user just changed it), then the run kept outside widget state (a page
+    # switch may drop widget state), then the URL (a reload or a bookmark), then the shipped run
+    for wanted in (st.session_state.get("run_choice"), st.session_state.get(RUN_KEEP),
+                   st.query_params.get(RUN_PARAM) if first else None):
+        if wanted in options:
+            st.session_state["run_choice"] = wanted
+            break
+    else:
         st.session_state["run_choice"] = options[0]
     labels = {str(p): _run_label(p, shipped) for p in candidates}
     choice = sb.selectbox("Run", options, key="run_choice", format_func=lambda o: labels.get(o, o))
+    st.session_state[RUN_KEEP] = choice
     if st.session_state.get("_active_run") != choice:  # a new run: its samples differ, reset the views
         st.session_state["_active_run"] = choice
         st.session_state.pop(LEARNER_KEY, None)
         _reset_filters()
+        if first and _url_learner() is not None:  # a bookmarked learner of this run
+            st.session_state[LEARNER_KEY] = _url_learner()
+    sync_url()
     ctx = build_context(choice, folder, {})
     ctx.runs = candidates
     if ctx.run is not None:

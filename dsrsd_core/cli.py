@@ -205,10 +205,7 @@ def _train(args, out: Path, command: dict) -> int:
     test = result.metrics["test"]
     print(f"wrote {out}: test AUC {test['auc']:.3f}, macro-F1 {test['macro_f1']:.3f}, accuracy {test['accuracy']:.3f} "
           f"(best epoch {result.best_epoch}, {result.seconds['per_epoch_mean']:.1f} s/epoch on {device})")
-    if cfg.task == "next_step":
-        print("not explained: attributions, embeddings and the dashboard views for next-step runs are not "
-              "built yet (docs/next_step.md); the run's metrics and predictions are in the folder")
-    elif not args.no_explain:
+    if not args.no_explain:
         from .explain.recorder import explain
 
         print(explain_line(out, explain(out, data=data, progress=progress)))
@@ -222,7 +219,8 @@ def cmd_explain(args) -> int:
     from contextlib import nullcontext
 
     with exclusive(args.run_dir, "explaining") if Path(args.run_dir).is_dir() else nullcontext():
-        summary = explain(args.run_dir, progress=not args.quiet, umap_max_samples=args.umap_max_samples)
+        limit = {} if args.input_ig_max_samples is None else {"input_ig_max_samples": args.input_ig_max_samples or None}
+        summary = explain(args.run_dir, progress=not args.quiet, umap_max_samples=args.umap_max_samples, **limit)
     print(explain_line(args.run_dir, summary))
     return 0
 
@@ -231,7 +229,10 @@ def cmd_rerun(args) -> int:
     from .rerun import compare_runs, describe, rerun_command
     from .run_dir import load_run
 
+    from .threads import set_threads
+
     old = load_run(args.run_dir, require_explain=False)
+    set_threads(args.threads or old.info.get("cpu_threads"))
     out = Path(args.out)
     if out.resolve() == old.path.resolve():
         raise DsrsdError("--out must name a new directory, not the run being repeated")
@@ -257,8 +258,11 @@ def cmd_rerun(args) -> int:
 def cmd_report(args) -> int:
     from .report import write_report
 
-    out = write_report(args.run_dir, args.out)
+    notes: list[str] = []
+    out = write_report(args.run_dir, args.out, notes)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; opens offline in any browser)")
+    for note in notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -327,8 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train DSRSD-Net and write a run directory")
     t.add_argument("--data", default=None, help="folder with the OULAD tables, or 'synthetic'")
-    t.add_argument("--task", default=None, help="final_outcome (OULAD) or next_step (knowledge-tracing folders)")
-    t.add_argument("--target", default=None, choices=["at_risk", "four_class"])
+    t.add_argument("--task", default=None,
+                   help="final_outcome (OULAD) or next_step (OULAD's next assessment, or knowledge-tracing folders)")
+    t.add_argument("--target", default=None, choices=["at_risk", "four_class", "three_class"],
+                   help="at_risk (default), four_class (final_outcome), three_class (next_step on OULAD)")
     t.add_argument("--cutoff-fraction", dest="cutoff_fraction", type=float, default=None,
                    help="predict at this fraction of each module's length (default 0.5)")
     t.add_argument("--presentations", default=None,
@@ -348,13 +354,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--no-explain", action="store_true", help="skip `dsrsd explain` after training")
+    t.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch and numba (default: OMP_NUM_THREADS, else cores - 1; docs/performance.md)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("explain", help="add attributions, embeddings, UMAP maps and modality-drop results to a run")
     e.add_argument("run_dir")
     e.add_argument("--umap-max-samples", type=int, default=3000,
-                   help="UMAP maps use at most this many samples (seeded subsample)")
+                   help="UMAP maps are fitted on at most this many samples (seeded subsample); the others are placed")
+    e.add_argument("--input-ig-max-samples", type=int, default=None,
+                   help="input-level integrated gradients for at most this many samples (seeded subsample; 0: all; "
+                        "default 5000, dsrsd_core/explain/recorder.py: INPUT_IG_MAX_SAMPLES)")
     e.add_argument("--quiet", action="store_true")
+    e.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch and numba (default: OMP_NUM_THREADS, else cores - 1; docs/performance.md)")
     e.set_defaults(func=cmd_explain)
 
     rr = sub.add_parser("rerun", help="repeat a run from its run.json and config.json and say whether it matches")
@@ -362,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--out", required=True, help="the new run directory")
     rr.add_argument("--device", default=None, help="default: the device the run was trained on (cpu if no GPU)")
     rr.add_argument("--quiet", action="store_true")
+    rr.add_argument("--threads", type=int, default=None,
+                    help="CPU threads (default: the run's own run.json:cpu_threads, so CPU sums repeat bit for bit)")
     rr.set_defaults(func=cmd_rerun)
 
     r = sub.add_parser("report", help="write a static, self-contained HTML report of a run's main views")
@@ -371,8 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("benchmark", help="train DSRSD-Net, baselines and ablations over seeds; write results tables")
     b.add_argument("--data", required=True, help="folder with the OULAD tables, or 'synthetic'")
-    b.add_argument("--task", default="final_outcome", help="final_outcome")
-    b.add_argument("--target", default="at_risk", choices=["at_risk", "four_class"])
+    b.add_argument("--task", default="final_outcome",
+                   help="final_outcome (OULAD) or next_step (OULAD's next assessment, or knowledge-tracing folders)")
+    b.add_argument("--target", default="at_risk", choices=["at_risk", "four_class", "three_class"],
+                   help="at_risk (default), four_class (final_outcome), three_class (next_step on OULAD: pass / fail / "
+                        "not submitted); knowledge-tracing folders predict correctness whatever the target")
     b.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 (learner split and initialisation)")
     b.add_argument("--out", required=True, help="benchmark folder; rerunning with it resumes (finished cells are kept)")
     b.add_argument("--models", default=None,
@@ -389,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--config", default=None, help="TOML or JSON file of base settings for every model")
     b.add_argument("--device", default="auto", help="auto, cpu or cuda")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch and numba (default: OMP_NUM_THREADS, else cores - 1; docs/performance.md)")
     b.set_defaults(func=cmd_benchmark)
     return p
 
@@ -396,6 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("train", "explain", "benchmark"):
+            from .threads import set_threads
+
+            set_threads(args.threads)
         return args.func(args)
     except DsrsdError as e:
         print(f"dsrsd {args.command}: error: {e}", file=sys.stderr)

@@ -268,6 +268,9 @@ def clicks_timeline(clicks: pd.DataFrame, step_names: Sequence[str], attribution
                    legend={"orientation": "v", "yanchor": "top", "y": 1, "xanchor": "left", "x": 1.08})
 
 
+KIND_WORDS = {"TMA": "tutor-marked", "CMA": "computer-marked", "Exam": "exam"}
+
+
 def assessment_timeline(frame: pd.DataFrame, cutoff_x: float | None, x_title: str,
                         colour: str = MODALITIES["assessments"].colour, title: str | None = None) -> go.Figure:
     """Scores (0–100) against due dates. ``frame``: ``x`` (due), ``score``, ``status``, ``kind``,
@@ -283,9 +286,16 @@ def assessment_timeline(frame: pd.DataFrame, cutoff_x: float | None, x_title: st
         mk["symbol"] = ["x" if status == "not submitted" else symbols.get(k, "circle") for k in part["kind"]]
         fig.add_scatter(x=part["x"], y=part["score"], mode="markers", name=status, marker=mk,
                         text=part["label"], hovertemplate="%{text}<extra></extra>")
+    # a legend for the symbols too (assessment kinds), shown even with one status: plotly hides a lone trace's
+    kinds = [k for k in symbols if k in set(frame["kind"])] if len(frame) else []
+    for k in kinds:
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=f"{k} ({KIND_WORDS[k]})",
+                        marker={"symbol": symbols[k], "size": 11, "color": "#ffffff", "line": {"color": "#555555", "width": 1.5}})
     if cutoff_x is not None:
         fig.add_vline(x=cutoff_x, line_dash="dash", line_color="#333333", annotation_text="cut-off",
                       annotation_position="top left")
+        fig.add_scatter(x=[None], y=[None], mode="lines", name="cut-off", line={"color": "#333333", "dash": "dash"})
+    fig.update_layout(showlegend=True)
     fig.update_yaxes(title="score", range=[-8, 108])
     fig.update_xaxes(title=x_title)
     if not len(frame):
@@ -322,13 +332,22 @@ def umap_figure(points: pd.DataFrame, colour: str, colours: Mapping[str, str] | 
     cats = list(pd.unique(values))
     if colours is None:
         colours = {c: CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i, c in enumerate(sorted(cats))}
-    for c in sorted(cats, key=lambda v: (list(colours).index(v) if v in colours else len(colours), v)):
+    order = sorted(cats, key=lambda v: (list(colours).index(v) if v in colours else len(colours), v))
+    counts = values.value_counts()
+    # correct / wrong: the minority (wrong) is drawn first, under the majority, and the majority is see-through,
+    # so the map's look follows the counts instead of whichever trace is drawn last
+    minority_under = colour == "correctness"
+    if minority_under:
+        order = sorted(order, key=lambda v: counts.get(v, 0))
+    for c in order:
         part = points[values == c]
         kw = {"text": part["hover"], "hovertemplate": "%{text}<extra></extra>"} if hover and "hover" in part else \
             {"hoverinfo": "skip"} if not hover else {}
-        fig.add_trace(go.Scattergl(x=part["x"], y=part["y"], mode="markers", name=str(c),
+        name = f"{c} ({counts.get(c, 0):,})" if minority_under else str(c)
+        opacity = 0.75 if not minority_under or c == order[0] else 0.35
+        fig.add_trace(go.Scattergl(x=part["x"], y=part["y"], mode="markers", name=name,
                                    customdata=part["sample"].to_numpy(), marker={
-                                       "size": marker_size, "color": colours.get(c, GREY), "opacity": 0.75,
+                                       "size": marker_size, "color": colours.get(c, GREY), "opacity": opacity,
                                        "line": {"width": 0}}, **kw))
     fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
     fig.update_yaxes(showticklabels=False, title=None, zeroline=False, scaleanchor="x", scaleratio=1)
@@ -506,4 +525,76 @@ def stream_drop_figure(frame: pd.DataFrame, value_title: str, modalities: Sequen
     fig.add_hline(y=0, line_color="#333333", line_width=1)
     fig.update_layout(barmode="group")
     fig.update_yaxes(title=value_title)
+    return _layout(fig, title, height=380)
+
+
+# ---- model quality (dsrsd_core.quality) ------------------------------------------------------------------
+def confusion_figure(matrix: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Counts with the share of each true class in the cell text; rows true, columns predicted."""
+    z = matrix.to_numpy(float)
+    share = z / np.maximum(z.sum(1, keepdims=True), 1)
+    text = [[f"{int(v):,}<br>({s:.0%} of row)" for v, s in zip(rv, rs)] for rv, rs in zip(z, share)]
+    names = [humanize(c) for c in matrix.columns]
+    fig = go.Figure(go.Heatmap(z=share, x=names, y=[humanize(c) for c in matrix.index], zmin=0, zmax=1,
+                               colorscale="Blues", showscale=False, text=text, texttemplate="%{text}",
+                               hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title="true class")
+    fig.update_xaxes(title="predicted class", side="top")
+    return _layout(fig, title, height=120 + 70 * len(names))
+
+
+def roc_figure(curves: Mapping[str, pd.DataFrame], aucs: Mapping[str, float], title: str | None = None) -> go.Figure:
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"color": GREY, "dash": "dot"})
+    for i, (name, c) in enumerate(curves.items()):
+        fig.add_scatter(x=c["fpr"], y=c["tpr"], mode="lines", name=f"{name} (AUC {aucs[name]:.3f})",
+                        line={"color": CLASS_COLOURS[i % len(CLASS_COLOURS)], "width": 2.5},
+                        hovertemplate="false positive rate %{x:.2f}<br>true positive rate %{y:.2f}<extra></extra>")
+    fig.update_xaxes(title="false positive rate (not at risk, flagged)", range=[0, 1])
+    fig.update_yaxes(title="true positive rate (at risk, flagged)", range=[0, 1.02])
+    return _layout(fig, title, height=400)
+
+
+def pr_figure(curves: Mapping[str, pd.DataFrame], aps: Mapping[str, float], base_rates: Mapping[str, float],
+              title: str | None = None) -> go.Figure:
+    fig = go.Figure()
+    for i, (name, c) in enumerate(curves.items()):
+        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
+        fig.add_scatter(x=c["recall"], y=c["precision"], mode="lines", name=f"{name} (AP {aps[name]:.3f})",
+                        line={"color": colour, "width": 2.5, "shape": "hv"},
+                        hovertemplate="recall %{x:.2f}<br>precision %{y:.2f}<extra></extra>")
+        fig.add_hline(y=base_rates[name], line_dash="dot", line_color=colour,
+                      annotation_text=f"chance ({base_rates[name]:.0%} at risk)", annotation_position="bottom right")
+    fig.update_xaxes(title="recall (share of the at-risk learners flagged)", range=[0, 1])
+    fig.update_yaxes(title="precision (share of the flagged who are at risk)", range=[0, 1.02])
+    return _layout(fig, title, height=400)
+
+
+def calibration_figure(tables: Mapping[str, pd.DataFrame], title: str | None = None) -> go.Figure:
+    """Observed share at risk against the mean predicted chance per bin (marker size: learners in the bin)."""
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated", line={"color": GREY, "dash": "dot"})
+    for i, (name, t) in enumerate(tables.items()):
+        size = 6 + 18 * np.sqrt(t["n"] / max(t["n"].max(), 1))
+        fig.add_scatter(x=t["mean_predicted"], y=t["observed"], mode="lines+markers", name=name,
+                        marker={"size": size, "color": CLASS_COLOURS[i % len(CLASS_COLOURS)]},
+                        line={"color": CLASS_COLOURS[i % len(CLASS_COLOURS)]}, text=t["n"],
+                        hovertemplate="predicted %{x:.0%}<br>observed %{y:.0%}<br>%{text} learners<extra></extra>")
+    fig.update_xaxes(title="predicted chance of being at risk (mean in the bin)", range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(title="observed share at risk", range=[0, 1.02], tickformat=".0%")
+    return _layout(fig, title, height=400)
+
+
+def paired_bars(frame: pd.DataFrame, x: str, value: str, group: str, title: str | None = None,
+                value_title: str = "", fmt: str = ".3f") -> go.Figure:
+    """Two (or more) cohorts side by side: one bar colour per ``group``, labelled with its value, so a
+    near-zero bar still shows its number."""
+    fig = go.Figure()
+    for i, (g, part) in enumerate(frame.groupby(group, sort=False)):
+        fig.add_bar(x=part[x], y=part[value], name=str(g), marker={"color": CATEGORY_COLOURS[(2 * i) % len(CATEGORY_COLOURS)]},
+                    text=[f"{v:{fmt}}" for v in part[value]], textposition="outside", cliponaxis=False,
+                    hovertemplate="%{x}<br>" + str(g) + ": %{y:" + fmt + "}<extra></extra>")
+    fig.update_layout(barmode="group", showlegend=True)
+    fig.update_yaxes(title=value_title)
+    fig.update_xaxes(tickangle=-20)
     return _layout(fig, title, height=380)

@@ -7,8 +7,9 @@
 ``late_fusion``                averaged per-modality class probabilities (:mod:`.baselines.late_fusion`)
 ``co_attention``               within- then cross-modal attention over tokens (:mod:`.baselines.co_attention`)
 ``gbm``                        histogram gradient boosting on flattened features (:mod:`.baselines.gbm`; not a torch module)
-``kt_logreg``, ``dkt``         knowledge-tracing baselines, only for the content/behaviour/history modalities of
-                               ``--task next_step`` (:mod:`.baselines.kt_logreg`, :mod:`.baselines.dkt`)
+``kt_logreg``, ``dkt``,        knowledge-tracing baselines, only for the content/behaviour/history modalities of
+``sakt``                       ``--task next_step`` (:mod:`.baselines.kt_logreg`, :mod:`.baselines.dkt`,
+                               :mod:`.baselines.sakt`)
 ``dsrsd_no_<part>``            DSRSD-Net ablations: settings from :data:`ABLATIONS`
 =============================  ===============================================================
 
@@ -26,6 +27,7 @@ from .baselines.gbm import GBMModel
 from .baselines.dkt import DKT
 from .baselines.kt_logreg import KTLogReg
 from .baselines.late_fusion import LateFusion
+from .baselines.sakt import SAKT
 from .baselines.single_modality import SingleModality
 from .errors import DsrsdError
 from .model import DSRSDNet
@@ -59,7 +61,7 @@ ABLATIONS = {
                          "w_independence": 0.0, "task_writes_code": True, "w_reconstruction": 0.0},
 }
 
-KT_BASELINES = {"kt_logreg": KTLogReg, "dkt": DKT}
+KT_BASELINES = {"kt_logreg": KTLogReg, "dkt": DKT, "sakt": SAKT}
 
 DISPLAY = {
     "dsrsd_net": "DSRSD-Net",
@@ -67,6 +69,7 @@ DISPLAY = {
     "gbm": GBMModel.display_name,
     "kt_logreg": KTLogReg.display_name,
     "dkt": DKT.display_name,
+    "sakt": SAKT.display_name,
     "dsrsd_no_alignment": "DSRSD-Net without alignment",
     "dsrsd_no_decorrelation": "DSRSD-Net without decorrelation",
     "dsrsd_no_orthogonality": "DSRSD-Net without orthogonality",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
+from . import educator as E
 from . import figures as F
 from . import views as V
 from .errors import DsrsdError
@@ -79,7 +80,7 @@ def _overview(doc: _Doc, run: Run) -> None:
             doc.text("p", V.planted_truth_sentence(pt), "muted")
         verdict = V.verdict_view(run.decomposition)
         doc.text("p", f"Shared/private split: {verdict['label']}. {verdict['reason']} {verdict['meaning']}".strip())
-    card = V.data_card(run.info)
+    card = V.data_card(run.info, run.samples)
     doc.add("<h3>Data card</h3><ul class='facts'>" + "".join(
         f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in card["facts"].items()) + "</ul>")
     doc.grid(lambda: (doc.add("<h3>Metrics</h3>"), doc.table(V.metrics_table(run.metrics))),
@@ -152,6 +153,22 @@ def _drop(doc: _Doc, run: Run) -> None:
     doc.figure(F.robustness_figure(rob, "auc", run.modalities))
 
 
+def _educators(doc: _Doc, run: Run) -> None:
+    """The at-risk learners the model never saw (test split), most at risk first, with the top reasons in words."""
+    learners = V.learners(run.by_sample("samples"), run.classes)
+    table = lambda name: run.table(name) if run.has_table(name) else None  # noqa: E731
+    record = E.record_tables(learners, run.classes, run.by_sample("shapley"), run.modalities, run.streams,
+                             table("timeline_assessments"), table("timeline_clickstream"))
+    test = learners[learners["split"] == "test"]
+    export = E.at_risk_export(test, record, threshold=0.5)
+    doc.text("p", f"{len(export):,} of the {len(test):,} learners of the test split (learners the model never saw) "
+                  f"have a chance of being {E.risk_name(run.classes)} of 50% or more. Per learner, the two parts of "
+                  "their record before the cut-off that raise that chance most, with their exact Shapley "
+                  "contribution in percentage points. The dashboard's Learner explorer exports the same list for "
+                  "any cohort (Educator export).", "muted")
+    doc.table(export.drop(columns=["split"]))
+
+
 def _diagnostics(doc: _Doc, run: Run) -> None:
     doc.figure(F.history_figure(run.history, run.info.get("best_epoch")))
     if not run.has_doc("diagnostics"):
@@ -183,11 +200,14 @@ def build_report(run: Run) -> str:
                   f"{run.info.get('created')} · report written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by "
                   f"dsrsd {__version__}", "muted")
     sections = [("Overview", "overview", _overview), ("Modality dominance", "dominance", _dominance),
+                ("At-risk learners (for educators)", "educators", _educators),
                 ("Embedding space", "embedding", _embedding), ("Modality drop", "drop", _drop),
                 ("Training diagnostics", "diagnostics", _diagnostics)]
+    if not run.explained:
+        doc.add(f'<p class="note">{html.escape(missing_explanation(run))}</p>')
     doc.add("<nav>" + "".join(f'<a href="#{a}">{html.escape(t)}</a>' for t, a, _ in sections) + "</nav>")
     for title, anchor, fn in sections:
-        if not run.explained and anchor in ("dominance", "embedding", "drop"):
+        if not run.explained and anchor in ("dominance", "educators", "embedding", "drop"):
             doc.add(f'<h2 id="{anchor}">{html.escape(title)}</h2><p class="note">This run has no explanation; '
                     f'run <code>dsrsd explain {html.escape(str(run.path))}</code> first.</p>')
             continue
@@ -198,11 +218,19 @@ def build_report(run: Run) -> str:
             f"<body><main>{''.join(doc.parts)}</main></body></html>")
 
 
-def write_report(run_dir: str | Path, out_html: str | Path) -> Path:
-    """Write the static report of the run at ``run_dir`` to ``out_html`` (atomically); return its path."""
+def missing_explanation(run: Run) -> str:
+    return (f"This run has no explanation, so the report holds its overview, metrics and training diagnostics only; "
+            f"run `dsrsd explain {run.path}` to add attribution, the at-risk list, embeddings and modality drop.")
+
+
+def write_report(run_dir: str | Path, out_html: str | Path, notes: list | None = None) -> Path:
+    """Write the static report of the run at ``run_dir`` to ``out_html`` (atomically); return its path. ``notes``
+    (a list) receives what the report leaves out, e.g. for a run without an explanation."""
     run = load_run(run_dir, require_explain=False)
     text = build_report(run)
     out = Path(out_html)
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
+    if notes is not None and not run.explained:
+        notes.append(missing_explanation(run))
     return out

@@ -9,7 +9,6 @@ GPU rerun (not bit-deterministic) can be judged against a tolerance.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

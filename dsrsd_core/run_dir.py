@@ -106,6 +106,11 @@ EXPLAIN_DIR = "explain"
 EXPLAIN_TABLES = ("predictions", "shapley", "stream_ig", "umap", "neighbours", "modality_drop",
                   "modality_drop_samples", "robustness")
 EXPLAIN_DOCS = ("summary", "diagnostics")
+# a next-step run's explanation (dsrsd_core/explain/next_step.py): predictions for every sample, the
+# rest for a bounded subsample of responses, in tables named next_* that hold only those samples
+NEXT_STEP_TABLES = ("predictions", "next_responses", "next_position", "next_shapley", "next_stream_ig", "next_umap",
+                    "next_modality_drop", "next_modality_drop_samples", "next_robustness")
+NEXT_PREFIX = "next_"
 EMBEDDINGS = "embeddings.npz"
 # explain tables with several rows per sample: they keep their own index when read by sample
 LONG_TABLES = ("umap", "modality_drop_samples", "input_cohort", "decomposition_probes")
@@ -126,7 +131,7 @@ def timeline_table(modality: str) -> str:
 
 def one_row_per_sample(name: str) -> bool:
     """Whether the table ``name`` (``samples`` or an explain table) holds one row per sample."""
-    return name not in LONG_TABLES and not name.startswith("timeline_")
+    return name not in LONG_TABLES and not name.startswith(("timeline_", NEXT_PREFIX))
 
 
 def write_explanation(run_dir: str | Path, tables: dict[str, pd.DataFrame], docs: dict[str, dict],
@@ -434,7 +439,8 @@ def load_run(path: str | Path, require_explain: bool = True) -> Run:
     integrity.check_metrics(metrics, path / "metrics.json", fix)
     run.config, run.metrics = config, metrics
     if require_explain:
-        absent = [f"{EXPLAIN_DIR}/{t}.parquet" for t in EXPLAIN_TABLES if not run.has_table(t)]
+        required = NEXT_STEP_TABLES if config.get("task") == "next_step" else EXPLAIN_TABLES
+        absent = [f"{EXPLAIN_DIR}/{t}.parquet" for t in required if not run.has_table(t)]
         absent += [f"{EXPLAIN_DIR}/{d}.json" for d in EXPLAIN_DOCS if not run.has_doc(d)]
         if absent:
             raise DsrsdError(f"{path} has no complete explanation (missing {', '.join(absent[:3])}"

@@ -7,6 +7,7 @@ Every function takes plain DataFrames / dicts and returns DataFrames or text, so
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -166,8 +167,11 @@ def metrics_table(metrics: Mapping) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["split", "n", "accuracy", "macro_f1", "auc"])
 
 
-def data_card(info: Mapping) -> dict:
-    """The facts of the data card as ``{label: text}`` plus a per-presentation table."""
+def data_card(info: Mapping, samples: pd.DataFrame | None = None) -> dict:
+    """The facts of the data card as ``{label: text}`` plus a per-presentation table, for the samples the run
+    used: when it was trained on a selection of presentations (``report.presentations_selected``), the
+    presentations, class counts, exclusions and click coverage are those of the selection, not of the folder.
+    ``samples``: the run's samples.parquet (class counts per presentation are counted from it)."""
     data = info.get("data", {}) or {}
     report = data.get("report", {}) or {}
     cutoff = report.get("cutoff", {}) or {}
@@ -180,30 +184,58 @@ def data_card(info: Mapping) -> dict:
         rule = f"day {cutoff.get('day')}"
     else:
         rule = "?"
+    in_folder = list(report.get("presentations", []) or [])
+    selected = list(report.get("presentations_selected", []) or [])
+    used = selected or in_folder
     excluded = report.get("excluded", {}) or {}
+    by_pres = report.get("unregistered_by_presentation")
     guards = ["splits are by learner: no learner is in two splits",
               "only data dated before the cut-off is used; date_unregistration is never a feature"]
-    if excluded.get("unregistered_before_cutoff") is not None:
+    if selected and isinstance(by_pres, Mapping):
+        n_out = sum(int(by_pres.get(p, 0)) for p in selected)
+        guards.insert(0, f"{n_out:,} enrolments of the selected presentations unregistered before the cut-off and "
+                         f"are not predicted (their outcome is already known)")
+    elif selected and excluded.get("unregistered_before_cutoff") is not None:
+        guards.insert(0, f"enrolments that unregistered before the cut-off are not predicted "
+                         f"({excluded['unregistered_before_cutoff']:,} across all {len(in_folder)} presentations of "
+                         f"the data folder; this run did not record how many of them are in its selection)")
+    elif excluded.get("unregistered_before_cutoff") is not None:
         guards.insert(0, f"{excluded['unregistered_before_cutoff']:,} enrolments that unregistered before the "
                          f"cut-off are not predicted (their outcome is already known)")
     sizes = info.get("split_sizes", {}) or {}
-    counts = report.get("class_counts", {}) or {}
+    classes = list(info.get("classes", []))
+    if samples is not None and "label_name" in samples:
+        found = samples["label_name"].astype(str).value_counts()
+        counts = {c: int(found.get(c, 0)) for c in classes or found.index}
+    elif selected:
+        counts = {}
+    else:
+        counts = report.get("class_counts", {}) or {}
+    cover = report.get("click_coverage", {}) or {}
+    if selected and cover:
+        covered = sum(bool((cover.get(p) or {}).get("covered")) for p in selected)
+        clicks = f"clicks cover {covered} of the {len(selected)} selected presentations up to their cut-off"
+    else:
+        clicks = report.get("clickstream_note", "?")
+    n_samples = len(samples) if samples is not None else report.get("n_samples")
     facts = {
         "Source": str(source),
         "Task": f"{info.get('task', '?')} · target {info.get('target', '?')} "
-                f"({', '.join(humanize(c) for c in info.get('classes', []))})",
-        "Presentations": ", ".join(report.get("presentations", [])) or "?",
+                f"({', '.join(humanize(c) for c in classes)})",
+        "Presentations": (", ".join(used) or "?") + (f" ({len(selected)} of the {len(in_folder)} in the data "
+                                                      f"folder, selected for this run)" if selected else ""),
+        "Samples": f"{n_samples:,} enrolments" if isinstance(n_samples, int) else "?",
         "Cut-off": rule,
         "Leakage guards": "; ".join(guards),
         "Split sizes": " · ".join(f"{k} {v:,}" for k, v in sizes.items()) or "?",
-        "Class counts": " · ".join(f"{humanize(k)} {v:,}" for k, v in counts.items()) or "?",
-        "Clickstream": report.get("clickstream_note", "?"),
+        "Class counts": " · ".join(f"{humanize(k)} {v:,}" for k, v in counts.items()) or
+                        "not recorded for the selected presentations (open the run's samples)",
+        "Clickstream": clicks,
         "Model": f"{info.get('model', '?')} · seed {info.get('seed', '?')} · trained on {info.get('device', '?')} "
                  f"· best epoch {info.get('best_epoch', '?')}",
     }
     per = cutoff.get("per_presentation", {}) or {}
-    cover = report.get("click_coverage", {}) or {}
-    pres = sorted(set(per) | set(cover))
+    pres = [p for p in sorted(set(per) | set(cover)) if p in used] if used else sorted(set(per) | set(cover))
     table = pd.DataFrame({
         "presentation": pres,
         "cutoff_day": [per.get(p) for p in pres],
@@ -212,7 +244,41 @@ def data_card(info: Mapping) -> dict:
         "last_click_day": [cover.get(p, {}).get("last_date") for p in pres],
         "clicks_cover_cutoff": [cover.get(p, {}).get("covered") for p in pres],
     })
+    if isinstance(by_pres, Mapping):
+        table["unregistered_before_cutoff"] = [by_pres.get(p) for p in pres]
+    if samples is not None and {"code_module", "code_presentation", "label_name"} <= set(samples.columns):
+        names = samples["code_module"].astype(str) + " " + samples["code_presentation"].astype(str)
+        per_class = pd.crosstab(names, samples["label_name"].astype(str))
+        table["samples"] = [int(per_class.loc[p].sum()) if p in per_class.index else 0 for p in pres]
+        for c in classes:
+            if c in per_class.columns:
+                table[humanize(c)] = [int(per_class.loc[p, c]) if p in per_class.index else 0 for p in pres]
     return {"facts": facts, "presentations": table}
+
+
+def data_identity(info: Mapping | None) -> tuple[str, str]:
+    """What makes two runs comparable: the data files (fingerprint), the presentations selected, the task, the
+    target and the cut-off. Returns ``(key, label)``: equal keys mean like with like; ``label`` says it in words."""
+    if not info:
+        return "unknown", "unknown data (run.json unreadable)"
+    data = info.get("data", {}) or {}
+    report = data.get("report", {}) or {}
+    cutoff = report.get("cutoff", {}) or {}
+    selected = sorted(report.get("presentations_selected", []) or [])
+    parts = {"fingerprint": data.get("fingerprint"), "selected": selected, "task": info.get("task"),
+             "target": info.get("target"), "cutoff": [cutoff.get("rule"), cutoff.get("fraction"), cutoff.get("day")]}
+    import hashlib
+    import json
+
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    source = str(data.get("source", "?"))
+    source = "synthetic" if source == "synthetic" else Path(source).name or source
+    pres = report.get("presentations", []) or []
+    where = (f"{len(selected)} of {len(pres)} presentations" if selected else f"all {len(pres)} presentations") \
+        if pres else "?"
+    cut = (f"cut-off {cutoff.get('fraction', 0):.0%}" if cutoff.get("rule") == "fraction" else
+           f"cut-off day {cutoff.get('day')}" if cutoff.get("rule") else "cut-off ?")
+    return key, f"{source} · {where} · {info.get('task', '?')} · {info.get('target', '?')} · {cut} · data {key[:6]}"
 
 
 def drop_table(drop: pd.DataFrame, split: str = "test") -> pd.DataFrame:
@@ -330,7 +396,8 @@ def learners(samples: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
     out = samples.copy()
     out["risk"] = risk_score(out, classes)
     out["correct"] = out["label"] == out["pred"]
-    out["presentation"] = out["code_module"].astype(str) + " " + out["code_presentation"].astype(str)
+    if "code_module" in out:  # knowledge-tracing (next-step) samples have no presentation
+        out["presentation"] = out["code_module"].astype(str) + " " + out["code_presentation"].astype(str)
     return out
 
 

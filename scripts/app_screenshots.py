@@ -18,25 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.ui import PAGES  # noqa: E402  (page id -> (file, title, icon))
-from tests.browser import Chromium, StreamlitServer, find_chromium  # noqa: E402
+from tests.browser import Chromium, StreamlitServer, find_chromium, switch_learner_by_row  # noqa: E402
 
 
 def switch_learner(browser: Chromium, server: StreamlitServer) -> float:
     """Seconds from clicking the second row of the at-risk list to the new learner fully drawn."""
     browser.open_page(server.url, "learner", PAGES["learner"][1])
-    heading = "(() => { for (const h of document.querySelectorAll('h3')) if (h.innerText.startsWith('Student ')) " \
-              "return h.innerText; return ''; })()"
-    before = browser.evaluate(heading)
-    box = browser.evaluate("(() => { const r = document.querySelector('[data-testid=\"stDataFrame\"]')"
-                           ".getBoundingClientRect(); return {x: r.left, y: r.top}; })()")
-    t0 = time.monotonic()
-    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-        browser.call("Input.dispatchMouseEvent", type=kind, x=box["x"] + 18, y=box["y"] + 35 + 35 + 17,
-                     button="left", clickCount=0 if kind == "mouseMoved" else 1)
-    while browser.evaluate(heading) == before and time.monotonic() - t0 < 30:
-        time.sleep(0.05)
-    browser.wait_rendered(timeout=30, settle=0.3)
-    return time.monotonic() - t0 - 0.3
+    return switch_learner_by_row(browser, 2)
 
 
 def main() -> int:

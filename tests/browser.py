@@ -189,6 +189,26 @@ class Chromium:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
+LEARNER_HEADING = ("(() => { for (const h of document.querySelectorAll('h3')) if (h.innerText.startsWith('Student ')) "
+                   "return h.innerText; return ''; })()")
+
+
+def switch_learner_by_row(browser: Chromium, row: int = 2) -> float:
+    """On the Learner explorer, click row ``row`` (1-based) of the at-risk list; seconds until the new learner
+    has been drawn (the screenshot script and benchmarks/app_speed.py time this)."""
+    before = browser.evaluate(LEARNER_HEADING)
+    box = browser.evaluate("(() => { const r = document.querySelector('[data-testid=\"stDataFrame\"]')"
+                           ".getBoundingClientRect(); return {x: r.left, y: r.top}; })()")
+    t0 = time.monotonic()
+    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+        browser.call("Input.dispatchMouseEvent", type=kind, x=box["x"] + 18, y=box["y"] + 35 * row + 17,
+                     button="left", clickCount=0 if kind == "mouseMoved" else 1)
+    while browser.evaluate(LEARNER_HEADING) == before and time.monotonic() - t0 < 30:
+        time.sleep(0.02)
+    browser.wait_rendered(timeout=30, settle=0.3)
+    return time.monotonic() - t0 - 0.3
+
+
 class StreamlitServer:
     """``streamlit run app/main.py`` headless on a free port; ``started`` = seconds until healthy."""
 

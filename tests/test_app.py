@@ -17,7 +17,8 @@ sys.path.insert(0, str(ROOT))
 APP = ROOT / "app" / "main.py"
 PAGES = {"overview": "pages_/overview.py", "dominance": "pages_/dominance.py", "learner": "pages_/learner.py",
          "embedding": "pages_/embedding.py", "drop": "pages_/drop_lab.py", "diagnostics": "pages_/diagnostics.py",
-         "compare": "pages_/compare.py"}
+         "compare": "pages_/compare.py", "quality": "pages_/quality.py",
+         "cohorts": "pages_/cohorts.py"}
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -122,7 +123,8 @@ def test_learner_pick_by_id_shows_stored_values(app_env, stored):
     first = int(at.session_state["learner_sample"])
     from dsrsd_core.views import risk_score
 
-    assert first == int(risk_score(samples, classes).idxmax())  # the list opens on the learner most at risk
+    test = samples["split"] == "test"  # the list opens on the learner most at risk the model never saw
+    assert first == int(risk_score(samples[test], classes).idxmax())
     # pick a learner with a single enrolment, predicted not at risk
     once = samples[~samples["id_student"].duplicated(keep=False) & (samples["pred"] == 0)]
     target = int(once.index[len(once) // 2])
@@ -130,10 +132,10 @@ def test_learner_pick_by_id_shows_stored_values(app_env, stored):
     assert_clean(at)
     assert int(at.session_state["learner_sample"]) == target
     for cls in classes:
-        assert metric(at, f"p({cls.replace('_', ' ')})") == f"{pred.loc[target, f'proba_{cls}']:.3f}"
+        assert metric(at, f"Chance: {cls.replace('_', ' ')}") == f"{pred.loc[target, f'proba_{cls}']:.1%}"
     assert metric(at, "Prediction") == classes[int(pred.loc[target, "pred"])].replace("_", " ")
-    summary = [m.value for m in at.markdown if m.value.startswith("**In plain words.**")]
-    assert summary and "The model predicts" in summary[0]
+    assert any(m.value.startswith("**In plain words.**") for m in at.markdown)
+    assert any(c.value.startswith("How the model weighs it: The model predicts") for c in at.caption)
     # the waterfall ends on the stored probability of the predicted class
     waterfall = next(c for c in charts(at) if any(t.get("y") == ["prediction"] for t in c["data"]))
     final = next(t for t in waterfall["data"] if t.get("y") == ["prediction"])["x"][0]
@@ -154,7 +156,7 @@ def test_learner_unknown_id_and_state_from_other_pages(app_env, stored):
     at.session_state["learner_sample"] = target
     at.run()
     cls = stored["run"].classes[-1]
-    assert metric(at, f"p({cls.replace('_', ' ')})") == f"{stored['pred'].loc[target, f'proba_{cls}']:.3f}"
+    assert metric(at, f"Chance: {cls.replace('_', ' ')}") == f"{stored['pred'].loc[target, f'proba_{cls}']:.1%}"
 
 
 def test_learner_modality_drop_values(app_env, stored):
@@ -253,7 +255,7 @@ def runs_folder(tmp_path, default_run, monkeypatch):
 def test_compare_runs(runs_folder):
     at = open_page("compare")
     assert_clean(at)
-    runs = next(d.value for d in at.dataframe if "problem" in d.value.columns)
+    runs = pd.concat([d.value for d in at.dataframe if "problem" in d.value.columns])  # one table per kind of data
     by_run = runs.set_index("run")
     assert by_run.loc["early_fusion_s0", "model"] == "early_fusion"
     assert by_run.loc["early_fusion_s0", "test_auc"] == pytest.approx(0.75)

@@ -12,6 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import shutil
+from urllib.parse import parse_qs, quote
+
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -19,14 +22,17 @@ from browser import Chromium, StreamlitServer, find_chromium  # noqa: E402
 
 PAGES = {"overview": "Overview", "dominance": "Modality dominance", "learner": "Learner explorer",
          "embedding": "Embedding space", "drop": "Modality-drop lab", "diagnostics": "Training diagnostics",
-         "compare": "Compare runs"}
+         "compare": "Compare runs", "quality": "Model quality", "cohorts": "Compare cohorts"}
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 
 
 @pytest.fixture(scope="module")
-def served(default_run):
-    server = StreamlitServer(env={"DSRSD_DEFAULT_RUN": str(default_run), "DSRSD_RUNS": ""})
+def served(default_run, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("e2e_runs")  # a second run to pick: the page switches must keep it
+    shutil.copytree(default_run, folder / "picked_run")
+    server = StreamlitServer(env={"DSRSD_DEFAULT_RUN": str(default_run), "DSRSD_RUNS": str(folder)})
+    server.picked = folder / "picked_run"
     browser = Chromium(CHROMIUM)
     yield server, browser
     browser.close()
@@ -88,7 +94,7 @@ def test_clicking_a_map_point_opens_that_learner(served, default_run):
     server, browser = served
     pred = pd.read_parquet(default_run / "explain" / "predictions.parquet").set_index("sample")
     samples = pd.read_parquet(default_run / "samples.parquet").set_index("sample")
-    browser.navigate(url(server, "embedding"))
+    browser.navigate(url(server, "embedding") + "?run=" + quote(str(server.picked)))  # another run than the shipped
     browser.wait_rendered(timeout=90)
     # a point of the first map, and every sample drawn within 6 px of it (what a click may pick)
     target = browser.evaluate("""(() => {
@@ -108,7 +114,10 @@ def test_clicking_a_map_point_opens_that_learner(served, default_run):
     opened = [s for s in target["near"] if heading.startswith(f"Student {samples.loc[s, 'id_student']} ")]
     assert opened, (heading, target["near"])
     for c in [c.removeprefix("proba_") for c in pred.columns if c.startswith("proba_")]:
-        assert shown_metric(browser, f"p({c.replace('_', ' ')})") == f"{pred.loc[opened[0], f'proba_{c}']:.3f}"
+        assert shown_metric(browser, f"Chance: {c.replace('_', ' ')}") == f"{pred.loc[opened[0], f'proba_{c}']:.1%}"
+    # the run picked before the click is still the run shown (issue 11: it used to fall back to the shipped run)
+    assert parse_qs(browser.evaluate("location.search").lstrip("?")).get("run") == [str(server.picked)]
+    assert str(server.picked) in browser.evaluate("document.querySelector('[data-testid=\"stSidebar\"]').innerText")
 
 
 def test_clicking_a_row_of_the_at_risk_list_opens_that_learner(served, default_run):
@@ -128,13 +137,14 @@ def test_clicking_a_row_of_the_at_risk_list_opens_that_learner(served, default_r
     from dsrsd_core.views import risk_score
 
     classes = json.loads((default_run / "run.json").read_text())["classes"]
-    ranked = samples.assign(risk=risk_score(samples, classes)).sort_values("risk", ascending=False, kind="stable")
+    test = samples[samples["split"] == "test"]  # the list opens on the learners the model never saw
+    ranked = test.assign(risk=risk_score(test, classes)).sort_values("risk", ascending=False, kind="stable")
     second = ranked.iloc[1]
     expected = f"Student {second['id_student']} · {second['code_module']} {second['code_presentation']}"
     assert wait_for(lambda: learner_heading(browser) == expected, timeout=30), (first, learner_heading(browser), expected)
     browser.wait_rendered(timeout=60)
     for c in classes:
-        assert shown_metric(browser, f"p({c.replace('_', ' ')})") == f"{second[f'proba_{c}']:.3f}"
+        assert shown_metric(browser, f"Chance: {c.replace('_', ' ')}") == f"{second[f'proba_{c}']:.1%}"
     assert browser.errors() == []
 
 
@@ -153,3 +163,42 @@ def test_static_report_opens_offline(default_run, tmp_path):
         browser.screenshot(tmp_path / "report.png")
     finally:
         browser.close()
+
+
+def test_what_if_round_trip_and_model_quality(served, default_run):
+    """The what-if loads the model in the server and answers in the page; with no edit it must give back the
+    stored prediction. The Model quality page shows the AUC training recorded for the test split."""
+    import json
+
+    import pandas as pd
+
+    server, browser = served
+    samples = pd.read_parquet(default_run / "samples.parquet").set_index("sample")
+    target = int(samples.index[samples["split"] == "test"][3])
+    browser.navigate(url(server, "learner") + f"?learner={target}")
+    browser.wait_rendered(timeout=90)
+    assert learner_heading(browser).startswith(f"Student {samples.loc[target, 'id_student']} ")
+    where = """(() => { for (const e of document.querySelectorAll(%s)) if (e.innerText.includes(%s)) {
+        e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();
+        return {x: r.left + Math.min(12, r.width / 2), y: r.top + r.height / 2}; } return null; })()"""
+    toggle = wait_for(lambda: browser.evaluate(where % ("'label'", "'What if'")), timeout=30)
+    time.sleep(0.5)
+    click(browser, toggle["x"], toggle["y"] + 0.0)  # a real click: a scripted label.click() does not toggle it
+    assert wait_for(lambda: browser.evaluate(where % ("'button'", "'Show the new prediction'")), timeout=180), \
+        "the what-if form did not appear"
+    want = f"{samples.loc[target, 'proba_at_risk']:.1%}"
+    shown = None
+    for _ in range(3):  # the form may still be moving when first clicked: click again if nothing came back
+        browser.wait_rendered(timeout=90)
+        button = browser.evaluate(where % ("'button'", "'Show the new prediction'"))
+        click(browser, button["x"], button["y"])
+        shown = wait_for(lambda: shown_metric(browser, "Chance of being at risk"), timeout=30)
+        if shown:
+            break
+    warnings = browser.evaluate("Array.from(document.querySelectorAll('[data-testid=\"stAlertContentWarning\"]'))"
+                                ".map(e => e.innerText)")
+    assert shown == want, (shown, warnings)
+    assert browser.errors() == []
+    browser.open_page(server.url, "quality", "Model quality")
+    auc = json.loads((default_run / "metrics.json").read_text())["test"]["auc"]
+    assert shown_metric(browser, "AUC") == f"{auc:.3f}"

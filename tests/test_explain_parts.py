@@ -77,3 +77,33 @@ def test_latent_correlation_matches_learners_by_key():
                          "id_student": [1, 1, 2]})
     phi = np.array([[2.0], [0.0], [1.0]])  # equals the engagement of each matched learner
     assert np.isclose(latent_correlation(phi, ["x.shared"], meta, truth)["engagement"]["x.shared"], 1.0)
+
+
+def test_umap_maps_place_every_learner_near_its_own_cluster():
+    """Fitted on a seeded subsample, every present learner is on every map; a placed learner lands
+    among the fitted learners of its own (well separated) cluster, and absent modalities stay off."""
+    from dsrsd_core.explain.embeddings import embedding_maps
+
+    rng = np.random.default_rng(0)
+    n, k = 300, 6
+    group = rng.integers(0, 3, n)
+    centres = rng.normal(scale=8, size=(3, 2, 2, k))  # cluster x modality x stream
+    shared = centres[group, :, 0] + rng.normal(size=(n, 2, k))
+    private = centres[group, :, 1] + rng.normal(size=(n, 2, k))
+    present = np.ones((n, 2), bool)
+    present[:40, 1] = False
+    table, numbers = embedding_maps(shared.astype(np.float32), private.astype(np.float32), present, ["a", "b"],
+                                    group, seed=0, max_samples=100)
+    for name, points in table.groupby("map"):
+        wanted = 2 * n - 40 if name.endswith("_all") else 2 * (n - 40 if name.startswith("b") else n)
+        assert len(points) == wanted, name
+        assert ((points["modality"] != "b") | (points["sample"] >= 40)).all()  # absent: not drawn
+        fitted = points["fitted"].to_numpy()
+        assert set(points.loc[fitted, "sample"]) <= set(points["sample"]) and 0 < fitted.sum() < len(points)
+        assert numbers[name]["n_placed"] == int((~fitted).sum())
+        # each placed point's nearest fitted point in 2-D comes from the same cluster and group (modality/stream)
+        key = points["modality"].astype(str) + points["stream"].astype(str) + group[points["sample"]].astype(str)
+        xy = points[["x", "y"]].to_numpy()
+        d = ((xy[~fitted, None] - xy[None, fitted]) ** 2).sum(-1)
+        nearest = key.to_numpy()[fitted][d.argmin(1)]
+        assert (nearest == key.to_numpy()[~fitted]).mean() > 0.95, name

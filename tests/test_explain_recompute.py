@@ -31,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 ATOL = 2e-5  # stored tables are float32
 
 
-def _cheap_projection(points: np.ndarray, seed: int, n_neighbors: int = 15) -> np.ndarray:
+def _cheap_projection(points: np.ndarray, seed: int, n_neighbors: int = 15, fit=None) -> np.ndarray:
     return np.asarray(points[:, :2], dtype=np.float32)
 
 

@@ -129,12 +129,14 @@ def test_validate_data_on_kt_folders(tmp_path, capsys):
     assert "questions.csv is missing" in out and "Result: NOT OK" in out
 
 
-def test_train_next_step_on_oulad_says_not_yet(tmp_path, capsys):
+def test_train_next_step_on_oulad_refuses_a_final_outcome_target(tmp_path, capsys):
+    """OULAD next_step exists (tests/test_oulad_next.py); its targets are at_risk and three_class."""
     from tests.oulad_fixture import tiny_cohort, write_cohort
 
     root = write_cohort(tiny_cohort(), tmp_path / "o")
-    assert main(["train", "--data", str(root), "--task", "next_step", "--out", str(tmp_path / "r")]) == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert main(["train", "--data", str(root), "--task", "next_step", "--target", "four_class",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "target 'four_class' does not exist for task 'next_step'" in capsys.readouterr().err
 
 
 def test_assistments_2009_prepares_under_30_s():

@@ -110,3 +110,30 @@ def test_kernel_dependence_sees_a_non_linear_link_that_a_correlation_misses():
     assert abs(torch.corrcoef(torch.cat([x, y], 1).T)[0, 1].item()) < 0.2
     assert kernel_dependence(x, y).item() > 0.3
     assert kernel_dependence(x, torch.randn(400, 1, generator=g)).item() < 0.05
+
+
+def test_full_batch_orthogonality_is_the_mean_over_every_pair():
+    """With every modality present the objective computes orthogonality 'all' in one call; it must be
+    the mean over all (shared code j, private m) pairs of the pairwise loss, as the masked path does."""
+    from dsrsd_core.losses import orthogonality
+    from dsrsd_core.train.config import Config
+    from dsrsd_core.train.objective import separation_terms
+
+    g = torch.Generator().manual_seed(0)
+    out = {"c": torch.randn(32, 3, 2, generator=g), "p": torch.randn(32, 3, 5, generator=g),
+           "logits": torch.zeros(32, 2)}
+    out["p"][:, 1] += 2 * out["c"][:, 0, :1]  # some pairs correlated, so the pair values differ
+    cfg = Config()
+    present = torch.ones(32, 3, dtype=torch.bool)
+    pairs = [orthogonality(out["c"][:, j], out["p"][:, m]) for m in range(3) for j in range(3)]
+    got = separation_terms(out, present, cfg)["orthogonality"]
+    assert torch.allclose(got, torch.stack(pairs).mean(), atol=1e-6) and torch.stack(pairs).std() > 0.01
+    # one row without a modality takes the masked path: the pairs of present modalities on their rows
+    present[0, 2] = False
+    masked = separation_terms(out, present, cfg)["orthogonality"]
+    ref = []
+    for m in range(3):
+        for j in range(3):
+            rows = present[:, m] & present[:, j]
+            ref.append(orthogonality(out["c"][rows, j], out["p"][rows, m]))
+    assert torch.allclose(masked, torch.stack(ref).mean(), atol=1e-6)

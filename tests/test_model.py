@@ -183,3 +183,14 @@ def test_reconstruction_is_decoded_from_both_streams_and_never_writes_the_code()
     target = input_summary(model.encoders[m], tensors[m])
     assert float(reconstruction_error(target, target)) == 0
     assert abs(float(reconstruction_error(target.mean(0).expand_as(target), target)) - 1) < 0.1
+
+
+def test_in_evaluation_input_gradients_reach_the_code_whatever_task_writes_code_says():
+    """Attribution differentiates the prediction by the inputs: the stop-gradient of training must not
+    cut the path through the shared code, or input-level integrated gradients lose its part."""
+    model, tensors, data = make(16, **REST, task_writes_code=False)
+    model.eval()
+    enc = model.encode(tensors)
+    m = model.modalities[0]
+    g = torch.autograd.grad(enc["s"][:, 0].sum(), model.dual[m].shared.weight)[0]
+    assert float(g.abs().sum()) > 0

@@ -407,3 +407,27 @@ def test_real_oulad_at_risk(real_oulad_dir):
     assert sum(counts.values()) == len(data) and 0.2 < counts["at_risk"] / len(data) < 0.5
     assert data.present[:, 1].sum() == data.meta["code_presentation"].pipe(
         lambda s: (data.meta["code_module"] + " " + s).isin(covered)).sum()
+
+
+def test_file_hash_memo_is_used_only_for_unchanged_settled_files(tmp_path, monkeypatch):
+    """A cached reload does not re-read unchanged inputs to hash them, but any write is seen."""
+    import hashlib
+    import json
+    import time
+
+    from dsrsd_core.data import cache
+
+    monkeypatch.setenv("DSRSD_CACHE", str(tmp_path / "cache"))
+    f = tmp_path / "studentVle.csv"
+    f.write_text("a,b\n1,2\n")
+    assert cache.file_sha256(f) == hashlib.sha256(f.read_bytes()).hexdigest()
+    assert not (tmp_path / "cache" / cache.HASH_MEMO).exists()  # just written: not settled, not remembered
+    time.sleep(cache.SETTLED_SECONDS + 0.2)
+    assert cache.file_sha256(f) == hashlib.sha256(f.read_bytes()).hexdigest()
+    memo_file = tmp_path / "cache" / cache.HASH_MEMO
+    memo = json.loads(memo_file.read_text())
+    assert len(memo) == 1
+    memo_file.write_text(json.dumps({k: "f" * 64 for k in memo}))  # the remembered value is what is returned
+    assert cache.file_sha256(f) == "f" * 64
+    f.write_text("a,b\n3,4\n")  # same size, new content: its change time moved, so it is read again
+    assert cache.file_sha256(f) == hashlib.sha256(b"a,b\n3,4\n").hexdigest()

@@ -26,7 +26,7 @@ def explained(tmp_path_factory):
                          progress=False)
     path = tmp_path_factory.mktemp("runs") / "run"
     write_training_run(path, data, result, cfg, "cpu", "random")
-    recorder.explain(path, data=data, progress=False, umap_max_samples=120)
+    recorder.explain(path, data=data, progress=False, umap_max_samples=120, input_ig_max_samples=150)
     return path, data
 
 
@@ -183,3 +183,37 @@ def test_decomposition_is_recorded_with_a_verdict(explained):
     assert doc["verdict"]["level"] in {"trusted", "partly", "not"} and doc["verdict"]["reason"]
     assert set(doc["cross_modal_r2"]["shared"]) == set(run.modalities)
     assert run.summary["decomposition_verdict"] == doc["verdict"]
+
+
+def test_input_attributions_cover_the_stated_subsample_and_are_complete(explained):
+    """Input IG on a seeded subsample (150 of 240): NaN elsewhere; on computed rows the attributions
+    of all inputs add up to p(x) - p(reference) (completeness), the reference built by hand:
+    training means for numbers, the training-mean embedding for categories."""
+    import torch
+
+    from dsrsd_core.train.batching import to_tensors
+
+    path, data = explained
+    run = load_run(path)
+    assert run.summary["input_attribution"]["n_samples"] == 150
+    profile = run.table("input_profile")
+    computed = profile.drop(columns="sample").notna().all(axis=1).to_numpy()
+    assert computed.sum() == 150 and not profile.drop(columns="sample")[~computed].notna().any().any()
+    total = sum(run.table(name).drop(columns="sample").sum(axis=1, min_count=1).to_numpy()
+                for name in ("input_profile", "input_clickstream_steps", "input_assessments_steps"))
+    model, tensors = run.model(), to_tensors(data)
+    pred = run.table("predictions")["pred"].to_numpy()
+    train = run.samples["split"].to_numpy() == "train"
+    ref = {m: {k: v.clone() for k, v in tensors[m].items()} for m in model.modalities}
+    with torch.no_grad():
+        for m in model.modalities:
+            ref[m]["x"] = model.encoders[m].norm.mean.expand_as(tensors[m]["x"]).clone()
+            if "cat" in tensors[m]:
+                ref[m]["emb"] = model.encoders[m].embed(tensors[m]["cat"][torch.as_tensor(train)]).mean(0).expand(
+                    len(pred), -1)
+        p_x = torch.softmax(model(tensors)["logits"], -1).numpy()[np.arange(len(pred)), pred]
+        p_ref = torch.softmax(model({**ref, "present": tensors["present"]})["logits"], -1).numpy()[
+            np.arange(len(pred)), pred]
+    gap = np.abs(total[computed] - (p_x - p_ref)[computed])
+    moved = np.abs(p_x - p_ref)[computed].mean()
+    assert moved > 1e-3 and np.median(gap) < 0.05 * moved, (np.median(gap), gap.max(), moved)

@@ -51,11 +51,13 @@ def test_report_has_the_main_views(report, default_run):
         assert modality_colour(m).lower() in report.lower()
 
 
-def test_report_of_a_run_without_explanation(default_run, tmp_path):
+def test_report_of_a_run_without_explanation(default_run, tmp_path, capsys):
     partial = tmp_path / "partial"
     shutil.copytree(default_run, partial, ignore=shutil.ignore_patterns("explain"))
-    out = write_report(partial, tmp_path / "partial.html")
-    text = out.read_text()
+    assert main(["report", str(partial), "--out", str(tmp_path / "partial.html")]) == 0
+    said = capsys.readouterr().out
+    assert "note: This run has no explanation" in said and f"dsrsd explain {partial}" in said  # in the terminal too
+    text = (tmp_path / "partial.html").read_text()
     assert "This run has no explanation" in text and f"dsrsd explain {partial}" in text
     assert 'id="diagnostics"' in text and "Plotly.newPlot(" in text  # the training history still shows
 
@@ -89,3 +91,11 @@ def test_report_states_the_split_verdict_and_the_stream_drop(tmp_path):
     assert f"Shared/private split: {verdict_view(doc)['label']}" in html_text
     assert "Removing one stream (test)" in html_text
     assert "without its shared stream" in html_text
+    # the educators' section: the test split's learners at risk, counted from the stored samples
+    import pandas as pd
+
+    samples = pd.read_parquet(default / "samples.parquet")
+    test = samples[samples["split"] == "test"]
+    flagged = int((test["proba_at_risk"] >= 0.5).sum())
+    assert f"{flagged:,} of the {len(test):,} learners of the test split" in html_text
+    assert html_text.count("points)") >= flagged  # each flagged learner's reasons carry their points

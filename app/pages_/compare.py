@@ -21,8 +21,8 @@ def label(path: Path, folder: str) -> str:
 
 
 ctx = ui.context()
+st.title("Compare runs", anchor=False)
 with ui.guard():
-    st.title("Compare runs", anchor=False)
     paths = ctx.runs or [ctx.run_path]
     rows = []
     for p in paths:
@@ -34,29 +34,45 @@ with ui.guard():
     for m in mods:
         listing[m] = [r.get("shares", {}).get(m) for r in rows]
     st.caption(f"{len(rows)} run(s): the shipped run and the runs found in "
-               f"{'`' + ctx.runs_folder + '`' if ctx.runs_folder else 'no runs folder (name one in the sidebar or set DSRSD_RUNS)'}.")
-    cols = ["run", "model", "loss_weights", "target", "created", "test_auc", "test_macro_f1", "test_accuracy", "test_n",
-            "val_auc", "explained"] + mods + ["problem", "path"]
-    shown = listing.reindex(columns=cols)
-    ui.dataframe(shown.round(4), "runs", key="runs_table")
-
-    ok = shown[shown["test_auc"].notna()].rename(columns={"test_auc": "auc", "test_macro_f1": "macro_f1",
-                                                          "test_accuracy": "accuracy"})
-    c1, c2 = st.columns(2)
-    with c1:
-        st.subheader("Test metrics", anchor=False)
-        if len(ok):
-            ui.chart(F.metric_compare_figure(ok, label="run"), key="cmp_metrics")
-        else:
-            st.info("No run with test metrics found.")
-    with c2:
-        st.subheader("Which modality dominates", anchor=False)
-        dom = shown[shown["explained"].fillna(False).astype(bool)]
-        if len(dom) and mods:
-            ui.chart(F.dominance_compare_figure(dom, mods, label="run"), key="cmp_dominance")
-            st.caption("Runs without stream-level attributions (most baselines) are left out here.")
-        else:
-            st.info("No run with recorded attributions (explain/summary.json) found.")
+               f"{'`' + ctx.runs_folder + '`' if ctx.runs_folder else 'no runs folder (name one in the sidebar or set DSRSD_RUNS)'}. "
+               "Runs are compared only with runs on the same data (same data files, presentations, task, target "
+               "and cut-off); each other kind of data gets its own group below.")
+    # the numbers first, the long settings last, so a narrow screen shows what is compared
+    cols = ["run", "model", "test_auc", "test_macro_f1", "test_accuracy", "test_n", "val_auc"] + mods + \
+        ["explained", "problem", "target", "created", "loss_weights", "data", "path"]
+    here = V.data_identity(ctx.run.info)[0] if ctx.run is not None else None
+    order = [here] + [k for k in dict.fromkeys(listing["data_key"]) if k != here]
+    for i, key in enumerate(k for k in order if k in set(listing["data_key"])):
+        group = listing[listing["data_key"] == key]
+        shown = group.reindex(columns=cols)
+        same = key == here
+        with st.container(border=True, key=f"cmp_group_{i}"):
+            st.subheader(("Same data as the selected run" if same else f"Other data ({i})"), anchor=False)
+            st.caption(f"{group['data'].iloc[0]} · {len(group)} run(s)" + ("" if same else
+                       " · not comparable with the selected run: another task, or the same task on other samples"))
+            ui.dataframe(shown.round(4), "runs" if same else f"runs other data {i}", key="runs_table" if same
+                         else f"runs_table_{i}", percent=mods,
+                         column_config={"run": st.column_config.TextColumn(pinned=True),
+                                        "path": st.column_config.TextColumn(width="medium")})
+            ok = shown[shown["test_auc"].notna()].rename(columns={"test_auc": "auc", "test_macro_f1": "macro_f1",
+                                                                  "test_accuracy": "accuracy"})
+            dom = shown[shown["explained"].fillna(False).astype(bool)]
+            if ok.empty and dom.empty:
+                continue
+            c1, c2 = st.columns(2)
+            with c1:
+                st.markdown("**Test metrics**")
+                if len(ok):
+                    ui.chart(F.metric_compare_figure(ok, label="run"), key=f"cmp_metrics_{i}")
+                else:
+                    st.info("No run with test metrics in this group.")
+            with c2:
+                st.markdown("**Which modality dominates**")
+                if len(dom) and mods:
+                    ui.chart(F.dominance_compare_figure(dom, mods, label="run"), key=f"cmp_dominance_{i}")
+                    st.caption("Runs without stream-level attributions (most baselines) are left out here.")
+                else:
+                    st.info("No run with recorded attributions (explain/summary.json) in this group.")
 
     results = runs.find_results(ctx.runs_folder)
     st.subheader("Benchmarks", anchor=False)

@@ -10,9 +10,9 @@ from dsrsd_core import figures as F
 from dsrsd_core import views as V
 
 ctx = ui.context()
+st.title("Training diagnostics", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
     run = ctx.require_run()
-    st.title("Training diagnostics", anchor=False)
     hist = run.history
     best = run.info.get("best_epoch")
     st.caption(f"{len(hist)} epochs; best epoch {best} (dotted line), chosen on validation AUC; "

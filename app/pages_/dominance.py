@@ -6,16 +6,22 @@ from app import runs, ui
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
 
+def shares_columns(long) -> list:
+    """The columns of :func:`V.shares_wide` that hold shares (every stream and modality total)."""
+    return list(dict.fromkeys(long["stream"])) + list(dict.fromkeys(long["modality"]))
+
+
 ctx = ui.context()
+st.title("Modality dominance", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
     run = ctx.require_explained()
-    st.title("Modality dominance", anchor=False)
     cohort = ctx.cohort_learners()
-    shap = runs.frame(run, "shapley").loc[cohort.index]
+    words, table, prefix = ui.attribution_method(run, "dom_method")
+    attr = runs.frame(run, table).loc[cohort.index]
     st.caption(f"{len(cohort):,} learners ({ctx.cohort.describe()}). Attribution = share of mean absolute "
-               "exact Shapley value per stream, for each learner's predicted class.")
+               f"{words} per stream, for each learner's predicted class.")
 
-    overall = V.share_table(shap, run.streams)
+    overall = V.share_table(attr, run.streams, prefix=prefix)
     mods = overall.groupby("modality", sort=False)["share"].sum()
     cols = st.columns(len(mods))
     for col, (m, v) in zip(cols, mods.items()):
@@ -28,25 +34,29 @@ with ui.guard():
         ui.chart(F.modality_stream_bar(overall, "Overall"), key="dom_overall")
     with c2:
         ui.dataframe(overall.drop(columns="group").round(4), "stream shares", key="dom_overall_table")
-        st.caption("mean_abs: mean absolute Shapley value (probability points); share: its share of the total.")
+        st.caption(f"mean_abs: mean absolute {words[:-1] if words.endswith('values') else words} (probability "
+                   "points); share: its share of the total.")
 
     st.subheader("By class and cohort", anchor=False)
     t1, t2, t3 = st.tabs(["By true class", "By predicted class", "By cohort"])
     with t1:
-        by_true = V.share_table(shap, run.streams, cohort["label_name"])
+        by_true = V.share_table(attr, run.streams, cohort["label_name"], prefix=prefix)
         ui.chart(F.share_bars(by_true, group_title="true class"), key="dom_true")
-        ui.dataframe(V.shares_wide(by_true).round(4), "shares by true class", key="dom_true_table")
+        ui.dataframe(V.shares_wide(by_true).round(4), "shares by true class", key="dom_true_table",
+                     percent=shares_columns(by_true))
     with t2:
-        by_pred = V.share_table(shap, run.streams, cohort["pred_name"])
+        by_pred = V.share_table(attr, run.streams, cohort["pred_name"], prefix=prefix)
         ui.chart(F.share_bars(by_pred, group_title="predicted class"), key="dom_pred")
-        ui.dataframe(V.shares_wide(by_pred).round(4), "shares by predicted class", key="dom_pred_table")
+        ui.dataframe(V.shares_wide(by_pred).round(4), "shares by predicted class", key="dom_pred_table",
+                     percent=shares_columns(by_pred))
     with t3:
         choices = {c: l for c, l in V.COHORT_COLUMNS.items() if c in cohort and c != "pred_name"}
         col = st.selectbox("Group learners by", list(choices), format_func=choices.get, key="dom_group",
                            index=list(choices).index("code_presentation") if "code_presentation" in choices else 0)
-        by_cohort = V.share_table(shap, run.streams, cohort[col])
+        by_cohort = V.share_table(attr, run.streams, cohort[col], prefix=prefix)
         ui.chart(F.share_bars(by_cohort, group_title=choices[col]), key="dom_cohort")
-        ui.dataframe(V.shares_wide(by_cohort).round(4), f"shares by {col}", key="dom_cohort_table")
+        ui.dataframe(V.shares_wide(by_cohort).round(4), f"shares by {col}", key="dom_cohort_table",
+                     percent=shares_columns(by_cohort))
 
     st.subheader("Gate weights", anchor=False)
     st.caption("The fusion gate's weight on each stream (softmax over the streams present). A stream can "
@@ -76,6 +86,7 @@ with ui.guard():
     st.subheader("Agreement between the two attribution methods", anchor=False)
     agree = run.summary.get("method_agreement", {})
     ig = runs.frame(run, "stream_ig").loc[cohort.index]
+    shapley_shares = V.share_table(runs.frame(run, "shapley").loc[cohort.index], run.streams)
     a1, a2, a3 = st.columns(3)
     a1.metric("Mean Spearman (all learners)", f"{agree.get('mean_spearman', float('nan')):.2f}")
     a2.metric("Median Spearman", f"{agree.get('median_spearman', float('nan')):.2f}")
@@ -87,7 +98,8 @@ with ui.guard():
         ui.chart(F.agreement_histogram(ig["rank_agreement"], "This cohort"), key="dom_agree_hist")
     with h2:
         ig_shares = V.share_table(ig, run.streams, prefix="ig_")
-        ui.chart(F.method_agreement_figure(overall, ig_shares, "Shares under both methods"), key="dom_agree_bars")
-    both = overall[["stream", "share"]].rename(columns={"share": "shapley_share"}).merge(
+        ui.chart(F.method_agreement_figure(shapley_shares, ig_shares, "Shares under both methods"),
+                 key="dom_agree_bars")
+    both = shapley_shares[["stream", "share"]].rename(columns={"share": "shapley_share"}).merge(
         ig_shares[["stream", "share"]].rename(columns={"share": "ig_share"}), on="stream")
     ui.dataframe(both.round(4), "shapley vs ig shares", key="dom_agree_table")

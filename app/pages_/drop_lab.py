@@ -24,11 +24,11 @@ def pick_flip(key: str, samples: list, ids: list) -> None:
 
 
 ctx = ui.context()
+st.title("Modality-drop lab", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
     run = ctx.require_explained()
     cohort = ctx.cohort_learners()
     drop = runs.frame(run, "modality_drop")
-    st.title("Modality-drop lab", anchor=False)
     st.caption("Every subset of modalities removed at test time, two ways: through the model's own "
                "missing-modality path (mask) or by replacing the inputs with the training mean (mean). Below: one "
                "modality's shared or private stream removed alone, to see whether its contribution is its own.")

@@ -9,7 +9,8 @@ from dsrsd_core import views as V
 
 ALL = "shared vs private (all modalities)"
 COLOURS = {"modality": "Modality", "stream": "Stream", "label_name": "True class", "pred_name": "Predicted class",
-           "correctness": "Correct / wrong", **{c: l for c, l in V.COHORT_COLUMNS.items() if c != "pred_name"}}
+           "correctness": "Correct / wrong", **{c: l for c, l in V.COHORT_COLUMNS.items() if c != "pred_name"},
+           "placement": "UMAP: fitted or placed"}
 HELP = {"modality_mixing": "share of each point's nearest neighbours that come from another modality "
                            "(high in the shared map: the modalities' shared streams meet)",
         "stream_mixing": "share of nearest neighbours from the other stream (low: shared and private stay apart)",
@@ -30,21 +31,25 @@ def colour_map(points: pd.DataFrame, colour: str, run) -> dict | None:
 
 
 ctx = ui.context()
+st.title("Embedding space", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
     run = ctx.require_explained()
     learners = runs.learners(run)
     cohort = ctx.cohort_learners()
     umap = runs.frame(run, "umap")
     emb = run.summary.get("embeddings", {})
-    st.title("Embedding space", anchor=False)
-    st.caption("2-D UMAP maps stored by `dsrsd explain` (seeded; at most "
-               f"{run.summary.get('umap_max_samples', '?')} learners). Each point is one learner's stream. "
+    placed = "fitted" in umap  # runs explained before placement have only the fitted subsample
+    st.caption("2-D UMAP maps stored by `dsrsd explain`, fitted on a seeded subsample of at most "
+               f"{run.summary.get('umap_max_samples', '?')} learners"
+               + ("; every other learner is placed on the fitted map (colour by 'UMAP: fitted or placed')" if placed
+                  else " (this run's maps hold only them; rerun `dsrsd explain` to place the others)")
+               + ". Each point is one learner's stream. "
                "Click a point to open that learner; choose box or lasso select in the chart's tool bar to list several.")
     ui.decomposition_block(run, "embedding", fold=True)
     per_modality = [m for m in run.modalities if f"{m}_shared_private" in set(umap["map"])]
     c1, c2 = st.columns(2)
     view = c1.selectbox("Maps", [ALL] + [f"{m}: shared vs private" for m in per_modality], key="emb_view")
-    options = [c for c in COLOURS if c != "stream" or view != ALL]
+    options = [c for c in COLOURS if (c != "stream" or view != ALL) and (c != "placement" or placed)]
     colour = c2.selectbox("Colour by", options, format_func=COLOURS.get, key="emb_colour")
 
     if view == ALL:
@@ -56,6 +61,8 @@ with ui.guard():
     for col, (name, title) in zip(columns, names):
         with col:
             pts = V.map_points(umap, name, cohort, run.modalities)
+            if placed:
+                pts["placement"] = pts["fitted"].map({True: "fitted", False: "placed"})
             if pts.empty:
                 st.info(f"No point of the cohort is in the {name} map (the maps hold a sample of the learners).")
                 continue
@@ -68,15 +75,16 @@ with ui.guard():
                 mcols = st.columns(len(shown))
                 for mc, (k, v) in zip(mcols, shown.items()):
                     mc.metric(k.replace("_", " "), f"{v:.2f}", help=HELP.get(k, HELP["label_separation"]))
-            st.caption(f"{pts['sample'].nunique():,} learners, {len(pts):,} points.")
+            st.caption(f"{pts['sample'].nunique():,} learners, {len(pts):,} points"
+                       + (f" ({int(pts['fitted'].sum()):,} fitted, {int((~pts['fitted']).sum()):,} placed)." if placed
+                          else "."))
             cols = ["sample", "id_student", "modality", "stream", "x", "y", "label_name", "pred_name", "risk", "split"]
             ui.csv_button(pts[cols + ([colour] if colour in pts and colour not in cols else [])],
                           f"map {name}", key=f"csv_map_{name}")
 
     selected = list(dict.fromkeys(selected))
     if len(selected) == 1:
-        ui.open_learner(selected[0], learners.loc[selected[0], "id_student"])
-        st.switch_page(ui.learner_page())
+        ui.go_to_learner(selected[0], learners.loc[selected[0], "id_student"])
     elif selected:
         st.subheader(f"{len(selected):,} learners selected", anchor=False)
         chosen = learners.loc[selected, ["sample", "id_student", "presentation", "label_name", "pred_name", "risk",
@@ -85,5 +93,4 @@ with ui.guard():
         pick = st.selectbox("Open one of them", selected, key="emb_pick",
                             format_func=lambda s: f"{learners.loc[s, 'id_student']} · {learners.loc[s, 'presentation']}")
         if st.button("Open in Learner explorer", icon=":material/person_search:"):
-            ui.open_learner(pick, learners.loc[pick, "id_student"])
-            st.switch_page(ui.learner_page())
+            ui.go_to_learner(pick, learners.loc[pick, "id_student"])

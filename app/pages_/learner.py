@@ -8,15 +8,21 @@ import streamlit as st
 
 from app import runs, ui
 from app.text import input_words, learner_summary
+from dsrsd_core import educator as E
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
+from dsrsd_core import whatif as W
+from dsrsd_core.errors import DsrsdError
 from dsrsd_core.run_dir import input_table, timeline_table
 
-LIST_COLUMNS = {"id_student": "student", "presentation": "presentation", "risk": "risk", "pred_name": "predicted",
-                "label_name": "true class", "final_result": "final result", "split": "split"}
+LIST_COLUMNS = {"id_student": "student", "presentation": "presentation", "risk": "chance at risk",
+                "pred_name": "predicted", "seen": "seen in training", "final_result": "final result"}
+PAGE_SIZE = 500  # rows of the at-risk list per page (every learner is reachable through the pages)
+SCOPES = {"unseen": "not seen in training (test split)", "all": "all learners (train, validation and test)"}
+LIST_GEN = "_risk_list_gen"  # bumped when a learner is opened another way, so no stale row stays selected
 
 
-def find_by_id(learners: pd.DataFrame) -> None:
+def find_by_id(learners: pd.DataFrame, listed: list) -> None:
     text = str(st.session_state.get("learner_id", "")).strip()
     if not text:
         return
@@ -24,7 +30,11 @@ def find_by_id(learners: pd.DataFrame) -> None:
     if hits.empty:
         st.session_state["learner_msg"] = f"No learner with id {text} in this run."
         return
-    ui.open_learner(int(hits.index[0]))
+    # several enrolments: the one the list shows first (most at risk in the list), else the most at risk
+    order = {s: i for i, s in enumerate(listed)}
+    best = sorted(hits.index, key=lambda s: (order.get(s, len(order)), -float(hits.loc[s, "risk"])))[0]
+    st.session_state[LIST_GEN] = st.session_state.get(LIST_GEN, 0) + 1
+    ui.open_learner(int(best))
 
 
 def pick_from_table(key: str, samples: list, ids: list) -> None:
@@ -33,7 +43,14 @@ def pick_from_table(key: str, samples: list, ids: list) -> None:
         ui.open_learner(int(samples[rows[0]]), ids[rows[0]])
 
 
+def pick_other(key: str, samples: list, ids: list) -> None:
+    """A neighbour was opened: the at-risk list's selection no longer names the learner shown."""
+    st.session_state[LIST_GEN] = st.session_state.get(LIST_GEN, 0) + 1
+    pick_from_table(key, samples, ids)
+
+
 def pick_enrolment(key: str) -> None:
+    st.session_state[LIST_GEN] = st.session_state.get(LIST_GEN, 0) + 1
     ui.open_learner(int(st.session_state[key]))
 
 
@@ -53,26 +70,105 @@ def top_inputs(run, sample: int, k: int = 3) -> list[str]:
     return [w for _, w in sorted(cand, reverse=True)[:k]]
 
 
+def export_section(run, in_scope: pd.DataFrame) -> None:
+    threshold = st.slider("Flag learners from a chance of being at risk of", 0.05, 0.95, 0.5, 0.05,
+                          key="export_threshold", format="%.2f")
+    table = E.at_risk_export(in_scope, runs.record(run), threshold)
+    st.caption(f"{len(table):,} of {len(in_scope):,} learners flagged.")
+    ui.dataframe(table.drop(columns=["split"]), "educator at-risk list", key="export_table",
+                 column_config={"top reasons": st.column_config.TextColumn(width="large")})
+
+
+def what_if_section(run, row, sample: int) -> None:
+    """Change a few inputs and see the new prediction (dsrsd_core.whatif: the model, on demand, time-limited)."""
+    with st.spinner("Loading the model and this run's data (once per run)…"):
+        try:
+            model, data = runs.whatif_model(run)
+        except DsrsdError as e:
+            st.warning(f"The what-if needs the model and the run's data: {e}")
+            return
+    spec = {m["name"]: m for m in run.info["modalities"]}
+    ta = runs.frame(run, timeline_table("assessments")) if run.has_table(timeline_table("assessments")) else None
+    missed = []
+    if ta is not None:
+        mine = ta[ta["sample"] == sample]
+        missed = [int(s) for s in mine.loc[mine["submitted"] <= 0.5, "step"]]
+    weeks = [w for w in spec.get("clickstream", {}).get("step_names", [])
+             if E.week_number(w) is not None and E.week_number(w) <= E.cutoff_week(row["cutoff_day"])]
+    has_clicks = bool(row.get("present_clickstream", True)) and bool(weeks)
+    with st.form(f"whatif_{sample}", border=True):
+        f1, f2 = st.columns(2)
+        with f1:
+            submit = st.multiselect("Submit assessments the learner missed", missed, key=f"wi_submit_{sample}",
+                                    format_func=lambda s: f"assessment {s + 1}", placeholder="none missed" if not
+                                    missed else "choose", disabled=not missed)
+            score = st.slider("with the score", 0, 100, 60, 5, key=f"wi_score_{sample}")
+        with f2:
+            week = st.selectbox("Scale the clicks of a week", ["(no change)"] + weeks, key=f"wi_week_{sample}",
+                                disabled=not has_clicks)
+            factor = st.slider("by a factor of", 0.0, 5.0, 2.0, 0.25, key=f"wi_factor_{sample}",
+                               disabled=not has_clicks, help="0: no clicks that week; 2: twice as many.")
+        go = st.form_submit_button("Show the new prediction", icon=":material/play_arrow:")
+    if not go:
+        st.caption("Computed from the model on demand (one learner, a few hundredths of a second), never stored.")
+        return
+    clicks = {week: factor} if has_clicks and week != "(no change)" else {}
+    try:
+        out = W.what_if(model, data, sample, run.classes, run.streams, {s: score for s in submit}, clicks)
+    except DsrsdError as e:
+        st.warning(str(e))
+        return
+    risk = V.risk_classes(run.classes)
+    before = sum(out["before"]["proba"][c] for c in risk)
+    after = sum(out["after"]["proba"][c] for c in risk)
+    changes = [f"assessment {s + 1} submitted with {score}" for s in submit] + \
+        [f"clicks of {w} × {f:g}" for w, f in clicks.items()]
+    m1, m2 = st.columns([1, 2])
+    m1.metric(f"Chance of being {E.risk_name(run.classes)}", f"{after:.1%}", f"{(after - before) * 100:+.1f} points",
+              delta_color="inverse",
+              help=f"Before: {before:.1%} (as stored). After: {', '.join(changes) or 'no change'}.")
+    pred_after = max(out["after"]["proba"], key=out["after"]["proba"].get)
+    m2.markdown(f"**With {', '.join(changes) or 'no change'}** the model predicts **{V.humanize(pred_after)}** "
+                f"({out['seconds']:.2f} s).")
+    rows = []
+    for when in ("before", "after"):
+        for s in run.streams:
+            rows.append({"when": when, "stream": s.replace(".", " · "),
+                         "contribution": sum(out[when]["phi"][c][s] for c in risk)})
+    frame = pd.DataFrame(rows)
+    ui.chart(F.paired_bars(frame, "stream", "contribution", "when",
+                           f"Stream contributions to the chance of being {E.risk_name(run.classes)}, before and after",
+                           "exact Shapley value", fmt="+.3f"), key="whatif_chart")
+    ui.csv_button(frame, f"what-if {row['id_student']}", key="csv_whatif")
+
+
 ctx = ui.context()
+st.title("Learner explorer", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
     run = ctx.require_explained()
     learners = runs.learners(run)
     cohort = ctx.cohort_learners(allow_empty=True)
-    st.title("Learner explorer", anchor=False)
 
-    # ---- choose a learner
-    ranked = cohort.sort_values("risk", ascending=False, kind="stable")
+    # ---- choose a learner: the at-risk list defaults to learners the model did not train on
+    scope = st.segmented_control("At-risk list", list(SCOPES), format_func=SCOPES.get, key="risk_scope",
+                                 default="unseen", help="Learners of the training split were fitted on and those of "
+                                 "the validation split chose the epoch, so their predictions look better than they "
+                                 "would for new learners. The test split is what the model never saw.") or "unseen"
+    in_scope = cohort[cohort["split"] == "test"] if scope == "unseen" and "split" in cohort else cohort
+    ranked = in_scope.sort_values("risk", ascending=False, kind="stable")
     sample = st.session_state.get(ui.LEARNER_KEY)
     if sample is None or sample not in learners.index:
-        sample = int(ranked.index[0]) if len(ranked) else int(learners.index[0])
+        first = ranked if len(ranked) else cohort.sort_values("risk", ascending=False, kind="stable")
+        sample = int(first.index[0]) if len(first) else int(learners.index[0])
         ui.open_learner(sample, learners.loc[sample, "id_student"])
     sample = int(sample)
     row = learners.loc[sample]
 
-    pick, lst = st.columns([1, 2.2])
+    n_pages = max(1, -(-len(ranked) // PAGE_SIZE))
+    pick, lst = st.columns([1, 2.8])
     with pick:
-        st.text_input("Find a learner by student id", key="learner_id", on_change=find_by_id, args=(learners,),
-                      placeholder="e.g. " + str(learners["id_student"].iloc[0]))
+        st.text_input("Find a learner by student id", key="learner_id", on_change=find_by_id,
+                      args=(learners, list(ranked.index)), placeholder="e.g. " + str(learners["id_student"].iloc[0]))
         if st.session_state.get("learner_msg"):
             st.warning(st.session_state["learner_msg"])
         same = learners[learners["id_student"] == row["id_student"]]
@@ -81,17 +177,35 @@ with ui.guard():
             st.session_state[key] = sample
             st.radio("Enrolments of this student", list(same.index), key=key, on_change=pick_enrolment, args=(key,),
                      format_func=lambda s: f"{learners.loc[s, 'presentation']} (sample {s})")
-        st.caption(f"Or pick from the list: {len(cohort):,} learners of the cohort, most at risk first "
-                   f"({V.risk_label(run.classes)}). Click a row to open it.")
+        page = st.number_input(f"Page of the list (of {n_pages})", 1, n_pages, 1, key="risk_page") \
+            if n_pages > 1 else 1
+        lo = (int(page) - 1) * PAGE_SIZE
+        shown = ranked.iloc[lo:lo + PAGE_SIZE]
+        st.caption(f"{len(ranked):,} learners in the list ({SCOPES[scope]}; cohort: {ctx.cohort.describe()}), most "
+                   f"at risk first; rows {lo + 1 if len(ranked) else 0:,}–{lo + len(shown):,} shown. Click a row to "
+                   "open it.")
     with lst:
-        shown = ranked.head(2000)
-        view = shown[list(LIST_COLUMNS)].rename(columns=LIST_COLUMNS)
-        view["risk"] = view["risk"].round(3)
-        st.dataframe(view, hide_index=True, height=230, key="risk_list", selection_mode="single-row",
-                     on_select=partial(pick_from_table, "risk_list", list(shown.index), list(shown["id_student"])),
-                     column_config={"risk": st.column_config.ProgressColumn("risk", min_value=0, max_value=1,
-                                                                            format="%.3f")})
-        ui.csv_button(ranked[list(LIST_COLUMNS) + ["sample"]], "at-risk list", key="csv_risk_list")
+        view = shown.assign(seen=shown["split"].map(E.SEEN).fillna(shown["split"]),
+                            pred_name=shown["pred_name"].map(V.humanize))
+        view = view[[c for c in LIST_COLUMNS if c in view]].rename(columns=LIST_COLUMNS)
+        view["chance at risk"] = view["chance at risk"] * 100
+        gen = st.session_state.get(LIST_GEN, 0)
+        st.dataframe(view, hide_index=True, height=230, key=f"risk_list_{gen}", selection_mode="single-row",
+                     on_select=partial(pick_from_table, f"risk_list_{gen}", list(shown.index),
+                                       list(shown["id_student"])),
+                     column_config={"chance at risk": st.column_config.ProgressColumn(
+                         "chance at risk", min_value=0, max_value=100, format="%.0f%%",
+                         help=f"The model's probability {V.risk_label(run.classes)}, in percent."),
+                         "seen in training": st.column_config.TextColumn(
+                             help="yes: the model was fitted on this learner; partly: the learner's split chose the "
+                                  "training epoch; no: test split, never seen.")})
+        ui.csv_button(ranked.assign(seen=ranked["split"].map(E.SEEN))[list(LIST_COLUMNS) + ["split", "sample"]],
+                      "at-risk list", key="csv_risk_list")
+    if st.toggle("Educator export: the at-risk learners of this list with the top reasons in words",
+                 key="export_open", help="For the learners of the list above (its cohort and split choice) whose "
+                 "chance of being at risk reaches the threshold: per learner, the two parts of the record that raise "
+                 "the risk most, in words, with their exact Shapley contribution in percentage points."):
+        export_section(run, in_scope)
 
     # ---- prediction
     st.divider()
@@ -102,33 +216,79 @@ with ui.guard():
                           ("split", "cutoff_day", "gender", "age_band", "imd_band", "region", "highest_education",
                            "disability") if k in row))
     pred = str(row["pred_name"])
+    rec = runs.record(run)
+    risk_words = E.risk_name(run.classes)
     cols = st.columns(2 + len(run.classes))
-    cols[0].metric("Prediction", V.humanize(pred))
-    cols[1].metric("True outcome", V.humanize(row["label_name"]), help=f"final_result: {row.get('final_result')}")
+    cols[0].metric("Prediction", V.humanize(pred), help="The class the model finds most likely at the cut-off.")
+    cols[1].metric("True outcome", V.humanize(row["label_name"]),
+                   help=f"What happened (final result {row.get('final_result')}). Known here because the run is "
+                        "evaluated on past presentations; for new learners it is what the prediction tries to tell.")
     for c, cls in zip(cols[2:], run.classes):
-        c.metric(f"p({V.humanize(cls)})", f"{float(row[f'proba_{cls}']):.3f}")
+        c.metric(f"Chance: {V.humanize(cls)}", f"{float(row[f'proba_{cls}']):.1%}",
+                 help=f"The model's probability of “{V.humanize(cls)}” (p({V.humanize(cls)})).")
 
+    present = {m: bool(row.get(f"present_{m}", True)) for m in run.modalities}
+    med = rec["medians"].loc[row["presentation"]].to_dict() if row["presentation"] in rec["medians"].index else {}
+    did = []
+    if rec["assessments"] is not None:
+        a = rec["assessments"].loc[sample].to_dict() if sample in rec["assessments"].index else None
+        did.append(E.assessment_sentence(a, med.get("median_score"), row["presentation"]))
+    if rec["clicks"] is not None:
+        did.append(E.click_sentence(rec["clicks"].loc[sample].to_dict(), med.get("median_clicks"),
+                                    row["presentation"], present.get("clickstream", True)))
+    meaning = E.meaning_sentence(float(row["risk"]), float(rec["base"].loc[sample]),
+                                 rec["contrib"].loc[sample].to_dict(), risk_words)
     shap = runs.frame(run, "shapley").loc[sample]
     phi = {s: float(shap[f"phi_{s}"]) for s in run.streams}
-    present = {m: bool(row.get(f"present_{m}", True)) for m in run.modalities}
     summary = learner_summary(pred, float(row[f"proba_{pred}"]), phi, present, top_inputs(run, sample))
-    with st.container(border=True):
-        st.markdown(f"**In plain words.** {summary}")
+    with st.container(border=True, key="plain_words"):
+        st.markdown("**In plain words.** What the learner did before the cut-off (day "
+                    f"{int(row['cutoff_day'])}):\n" + "\n".join(f"- {t}" for t in did))
+        st.markdown(f"**What it means for the prediction.** {meaning}",
+                    help="Points: how many percentage points each part of the record adds to or takes from the "
+                         "chance of being at risk, by exact Shapley values: they add up from the model's starting "
+                         "point (no data about the learner) to this learner's chance.")
+        st.caption(f"How the model weighs it: {summary}")
 
     w1, w2 = st.columns([1.4, 1])
     with w1:
-        cls = st.radio("Explain the probability of", run.classes, index=run.classes.index(pred), horizontal=True,
+        cls = st.radio("Explain the chance of", run.classes, index=run.classes.index(pred), horizontal=True,
                        format_func=V.humanize, key=f"waterfall_class_{sample}")
         base, contrib = V.waterfall_frame(shap, run.streams, cls)
         ui.chart(F.waterfall_figure(base, contrib, cls), key="waterfall")
     with w2:
-        st.markdown("**Stream contributions** (exact Shapley values)")
-        st.caption("From the model's prediction with no stream (baseline) to its prediction with all of them. "
-                   "Solid: shared stream; hatched: private stream.")
+        st.markdown("**Stream contributions** (exact Shapley values)",
+                    help="Each modality's encoding is split into a shared stream (what it has in common with the "
+                         "other modalities) and a private stream (what only it shows). A stream's contribution is "
+                         "its exact Shapley value φ: the average change in the probability when it is added.")
+        words, table, prefix = ui.attribution_method(run, "learner_method")
         gates = pd.Series({s: float(row[f"gate_{s}"]) for s in run.streams})
-        contrib_table = contrib[["stream", "phi"]].assign(gate=contrib["stream"].map(gates)).round(4)
-        ui.dataframe(contrib_table, f"contributions {row['id_student']}", key="contrib_table")
-        st.caption(f"baseline {base:.3f} + sum {contrib['phi'].sum():+.3f} = {base + contrib['phi'].sum():.3f}")
+        if table == "shapley":
+            st.caption("From the model's prediction with no stream (baseline) to its prediction with all of them. "
+                       "Solid: shared stream; hatched: private stream.")
+            values, what = contrib.set_index("stream")["phi"], f"the probability of {V.humanize(cls)}"
+        else:
+            ig = runs.frame(run, "stream_ig").loc[sample]
+            values = pd.Series({s: float(ig[f"ig_{s}"]) for s in run.streams})
+            what = f"the probability of the predicted class ({V.humanize(pred)})"
+            st.caption(f"Integrated gradients of {what}, from a zero stream to the learner's own; rank agreement "
+                       f"with the Shapley values for this learner: {float(ig['rank_agreement']):.2f} (Spearman).")
+        contrib_table = pd.DataFrame({"stream": [s.replace(".", " · ") for s in run.streams],
+                                      "contribution": [round(float(values[s]), 4) for s in run.streams],
+                                      "gate weight": [round(float(gates[s]), 4) for s in run.streams]})
+        ui.dataframe(contrib_table, f"contributions {row['id_student']}", key="contrib_table", column_config={
+            "contribution": st.column_config.NumberColumn(
+                help=f"{words[0].upper() + words[1:]}: the change in {what} this stream brings."),
+            "gate weight": st.column_config.NumberColumn(
+                help="The fusion gate: how much weight the model puts on this stream (0-1, the streams present sum "
+                     "to 1). Weight is where the model looks; the contribution is what changes the prediction.")})
+        if table == "shapley":
+            st.caption(f"baseline {base:.3f} + sum {contrib['phi'].sum():+.3f} = {base + contrib['phi'].sum():.3f}")
+
+    if st.toggle("What if…? Change a few of this learner's inputs and see the new prediction", key="whatif_open",
+                 help="Computed on demand from the run's model.pt (one learner, under a time limit): e.g. submit a "
+                      "missed assessment, or scale the clicks of one week."):
+        what_if_section(run, row, sample)
 
     # ---- timeline
     st.subheader("The learner's own record before the cut-off", anchor=False)
@@ -140,7 +300,9 @@ with ui.guard():
             clicks = tl[tl["sample"] == sample]
             steps = input_table("clickstream", "steps")
             attr = runs.frame(run, steps).loc[sample].drop(labels="sample") if run.has_table(steps) else None
-            ui.chart(F.clicks_timeline(clicks, spec["clickstream"]["step_names"], attr, title="Clicks per week"),
+            weeks = [w for w in spec["clickstream"]["step_names"]  # this learner's weeks: up to its cut-off
+                     if E.week_number(w) is None or E.week_number(w) <= E.cutoff_week(row["cutoff_day"])]
+            ui.chart(F.clicks_timeline(clicks, weeks, attr, title="Clicks per week, up to the cut-off"),
                      key="clicks")
             ui.csv_button(clicks.drop(columns="step"), f"clicks {row['id_student']}", key="csv_clicks")
         elif "clickstream" in spec:
@@ -167,11 +329,13 @@ with ui.guard():
         same_pred = int((near["pred"] == row["pred"]).sum())
         st.caption(f"{same_true} of {len(ids)} share this learner's true class, {same_pred} its prediction. "
                    "Click a row to open that learner.")
-        nview = near[["id_student", "presentation", "label_name", "pred_name", "risk"]] \
-            .rename(columns=LIST_COLUMNS).round(3)
+        nview = pd.DataFrame({"student": near["id_student"], "presentation": near["presentation"],
+                              "true class": near["label_name"].map(V.humanize),
+                              "predicted": near["pred_name"].map(V.humanize),
+                              "chance at risk": (near["risk"] * 100).round(0).astype(int).astype(str) + "%"})
         nview.insert(0, "rank", range(1, len(ids) + 1))
         st.dataframe(nview, hide_index=True, key="nn_table", selection_mode="single-row",
-                     on_select=partial(pick_from_table, "nn_table", ids, list(near["id_student"])))
+                     on_select=partial(pick_other, "nn_table", ids, list(near["id_student"])))
         ui.csv_button(nview, f"neighbours {row['id_student']}", key="csv_nn")
     with n2:
         st.subheader("Without each modality", anchor=False)

@@ -10,25 +10,30 @@ from dsrsd_core import views as V
 from dsrsd_core.errors import DsrsdError
 
 
-def baselines(ctx, run) -> pd.DataFrame:
-    """Test metrics of this run and of the other runs found with the same target (read leniently:
-    baseline runs may hold little more than run.json and metrics.json)."""
-    rows = []
+def baselines(ctx, run) -> tuple[pd.DataFrame, int]:
+    """Test metrics of this run and of the other runs found on the same data (same files, presentations,
+    task, target and cut-off: like with like), and how many runs on other data were left out (read
+    leniently: baseline runs may hold little more than run.json and metrics.json)."""
+    rows, other = [], 0
+    key = V.data_identity(run.info)[0]
     for path in ctx.runs:
         row = runs.run_row(path)
-        if row.get("target") != run.info.get("target") or row.get("test_auc") is None:
+        if row.get("test_auc") is None:
+            continue
+        if row.get("data_key") != key:
+            other += 1
             continue
         this = Path(path).resolve() == run.path.resolve()
         rows.append({"run": "this run" if this else Path(path).name, "model": row.get("model") or "?",
                      "auc": row.get("test_auc"), "macro_f1": row.get("test_macro_f1"),
                      "accuracy": row.get("test_accuracy"), "n_test": row.get("test_n")})
-    return pd.DataFrame(rows, columns=["run", "model", "auc", "macro_f1", "accuracy", "n_test"])
+    return pd.DataFrame(rows, columns=["run", "model", "auc", "macro_f1", "accuracy", "n_test"]), other
 
 
 ctx = ui.context()
+st.title("Overview", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
     run = ctx.require_run()
-    st.title("Overview", anchor=False)
     st.caption(f"Run `{run.path}` · model `{run.info.get('model')}` · created {run.info.get('created', '?')}")
 
     problem = runs.explain_problem(run.path)
@@ -58,7 +63,7 @@ with ui.guard():
     left, right = st.columns([1.1, 1])
     with left:
         st.subheader("Data card", anchor=False)
-        card = V.data_card(run.info)
+        card = V.data_card(run.info, runs.frame(run, "samples"))
         st.markdown("\n".join(f"- **{k}**: {v}" for k, v in card["facts"].items()))
         with st.expander("Presentations and cut-off days"):
             ui.dataframe(card["presentations"], "presentations", key="presentations")
@@ -66,14 +71,19 @@ with ui.guard():
         st.subheader("Metrics", anchor=False)
         metrics = V.metrics_table(run.metrics)
         ui.dataframe(metrics.round(4), "metrics", key="metrics")
-        base = baselines(ctx, run)
+        base, other = baselines(ctx, run)
         if len(base) > 1:
-            st.markdown("**Beside the baselines found** (test split, same target)")
+            st.markdown("**Beside the baselines found** (test split; runs on the same data: same data files, "
+                        "presentations, task, target and cut-off)")
             ui.chart(F.metric_compare_figure(base, label="run"), key="baseline_chart")
             ui.dataframe(base.round(4), "baselines", key="baselines")
         else:
-            st.caption("No baseline or ablation runs found beside this one. Name a runs folder in the sidebar "
-                       "(or set DSRSD_RUNS) that holds them; **Compare runs** lists everything found.")
+            st.caption("No baseline or ablation run on the same data found beside this one. Name a runs folder in "
+                       "the sidebar (or set DSRSD_RUNS) that holds them; **Compare runs** lists everything found.")
+        if other:
+            st.caption(f"{other} run(s) trained on other data (other files, presentations, target or cut-off) are "
+                       "not compared with this one: their metrics measure another task. **Compare runs** lists "
+                       "them grouped by data.")
         for path in runs.find_results(ctx.runs_folder):
             try:
                 res = V.results_wide(V.results_summary(runs.read_results(path)), "test")

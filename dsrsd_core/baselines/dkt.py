@@ -73,7 +73,7 @@ class DKT(GBMModel):
             state = np.searchsorted(pos_all[rows], vis_all[rows], side="left") - 1  # last input with position < n_visible
             self.sequences.append((rows, tokens, state, tokens[:, 2:], split[rows[0]]))
         self.units = [u for seq in self.sequences for u in self._windows(*seq)]
-        self.net = _Net(int(skill.max()) + 1, int(item.max()) + 1, cfg.d_model, cfg.dropout)
+        self.net = self.make_net(int(skill.max()) + 1, int(item.max()) + 1, cfg)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         train_seq = [u for u in self.units if u[4] == "train"]
         gen = np.random.default_rng(cfg.seed)
@@ -105,6 +105,11 @@ class DKT(GBMModel):
         self.net.load_state_dict(best_state)
         self.seconds = {"total": time.perf_counter() - t0, "epochs_run": len(self.history)}
         return self
+
+    def make_net(self, n_skills: int, n_items: int, cfg) -> nn.Module:
+        """The network over a window: ``net(skill tokens, item tokens, state index, target skill,
+        target item)`` -> logits (B, T). Subclasses (SAKT) swap the LSTM for another reader."""
+        return _Net(n_skills, n_items, cfg.d_model, cfg.dropout)
 
     def _windows(self, rows, tokens, state, tskill, part):
         """(rows, tokens, window-local state index, target skill, split, scored mask) per window."""

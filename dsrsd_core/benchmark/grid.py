@@ -86,7 +86,6 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
     (epochs, patience, sizes …); task, target, presentations and ``split`` ("learner" / "temporal";
     default the config's) override it. Returns ``benchmark.json``.
     """
-    from ..data.splits import make_split
     from ..train.pipeline import prepare
     from ..train.trainer import resolve_device
 
@@ -111,7 +110,8 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
     if len(set(models)) != len(models):
         raise DsrsdError("--models names a model twice")
     fingerprint = data_fingerprint(data)
-    truth = _load_truth(data_dir)
+    # the planted truth describes the final outcome; next-step targets are other labels
+    truth = _load_truth(data_dir) if base.task == "final_outcome" else None
     meta_path = out / "benchmark.json"
     previous = _read_cell(meta_path) if meta_path.exists() else None
     setup = {"data": data_arg if data_arg == "synthetic" else str(data_dir), "task": base.task, "target": base.target,
@@ -147,8 +147,8 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
             skipped.append(f"{name}/seed{seed}")
             continue
         if seed not in splits:
-            splits[seed] = make_split(data.meta, data.y, base.split, seed, base.val_fraction, base.test_fraction)
-        result = run_cell(name, data, splits[seed], cfg, dev, truth)
+            splits[seed] = _seed_data(data_arg, data, base, seed, progress)
+        result = run_cell(name, *splits[seed], cfg, dev, truth)
         write_json(path, {"cell_version": CELL_VERSION, "model": name, "display_name": display_name(name),
                           "seed": seed, "config": _jsonable(cfg.to_dict()), "data_fingerprint": fingerprint,
                           "n_samples": len(data), "device": dev,
@@ -173,6 +173,18 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
         tmp.write_text(results_markdown(all_cells, info))
     write_json(meta_path, info)
     return info
+
+
+def _seed_data(data_arg: str, data, base: Config, seed: int, progress: bool):
+    """(samples, split) of one seed. Next-step samples come from :func:`prepare` per seed: their
+    split may be the files' own, and knowledge-tracing difficulty features depend on it."""
+    from ..data.splits import make_split
+    from ..train.pipeline import prepare
+
+    if base.task == "next_step":
+        seeded, split, _ = prepare(data_arg, replace(base, seed=seed), progress)
+        return seeded, split
+    return data, make_split(data.meta, data.y, base.split, seed, base.val_fraction, base.test_fraction)
 
 
 def collect_cells(out: Path, base: Config, fingerprint: str) -> list[dict]:

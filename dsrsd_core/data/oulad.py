@@ -69,7 +69,7 @@ def load_final_outcome(data_dir, target: str = "at_risk", cutoff_fraction: float
         raise DsrsdError(f"{data_dir}: no such data folder")
     tables = _read_tables(data_dir)
     pres = _presentations(tables["courses"], cutoff_fraction, cutoff_day)
-    enrol, excluded = _enrolments(tables, pres)
+    enrol, excluded, excluded_by_presentation = _enrolments(tables, pres)
     y = _labels(enrol["final_result"], target, data_dir)
 
     profile = _profile(enrol)
@@ -99,6 +99,7 @@ def load_final_outcome(data_dir, target: str = "at_risk", cutoff_fraction: float
         "n_samples": int(len(y)),
         "class_counts": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "excluded": excluded,
+        "unregistered_by_presentation": excluded_by_presentation,
         "without_registration_row": int((~enrol["registration_row"]).sum()),
         # tables not in UTF-8 (e.g. Windows-1252 exports from spreadsheet tools): which encoding was used
         "encodings": _encodings(data_dir),
@@ -172,10 +173,14 @@ def _enrolments(tables, pres) -> tuple[pd.DataFrame, dict]:
         "unregistered_before_cutoff": int(unreg.sum()),
         "presentation_not_in_courses": int(unknown.sum()),
     }
+    # per presentation too, so a run trained on a selection of presentations can state its own exclusions
+    names = enrol["code_module"].astype(str) + " " + enrol["code_presentation"].astype(str)
+    by_pres = names[unreg].value_counts()
+    excluded_by_presentation = {str(k): int(by_pres.get(k, 0)) for k in pres["key"]}
     enrol = enrol[~unreg & ~unknown].drop(columns=["date_unregistration"])  # never a feature
     enrol["pres"] = enrol["pres"].astype(np.int64)
     enrol["registration_row"] = enrol.pop("_reg").eq("both")
-    return enrol.sort_values(KEYS).reset_index(drop=True), excluded
+    return enrol.sort_values(KEYS).reset_index(drop=True), excluded, excluded_by_presentation
 
 
 def _labels(final_result: pd.Series, target: str, data_dir) -> np.ndarray:
@@ -365,30 +370,38 @@ def _assessments(tables, enrol: pd.DataFrame, pres: pd.DataFrame):
     cand = cand[before | submitted]
     cand = cand.sort_values(["sample", "due", "id_assessment"])
     pos = cand.groupby("sample").cumcount().to_numpy()
-    T = max(1, int(pos.max()) + 1 if len(pos) else 1)
 
     sub = cand["date_submitted"].notna().to_numpy()
+    feats = assessment_features(cand, sub, length[cand["pres"].to_numpy()], cutoff[cand["pres"].to_numpy()])
+    modality = assessment_modality(feats, cand["sample"].to_numpy(), pos, len(enrol))
+    return modality, {"submissions_unknown_assessment": unknown_assessment}
+
+
+def assessment_features(cand: pd.DataFrame, sub: np.ndarray, length: np.ndarray, cut: np.ndarray) -> np.ndarray:
+    """:data:`ASSESSMENT_FEATURES` of assessment rows (``assessment_type``, ``weight``, ``due``,
+    ``date_submitted``, ``score``, ``is_banked``) seen at day ``cut``; ``sub``: submitted before it."""
     score = cand["score"].to_numpy(np.float64)
     due = cand["due"].to_numpy(np.float64)
     kind = pd.Categorical(cand["assessment_type"], categories=VOCAB["assessment_type"]).codes
-    feats = np.column_stack([
+    return np.column_stack([
         kind == 0, kind == 1, kind == 2,
         np.nan_to_num(cand["weight"].to_numpy(np.float64) / WEIGHT_SCALE),
-        due / length[cand["pres"].to_numpy()],
+        due / length,
         sub,
         np.where(sub & ~np.isnan(score), score / SCORE_SCALE, 0.0),
         sub & np.isnan(score),
         np.where(sub, (due - cand["date_submitted"].to_numpy(np.float64)) / DAYS_SCALE, 0.0),
         np.where(sub, cand["is_banked"].fillna(0).to_numpy(np.float64), 0.0),
-        (due < cutoff[cand["pres"].to_numpy()]) & ~sub,
+        (due < cut) & ~sub,
     ]).astype(np.float32)
 
-    n = len(enrol)
+
+def assessment_modality(feats: np.ndarray, sample: np.ndarray, pos: np.ndarray, n: int) -> Modality:
+    """The ``assessments`` sequence modality: row ``i`` of ``feats`` is step ``pos[i]`` of ``sample[i]``."""
+    T = max(1, int(pos.max()) + 1 if len(pos) else 1)
     x = np.zeros((n, T, len(ASSESSMENT_FEATURES)), np.float32)
     steps = np.zeros((n, T), bool)
-    sample = cand["sample"].to_numpy()
     x[sample, pos] = feats
     steps[sample, pos] = True
-    modality = Modality("assessments", "sequence", x, list(ASSESSMENT_FEATURES), steps=steps,
-                        step_names=[f"assessment {k + 1}" for k in range(T)])
-    return modality, {"submissions_unknown_assessment": unknown_assessment}
+    return Modality("assessments", "sequence", x, list(ASSESSMENT_FEATURES), steps=steps,
+                    step_names=[f"assessment {k + 1}" for k in range(T)])

@@ -32,6 +32,10 @@ from .planted import latent_correlation, planted_latents, planted_factors, plant
 from .shapley import exact_stream_shapley
 
 
+# input-level IG on at most this many samples by default: ~12 s on one thread (docs/performance.md)
+INPUT_IG_MAX_SAMPLES = 5000
+
+
 @torch.no_grad()
 def encode_all(model, tensors: dict, batch_size: int = 2048) -> dict[str, torch.Tensor]:
     """Streams and embeddings of every sample: encodings h (N, M, d), s, p, z (N, M, k), streams
@@ -59,8 +63,17 @@ def input_variance(data: MultimodalData) -> dict[str, float]:
     return out
 
 
-def _input_attribution_tables(model, tensors, data, pred, train_idx, progress, batch_size=512):
-    """Captum IG over raw inputs, aggregated to what a person recognises."""
+def input_attribution_rows(n: int, max_samples: int | None, seed: int) -> np.ndarray:
+    """The samples that get input-level attributions: all, or a seeded uniform subsample of ``max_samples``."""
+    if max_samples is None or n <= max_samples:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_samples, replace=False))
+
+
+def _input_attribution_tables(model, tensors, data, pred, train_idx, progress, rows, batch_size=512):
+    """Captum IG over raw inputs for the samples ``rows``, aggregated to what a person recognises.
+
+    Every table keeps one row per sample; samples outside ``rows`` hold NaN (not computed)."""
     emb_reference = {}
     for m in model.modalities:
         enc = model.encoders[m]
@@ -69,21 +82,28 @@ def _input_attribution_tables(model, tensors, data, pred, train_idx, progress, b
                 emb_reference[m] = enc.embed(tensors[m]["cat"][torch.as_tensor(train_idx)]).mean(0, keepdim=True)
     acc: dict[str, list] = {}
     n = len(pred)
-    for b in tqdm(list(batches(n, batch_size)), desc="input attributions", disable=not progress, leave=False):
+    for b in tqdm(list(batches(rows, batch_size)), desc="input attributions", disable=not progress, leave=False):
         batch = select(tensors, b)
         attr = input_integrated_gradients(model, batch, torch.as_tensor(pred[b.numpy()]), emb_reference)
         for m, parts in attr.items():
             acc.setdefault(f"{m}.x", []).append(parts["x"].numpy())
             if "cat" in parts:
                 acc.setdefault(f"{m}.cat", []).append(parts["cat"].numpy())
+
+    def full(key):  # (len(rows), ...) -> (n, ...) float32 with NaN where not computed
+        part = np.concatenate(acc[key])
+        out = np.full((n, *part.shape[1:]), np.nan, np.float32)
+        out[rows] = part
+        return out
+
     tables, cohort = {}, {}
     sample = np.arange(n)
     for m, mod in data.modalities.items():
-        x = np.concatenate(acc[f"{m}.x"])
+        x = full(f"{m}.x")
         if mod.kind == "tabular":
             frame = pd.DataFrame(x, columns=mod.feature_names)
             if f"{m}.cat" in acc:
-                frame = pd.concat([frame, pd.DataFrame(np.concatenate(acc[f"{m}.cat"]), columns=mod.cat_names)], axis=1)
+                frame = pd.concat([frame, pd.DataFrame(full(f"{m}.cat"), columns=mod.cat_names)], axis=1)
             frame.insert(0, "sample", sample)
             tables[input_table(m)] = frame.astype({c: np.float32 for c in frame.columns if c != "sample"})
         else:
@@ -93,7 +113,7 @@ def _input_attribution_tables(model, tensors, data, pred, train_idx, progress, b
             feats.insert(0, "sample", sample)
             tables[input_table(m, "steps")] = steps
             tables[input_table(m, "features")] = feats
-            grid = pd.DataFrame(np.abs(x).mean(0), index=mod.step_names, columns=mod.feature_names)
+            grid = pd.DataFrame(np.abs(x[rows]).mean(0), index=mod.step_names, columns=mod.feature_names)
             cohort[m] = grid.reset_index(names="step").melt(id_vars="step", var_name="feature", value_name="mean_abs")
     cohort_frame = pd.concat([g.assign(modality=m) for m, g in cohort.items()], ignore_index=True) if cohort else None
     return tables, cohort_frame
@@ -134,6 +154,13 @@ def stream_shares(phi_pred: np.ndarray, streams: list[str], modalities: list[str
     return {"stream_share": per_stream,
             "modality_share": {m: per_stream[f"{m}.shared"] + per_stream[f"{m}.private"] for m in modalities},
             "stream_mean_abs": s["mean_abs"]}
+
+
+def method_agreement(agreement: np.ndarray) -> dict:
+    """``summary.json:method_agreement`` from per-sample Spearman correlations of Shapley and IG."""
+    return {"method": "integrated gradients on the streams (zero reference)",
+            "mean_spearman": float(np.nanmean(agreement)), "median_spearman": float(np.nanmedian(agreement)),
+            "share_positive": float(np.nanmean(agreement > 0))}
 
 
 class _Steps:
@@ -183,15 +210,15 @@ def stream_ig_frame(sample, ig: np.ndarray, agreement: np.ndarray, streams) -> p
 
 
 def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: bool = True,
-            umap_max_samples: int = 3000) -> dict:
-    """Compute and write every explain artifact for ``run_dir``; return the summary."""
+            umap_max_samples: int = 3000, input_ig_max_samples: int | None = INPUT_IG_MAX_SAMPLES) -> dict:
+    """Compute and write every explain artifact for ``run_dir``; return the summary.
+
+    Input-level integrated gradients cost ~30x a stream-level step per sample, so on runs above
+    ``input_ig_max_samples`` samples they are computed for a seeded subsample (None: all)."""
     run = load_run(run_dir, require_explain=False)
     if run.info.get("model", "dsrsd_net") != "dsrsd_net":
         raise DsrsdError(f"{run_dir} is a {run.info['model']} run; `dsrsd explain` records the shared/private "
                          "streams of DSRSD-Net; compare other models with `dsrsd benchmark`")
-    if run.config.get("task", "final_outcome") != "final_outcome":
-        raise DsrsdError(f"{run_dir} is a {run.config['task']} run; explaining next-step runs is not built yet "
-                         "(docs/next_step.md); its metrics and predictions are in the run folder")
     model = run.model()
     if data is None:
         data = load_training_data(run, progress)
@@ -199,6 +226,10 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
     if len(samples) != len(data):
         raise DsrsdError(f"{run_dir}: the run has {len(samples)} samples but the data has {len(data)}; "
                          "the data changed since training; retrain")
+    if run.config.get("task", "final_outcome") == "next_step":  # per response, on a bounded subsample
+        from .next_step import explain_next_step
+
+        return explain_next_step(run, run_dir, model, data, progress, umap_max_samples)
     split = samples["split"].to_numpy()
     train_idx = np.flatnonzero(split == "train")
     test = split == "test"
@@ -229,7 +260,9 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
         tables["stream_ig"] = stream_ig_frame(sample, ig, agreement, streams)
 
     with steps.step("input_ig"):
-        input_tables, input_cohort = _input_attribution_tables(model, tensors, data, pred, train_idx, progress)
+        ig_rows = input_attribution_rows(len(pred), input_ig_max_samples, seed)
+        input_tables, input_cohort = _input_attribution_tables(model, tensors, data, pred, train_idx, progress,
+                                                               ig_rows)
         tables.update(input_tables)
         if input_cohort is not None:
             tables["input_cohort"] = input_cohort
@@ -259,13 +292,13 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
                                 "mechanism (gate weight 0, softmax over the rest); empty coalition = head(0)",
             "attribution": shares,
             "shapley_efficiency_max_error": efficiency_error,
-            "method_agreement": {"method": "integrated gradients on the streams (zero reference)",
-                                 "mean_spearman": float(np.nanmean(agreement)),
-                                 "median_spearman": float(np.nanmedian(agreement)),
-                                 "share_positive": float(np.nanmean(agreement > 0))},
+            "method_agreement": method_agreement(agreement),
             "input_variance": input_variance(data),
             "embeddings": embedding_numbers,
             "umap_max_samples": umap_max_samples,
+            "input_attribution": {"max_samples": input_ig_max_samples, "n_samples": int(len(ig_rows)),
+                                  "rule": "all samples" if len(ig_rows) == len(pred) else
+                                  "seeded uniform subsample (numpy default_rng(seed).choice); other rows NaN"},
         }
         truth_path = run.ground_truth_path(data)
         truth = json.loads(truth_path.read_text()) if truth_path is not None else None

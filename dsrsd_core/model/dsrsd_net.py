@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..train.distributed import gather  # under torchrun: the global batch (identity on one process)
 from .dual_stream import AlignmentHead, ResidualDualStream, RestPredictor
 from .encoders import fit_encoders, make_encoder
 from .fusion import GatedFusion
@@ -98,24 +99,26 @@ class DSRSDNet(nn.Module):
         shared stream cannot explain (without it B only serves the task, and r may still hold s).
         """
         errors = []
+        present, h_all = gather(present), gather(enc["h"].detach())
         for j, m in enumerate(self.modalities):
             keep = present[:, j]
             if keep.sum() >= 2:
-                h, s = enc["h"][keep, j].detach().float(), enc["s"][keep, j].detach()
-                fit = self.dual[m].back(s).float()
+                h = h_all[keep, j].float()
+                fit = gather(self.dual[m].back(enc["s"][:, j].detach()))[keep].float()
                 errors.append((h - fit).pow(2).sum(1).mean() / h.var(0).sum().clamp_min(1e-6))
         return torch.stack(errors).mean() if errors else enc["h"].new_zeros(())
 
     def _reconstruction_error(self, enc: dict, batch: dict) -> torch.Tensor:
-        """Mean over modalities of the input summary's unexplained share, decoded from [s_m, p_m]."""
-        present = batch["present"].bool()
+        """Mean over modalities of the input summary's unexplained share, decoded from [s_m, p_m].
+        Under torchrun the variances are those of the global batch, as for the other batch statistics."""
+        present = gather(batch["present"].bool())
         errors = []
         for j, m in enumerate(self.modalities):
             keep = present[:, j]
             if keep.sum() >= 2:
-                b = {k: v[keep] for k, v in batch[m].items() if v is not None and k != "emb"}
-                target = input_summary(self.encoders[m], b)
-                pred = self.decoders[m](torch.cat([enc["s"][keep, j], enc["p"][keep, j]], -1))
+                b = {k: v for k, v in batch[m].items() if v is not None and k != "emb"}
+                target = gather(input_summary(self.encoders[m], b))[keep]
+                pred = gather(self.decoders[m](torch.cat([enc["s"][:, j], enc["p"][:, j]], -1)))[keep]
                 errors.append(reconstruction_error(pred, target))
         return torch.stack(errors).mean() if errors else enc["h"].new_zeros(())
 

@@ -20,7 +20,8 @@ class ResidualDualStream(nn.Module):
     ``task_writes_code=False`` lifts a detached code, s = lift(sg(c)): what downstream losses (the
     task) want cannot be written into the code, which then holds only what the losses on c itself
     (alignment with the other modalities, decorrelation) put there; the task still trains the lift
-    and reads the code.
+    and reads the code. Evaluation keeps the path whole, so gradients with respect to the inputs
+    (input-level integrated gradients) see the code's part.
     """
 
     def __init__(self, d: int, k: int, residual: bool = True, code_dim: int = 0, lift: nn.Module | None = None,
@@ -39,7 +40,8 @@ class ResidualDualStream(nn.Module):
         if self.lift is None:
             s = c
         else:
-            s = self.lift(c if self.task_writes_code else c.detach())
+            # in training only: attribution (integrated gradients) must follow inputs -> code -> lift
+            s = self.lift(c if self.task_writes_code or not self.training else c.detach())
         r = h - self.back(s)
         p = self.private(r if self.residual else h)
         return s, r, p, c

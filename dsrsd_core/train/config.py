@@ -120,5 +120,8 @@ class Config:
         for name in ("epochs", "batch_size", "d_model", "d_stream", "code_dim"):
             if getattr(self, name) < 1:
                 raise DsrsdError(f"{source}: '{name}' must be at least 1")
-        if self.target not in ("at_risk", "four_class"):
-            raise DsrsdError(f"{source}: target must be 'at_risk' or 'four_class', got {self.target!r}")
+        if self.target not in ("at_risk", "four_class", "three_class"):
+            raise DsrsdError(f"{source}: target must be 'at_risk' or 'four_class' (final_outcome), or 'at_risk' or "
+                             f"'three_class' (next_step on OULAD), got {self.target!r}")
+        if (self.task, self.target) in (("final_outcome", "three_class"), ("next_step", "four_class")):
+            raise DsrsdError(f"{source}: target {self.target!r} does not exist for task {self.task!r}")

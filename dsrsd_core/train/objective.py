@@ -9,10 +9,17 @@ import torch.nn.functional as F
 from ..losses import (alignment_regression, decorrelation, info_nce, kernel_dependence, linear_predictability,
                       orthogonality, spread_floor, unexplained_variance)
 from .config import Config
+from .distributed import gather
 
 
 def _mean(values: list[torch.Tensor], zero: torch.Tensor) -> torch.Tensor:
     return torch.stack(values).mean() if values else zero
+
+
+def _rows(x: torch.Tensor, rows: torch.Tensor, every: bool) -> torch.Tensor:
+    """``x[rows]``, without the gather (and its scatter in the backward pass) when every row is kept.
+    Speed only: the batch is small, so the number of autograd nodes, not their size, sets the time."""
+    return x if every else x[rows]
 
 
 def alignment_terms(out: dict, present: torch.Tensor, cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,13 +33,14 @@ def alignment_terms(out: dict, present: torch.Tensor, cfg: Config) -> tuple[torc
     zero = out["logits"].new_zeros((), dtype=torch.float32)
     nce, reg = [], []
     n_mod = present.shape[1]
+    every = n_mod >= 2 and len(present) >= 2 and bool(present.all())  # no masking needed (the common case)
     if "z_hat" in out:
         for m in range(n_mod):
-            rows = present[:, m] & (present.sum(1) >= 2)
-            if rows.sum() >= 2:
-                nce.append(info_nce(out["z"][rows, m], out["z_hat"][rows, m], cfg.temperature))
-                reg.append(unexplained_variance(out["z"][rows, m], out["z_hat"][rows, m],
-                                                per_dim=cfg.code_floor == "per_dim"))
+            rows = None if every else present[:, m] & (present.sum(1) >= 2)
+            if every or rows.sum() >= 2:
+                z, z_hat = _rows(out["z"][:, m], rows, every), _rows(out["z_hat"][:, m], rows, every)
+                nce.append(info_nce(z, z_hat, cfg.temperature))
+                reg.append(unexplained_variance(z, z_hat, per_dim=cfg.code_floor == "per_dim"))
         return _mean(nce, zero), _mean(reg, zero)
     for i, j in combinations(range(n_mod), 2):
         both = present[:, i] & present[:, j]
@@ -60,28 +68,36 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
     zero = out["logits"].new_zeros((), dtype=torch.float32)
     dec, orth, ind, spread = [], [], [], []
     n_mod = present.shape[1]
+    every = len(present) >= 2 and bool(present.all())  # no masking needed (the common case)
+    codes = out["c"].detach() if cfg.alignment == "rest" else out["c"]
+    if every and cfg.orthogonality_scope == "all":
+        # the mean over all (j, m) pairs of orthogonality(c_j, p_m) in one call: columns are centred and
+        # scaled one by one, so the cross-correlation of the concatenations holds every pair's block,
+        # and dividing its squared sum by (M q)(M k) is the mean of the M^2 pair values
+        orth.append(orthogonality(codes.flatten(1), out["p"].flatten(1)))
     for m in range(n_mod):
         keep = present[:, m]
-        if keep.sum() < 2:
+        if not every and keep.sum() < 2:
             continue
-        c = out["c"][keep, m]
+        c = _rows(out["c"][:, m], keep, every)
         if cfg.code_floor == "total":
             dec.append(decorrelation(c, 0.0) + spread_floor(c, cfg.variance_floor))
         else:
             dec.append(decorrelation(c, cfg.variance_floor))
         if cfg.w_private_decorrelation > 0:
-            spread.append(decorrelation(out["p"][keep, m], cfg.variance_floor))
+            spread.append(decorrelation(_rows(out["p"][:, m], keep, every), cfg.variance_floor))
         others = range(n_mod) if cfg.orthogonality_scope == "all" else [m]
         # with "rest" alignment the shared code is defined by what the other modalities predict;
         # separation then moves the private stream only (else it can empty the shared code instead)
-        codes = out["c"].detach() if cfg.alignment == "rest" else out["c"]
         for j in others:
             both = keep & present[:, j]
-            if both.sum() >= 2:
-                orth.append(orthogonality(codes[both, j], out["p"][both, m]))
+            if every or both.sum() >= 2:
+                code_j, p_m = _rows(codes[:, j], both, every), _rows(out["p"][:, m], both, every)
+                if not (every and cfg.orthogonality_scope == "all"):
+                    orth.append(orthogonality(code_j, p_m))
                 if cfg.w_independence > 0:
                     dependence = kernel_dependence if cfg.independence == "rbf" else linear_predictability
-                    ind.append(dependence(out["p"][both, m], codes[both, j]))
+                    ind.append(dependence(p_m, code_j))
     return {"decorrelation": _mean(dec, zero), "orthogonality": _mean(orth, zero),
             "independence": _mean(ind, zero), "private_decorrelation": _mean(spread, zero)}
 
@@ -90,15 +106,18 @@ def loss_terms(out: dict, y: torch.Tensor, present: torch.Tensor, cfg: Config) -
     """Task, InfoNCE, regression, decorrelation, orthogonality, independence and back-projection
     terms, and their weighted total. For a model without shared streams (no ``"z"``), the task alone.
 
-    Under ``torchrun`` every term is computed per rank, on that rank's batch: InfoNCE negatives,
-    variances, correlations and the in-batch regressions see ``batch_size`` samples, not the
-    global batch (gradients are then averaged by DDP). Keep ``batch_size`` per rank large enough
-    for these statistics; the default 64 is what was measured (smaller batches were not tried).
+    Under ``torchrun`` the auxiliary terms see the global batch: streams and presence are gathered
+    over the ranks with gradients (:mod:`dsrsd_core.train.distributed`), so InfoNCE negatives,
+    variances, correlations and the in-batch regressions are those of ``batch_size x ranks`` samples,
+    as on one process with that batch; the task loss stays per rank (DDP's average of the ranks'
+    means is the global mean). The default batch size 64 is what was measured.
     """
     present = present.bool()
     task = F.cross_entropy(out["logits"].float(), y)
     if "z" not in out:  # a baseline without shared/private streams: the task loss alone
         return {"total": task, "task": task}
+    out = {**out, **{k: gather(out[k]) for k in ("z", "z_hat", "c", "p") if k in out}}
+    present = gather(present)
     nce, reg = alignment_terms(out, present, cfg)
     sep = separation_terms(out, present, cfg)
     back = out["backprojection"] if "backprojection" in out else task.new_zeros(())

@@ -65,14 +65,23 @@ def prepare(data_arg: str, cfg: Config, progress: bool = False) -> tuple[Multimo
     return data, split, data_dir
 
 
-def load_next_step_samples(data_dir: Path) -> MultimodalData:
-    """The (cached) next-step samples of ``data_dir``: a knowledge-tracing source detected from its files."""
+def is_oulad(data_dir: Path) -> bool:
+    from ..data.tables import find_table
+
+    return find_table(data_dir, "courses") is not None
+
+
+def load_next_step_samples(data_dir: Path, target: str = "at_risk", presentations: list[str] | None = None,
+                           progress: bool = False) -> MultimodalData:
+    """The (cached) next-step samples of ``data_dir``: a knowledge-tracing source detected from its
+    files, or an OULAD folder (the next assessment's result, :mod:`dsrsd_core.data.oulad_next`)."""
     from ..data.kt import detect_source, load_next_step_cached
 
     if detect_source(data_dir) is None:
-        if (data_dir / "courses.csv").is_file() or list(data_dir.glob("courses.csv*")):
-            raise DsrsdError(f"{data_dir}: next_step on OULAD (next assessment) is not available yet; "
-                             "knowledge-tracing folders (ASSISTments, Statics, EdNet-KT1) are")
+        if is_oulad(data_dir):
+            from ..data.oulad_next import load_next_assessment_cached
+
+            return load_next_assessment_cached(data_dir, target, presentations, progress)
         raise DsrsdError(f"{data_dir}: no knowledge-tracing files found for --task next_step "
                          "(preprocessed_data*.csv, skill_builder_data*.csv, or EdNet-KT1 logs with questions.csv)")
     return load_next_step_cached(data_dir)
@@ -80,17 +89,19 @@ def load_next_step_samples(data_dir: Path) -> MultimodalData:
 
 def prepare_next_step(data_arg: str, cfg: Config, progress: bool = False) -> tuple[MultimodalData, np.ndarray, Path]:
     """Next-response samples of a knowledge-tracing folder, split by learner (or by the files' own
-    user-disjoint train/test, which is kept)."""
+    user-disjoint train/test, which is kept); or next-assessment samples of an OULAD folder (or the
+    synthetic cohort), split by learner."""
     from ..data.kt.difficulty import add_difficulty
     from ..data.kt.split import kt_split
 
-    if data_arg == "synthetic":
-        raise DsrsdError("--task next_step needs a knowledge-tracing folder; the synthetic cohort has no response log")
     if cfg.split != "learner":
-        raise DsrsdError(f"--split {cfg.split} needs presentations; next-step samples are split by learner "
-                         "(or by the folder's own train/test files)")
+        raise DsrsdError(f"--split {cfg.split} is not available for next_step; next-step samples are split by "
+                         "learner (or by the folder's own train/test files)")
     data_dir = resolve_data(data_arg, progress)
-    data = load_next_step_samples(data_dir)
+    data = load_next_step_samples(data_dir, cfg.target, cfg.presentations, progress)
+    if data.report.get("source_kind") == "oulad":
+        split = make_split(data.meta, data.y, "learner", cfg.seed, cfg.val_fraction, cfg.test_fraction)
+        return data, split, data_dir
     split = kt_split(data, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     return add_difficulty(data, split), split, data_dir
 
@@ -103,7 +114,11 @@ def load_training_data(run, progress: bool = False) -> MultimodalData:
     if not data_dir.is_dir():
         raise DsrsdError(f"{run.path}: explaining needs the training data, and {data_dir} is not there")
     if run.config.get("task") == "next_step":
-        data = load_next_step_samples(data_dir)
+        data = load_next_step_samples(data_dir, run.config["target"], run.config.get("presentations", []), progress)
+        if data.report.get("source_kind") != "oulad":
+            from ..data.kt.difficulty import add_difficulty
+
+            data = add_difficulty(data, run.samples["split"].to_numpy())
     else:
         data = load_samples(data_dir, run.config["target"], run.config["cutoff_fraction"],
                             run.config.get("presentations", []), progress)

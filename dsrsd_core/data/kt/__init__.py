@@ -12,12 +12,10 @@ Sources are detected from the folder's files (:func:`detect_source`):
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from pathlib import Path
 
 from ...errors import DsrsdError
-from ...io import atomic_dir
 from ..dataset import MultimodalData
 from . import assistments, ednet, lpp
 from .samples import DEFAULT_WINDOW, build_samples
@@ -83,27 +81,16 @@ def fingerprint(folder: Path, source: str) -> dict:
 
 def load_next_step_cached(folder, root=None, window: int = DEFAULT_WINDOW) -> MultimodalData:
     """:func:`load_next_step`, from the cache when the input files are unchanged (keyed by their contents)."""
-    from ..cache import cache_root
+    from ..cache import cached_samples
 
     folder = Path(folder)
     source = detect_source(folder)
     if source is None:
         return load_next_step(folder, window)  # raises the "nothing found" message
     fp = fingerprint(folder, source)
-    key = hashlib.sha256(json.dumps({"fingerprint": fp, "task": "next_step", "source": source, "window": int(window),
-                                     "loader_version": KT_LOADER_VERSION}, sort_keys=True).encode()).hexdigest()
-    entry = (Path(root) if root is not None else cache_root()) / f"kt-{key[:32]}"
-    hit = (entry / "info.json").is_file()
-    if hit:
-        data = MultimodalData.load(entry)
-    else:
-        data = load_next_step(folder, window)
-        data.report["fingerprint"] = fp
-        with atomic_dir(entry, overwrite=True) as tmp:
-            data.save(tmp)
-    data.report["source"] = str(folder)
-    data.report["cache"] = {"key": key, "dir": str(entry), "hit": hit, "loader_version": KT_LOADER_VERSION}
-    return data
+    fields = {"fingerprint": fp, "task": "next_step", "source": source, "window": int(window),
+              "loader_version": KT_LOADER_VERSION}
+    return cached_samples("kt", fields, fp, folder, lambda: load_next_step(folder, window), KT_LOADER_VERSION, root)
 
 
 def validate_kt(folder) -> tuple[str, bool]:

@@ -1,0 +1,156 @@
+#!/usr/bin/env python
+"""How fast the dashboard answers, measured in a real browser (headless Debian chromium over CDP).
+
+    python benchmarks/app_speed.py [--run RUN_DIR] [--repeat 3] [--sessions 10]
+
+Starts ``streamlit run app/main.py`` on the run (the shipped one by default) and reports, median of
+``--repeat`` tries where it can repeat:
+
+* cold first render of Overview (server started, caches empty) and warm first render (a new browser
+  session on a warm server: a reload);
+* learner switch by clicking a row of the at-risk list, and by typing a student id;
+* one other action: switching the at-risk list between the test split and all learners;
+* the server's resident memory (RSS, this process and its children) with one session, with
+  ``--sessions`` sessions open at once (browser tabs on the Learner explorer), and 30 s after closing them.
+
+Timings depend on the machine: quote them with its load and thread settings.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import LEARNER_HEADING as HEADING  # noqa: E402
+from tests.browser import Chromium, StreamlitServer, find_chromium, switch_learner_by_row  # noqa: E402
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its children, in MB (Linux /proc)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+            todo += [int(c) for c in children]
+        except OSError:
+            continue
+    return total / 1024
+
+
+def wait_heading_change(browser: Chromium, before: str, t0: float, timeout: float = 30) -> float:
+    while browser.evaluate(HEADING) == before and time.monotonic() - t0 < timeout:
+        time.sleep(0.02)
+    browser.wait_rendered(timeout=timeout, settle=0.3)
+    return time.monotonic() - t0 - 0.3
+
+
+def switch_by_id(browser: Chromium, student: str) -> float:
+    """Type a student id into the search box and press Enter; seconds until that learner is drawn."""
+    before = browser.evaluate(HEADING)
+    browser.evaluate("(() => { const e = document.querySelector('input[aria-label=\"Find a learner by student id\"]');"
+                     " e.focus(); e.select(); })()")
+    t0 = time.monotonic()
+    browser.call("Input.insertText", text=student)
+    for kind in ("keyDown", "keyUp"):
+        browser.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13)
+    return wait_heading_change(browser, before, t0)
+
+
+def toggle_scope(browser: Chromium, label: str) -> float:
+    """Click the at-risk list's scope button ``label``; seconds until the list's caption has changed."""
+    caption = ("(() => { for (const c of document.querySelectorAll('[data-testid=\"stCaptionContainer\"]')) "
+               "if (c.innerText.includes('learners in the list')) return c.innerText; return ''; })()")
+    before = browser.evaluate(caption)
+    t0 = time.monotonic()
+    ok = browser.evaluate(f"(() => {{ for (const b of document.querySelectorAll('button')) "
+                          f"if (b.innerText.trim().startsWith({json.dumps(label)})) {{ b.click(); return true; }} "
+                          f"return false; }})()")
+    if not ok:
+        raise RuntimeError(f"no button {label!r}")
+    while browser.evaluate(caption) == before and time.monotonic() - t0 < 30:
+        time.sleep(0.02)
+    browser.wait_rendered(timeout=30, settle=0.3)
+    return time.monotonic() - t0 - 0.3
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", default=None, help="run directory (default: checkpoints/default)")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--sessions", type=int, default=10)
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = p.parse_args()
+    binary = find_chromium()
+    if not binary:
+        print("chromium not found (apt-get install -y chromium)", file=sys.stderr)
+        return 2
+    out: dict = {"run": args.run or "checkpoints/default"}
+    t_start = time.monotonic()
+    server = StreamlitServer(env={"DSRSD_DEFAULT_RUN": args.run} if args.run else {})
+    browser = Chromium(binary)
+    tabs = []
+    try:
+        out["server_start_s"] = round(server.started, 2)
+        out["cold_overview_s"] = round(browser.open_page(server.url, "overview", "Overview"), 2)
+        out["cold_overview_since_start_s"] = round(time.monotonic() - t_start, 2)
+        warm = []
+        for _ in range(args.repeat):
+            browser.navigate("about:blank")
+            time.sleep(0.3)
+            warm.append(browser.open_page(server.url, "overview", "Overview"))
+        out["warm_overview_s"] = round(statistics.median(warm), 2)
+        out["learner_page_first_s"] = round(browser.open_page(server.url, "learner", "Learner explorer"), 2)
+        out["rss_one_session_mb"] = round(rss_mb(server.proc.pid), 1)
+        rows = [switch_learner_by_row(browser, 2 + i % 3) for i in range(args.repeat)]
+        out["switch_by_row_s"] = round(statistics.median(rows), 2)
+        ids = browser.evaluate("(() => Array.from(document.querySelectorAll('[data-testid=\"stDataFrame\"]'))"
+                               ".length)()")
+        students = [s for s in browser.evaluate(
+            "(() => { const t = document.querySelector('[data-testid=\"stDataFrame\"]'); return t ? "
+            "Array.from(t.querySelectorAll('[role=\"gridcell\"]')).map(c => c.innerText) : []; })()") or []
+            if s.isdigit() and len(s) >= 4][:args.repeat + 1]
+        if ids and students:
+            out["switch_by_id_s"] = round(statistics.median(switch_by_id(browser, s) for s in students[1:]), 2)
+        scope = [toggle_scope(browser, "all learners" if i % 2 == 0 else "not seen") for i in range(args.repeat)]
+        out["toggle_list_scope_s"] = round(statistics.median(scope), 2)
+        for _ in range(args.sessions - 1):  # more sessions: one tab each, on the Learner explorer
+            tabs.append(browser.call("Target.createTarget", url=f"{server.url}/learner")["targetId"])
+        time.sleep(5)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # wait until the server has drawn every session
+            before = rss_mb(server.proc.pid)
+            time.sleep(3)
+            if abs(rss_mb(server.proc.pid) - before) < 2:
+                break
+        out[f"rss_{args.sessions}_sessions_mb"] = round(rss_mb(server.proc.pid), 1)
+        for t in tabs:
+            browser.call("Target.closeTarget", targetId=t)
+        tabs = []
+        time.sleep(30)
+        out["rss_after_closing_mb"] = round(rss_mb(server.proc.pid), 1)
+    finally:
+        for t in tabs:
+            try:
+                browser.call("Target.closeTarget", targetId=t)
+            except Exception:
+                pass
+        browser.close()
+        server.stop()
+    for k, v in out.items():
+        print(f"{k:32s} {v}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
