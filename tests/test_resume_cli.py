@@ -96,8 +96,14 @@ def test_two_commands_on_one_out_one_wins(cohort, tmp_path):
     while not (out / TRAINING_DIR / "command.json").exists():
         assert first.poll() is None, first.stderr.read()
         time.sleep(0.05)
-    second = dsrsd(*train_args(cohort, out))
-    _, err2 = second.communicate(timeout=300)
+    # hold the first command (and its lock) still while the second starts: on a quiet machine the tiny
+    # training can otherwise finish during the second's start-up, and the test would race
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        second = dsrsd(*train_args(cohort, out))
+        _, err2 = second.communicate(timeout=300)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     assert second.returncode == 2 and "being written by another dsrsd command" in err2 and "Traceback" not in err2
     assert first.wait(timeout=600) == 0, first.stderr.read()
     load_run(out, require_explain=False)
