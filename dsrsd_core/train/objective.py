@@ -103,7 +103,7 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
 
 
 def loss_terms(out: dict, y: torch.Tensor, present: torch.Tensor, cfg: Config) -> dict[str, torch.Tensor]:
-    """Task, InfoNCE, regression, decorrelation, orthogonality, independence and back-projection
+    """Task, InfoNCE, regression, decorrelation, orthogonality, independence, back-projection and reconstruction
     terms, and their weighted total. For a model without shared streams (no ``"z"``), the task alone.
 
     Under ``torchrun`` the auxiliary terms see the global batch: streams and presence are gathered
