@@ -49,7 +49,8 @@ class DSRSDNet(nn.Module):
         self.encoders = nn.ModuleDict({s["name"]: make_encoder(s, d_model, dropout) for s in specs})
         if alignment == "rest":
             lift = nn.Linear(code_dim, d_stream)
-            self.dual = nn.ModuleDict({m: ResidualDualStream(d_model, d_stream, residual, code_dim, lift, task_writes_code)
+            self.dual = nn.ModuleDict({m: ResidualDualStream(d_model, d_stream, residual, code_dim, lift,
+                                                             task_writes_code)
                                        for m in self.modalities})
             self.rest = RestPredictor(len(self.modalities), d_model, code_dim)
         else:

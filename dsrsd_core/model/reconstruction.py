@@ -51,7 +51,7 @@ def reconstruction_error(pred: torch.Tensor, target: torch.Tensor, eps: float = 
 
         L = (1/D) sum_d mean_i (t_id - t^_id)^2 / (Var_i(t_id) + eps)
 
-    Constant columns (a category never seen in the batch) count as explained when predicted.
+    Columns constant over the batch (a category no sample in it has) are left out of the mean.
     """
     pred, target = pred.float(), target.float()
     if len(target) < 2:
