@@ -16,11 +16,13 @@ from dsrsd_core.train.batching import select, to_tensors
 from dsrsd_core.train.config import Config
 from dsrsd_core.train.distributed import gather
 from dsrsd_core.train.objective import loss_terms
+from dsrsd_core.train.trainer import train_model
 
 GLOBAL_BATCH = 32
 # float32 sums in another order (two half batches, then an all-reduce): agreement to ~1e-6 relative
 RTOL, ATOL = 1e-4, 1e-6
-AUX = ("infonce", "regression", "decorrelation", "orthogonality", "private_decorrelation", "backprojection")
+AUX = ("infonce", "regression", "decorrelation", "orthogonality", "independence", "private_decorrelation",
+       "backprojection", "reconstruction")
 
 
 def _setup():
@@ -61,6 +63,32 @@ def _rank(rank: int, world: int, port: int, out: str) -> None:
 def test_gather_is_the_identity_on_one_process():
     x = torch.randn(4, 3, requires_grad=True)
     assert gather(x) is x
+
+
+def test_a_process_group_started_by_the_caller_trains_under_ddp_with_the_same_result(tmp_path):
+    """One rank in a gloo group (what benchmarks/gpu_check.sh does with NCCL on one GPU): the trainer
+    wraps the model in DDP and gives the same model as plain training, bit for bit on the CPU."""
+    data = random_data(120, seed=5)
+    split = np.array((["train"] * 4 + ["val", "test"]) * 20)
+    cfg = Config(d_model=16, d_stream=8, epochs=2, min_epochs=1, batch_size=32)
+    make = lambda: build_model(data.specs(), len(data.classes), cfg)  # noqa: E731
+    plain = train_model(make, data, split, cfg, "cpu", progress=False)
+    store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    wrapped = []
+    orig = torch.nn.parallel.DistributedDataParallel.__init__
+
+    def spy(self, *a, **k):
+        wrapped.append(True)
+        orig(self, *a, **k)
+    try:
+        torch.nn.parallel.DistributedDataParallel.__init__ = spy
+        ddp = train_model(make, data, split, cfg, "cpu", progress=False)
+    finally:
+        torch.nn.parallel.DistributedDataParallel.__init__ = orig
+        torch.distributed.destroy_process_group()
+    assert wrapped
+    np.testing.assert_array_equal(ddp.proba, plain.proba)
 
 
 @pytest.mark.slow  # two spawned interpreters importing torch: ~35 s of CPU

@@ -96,14 +96,16 @@ def _non_finite(terms: dict, epoch: int, checkpoint: Checkpointer | None):
                         f"Lower the learning rate (lr) or the weight of that term and train again with --overwrite")
 
 
-def _distributed(dev: torch.device) -> tuple[int, int]:
+def _distributed(dev: torch.device) -> tuple[int, int] | None:
+    """(rank, world size) when training under DDP: under torchrun with several processes, or in a
+    process group the caller started (one rank included); None for plain single-process training."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"  # --device cpu on a GPU machine: gloo
         torch.distributed.init_process_group(backend)
-    if world > 1:
-        return torch.distributed.get_rank(), world
-    return 0, 1
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return None
 
 
 class NonFiniteLoss(DsrsdError):
@@ -154,7 +156,8 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
         # one GPU per process, chosen before NCCL starts (else every rank's communicator opens on GPU 0)
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(dev)
-    rank, world = _distributed(dev)
+    ddp = _distributed(dev)
+    rank, world = ddp or (0, 1)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + rank)
     t0 = time.perf_counter()
@@ -167,7 +170,7 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
     if hasattr(model, "fit_normalisation"):
         model.fit_normalisation(select(tensors, torch.as_tensor(train_idx, device=dev)))
     net: nn.Module = model
-    if world > 1:
+    if ddp:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
                                                   find_unused_parameters=False)
     # foreach: one fused update per step instead of a dozen small ops per parameter tensor (same update)
@@ -178,7 +181,7 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
     my_train = torch.as_tensor(train_idx[rank::world][:len(train_idx) // world])
     history, best, best_state, best_epoch, stale = [], -np.inf, None, 0, 0
     epoch_times, start, finished = [], 1, False
-    if world > 1:
+    if ddp:
         checkpoint = None  # each rank holds its own generator state; resuming DDP is not supported
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None:
