@@ -194,3 +194,35 @@ def test_in_evaluation_input_gradients_reach_the_code_whatever_task_writes_code_
     m = model.modalities[0]
     g = torch.autograd.grad(enc["s"][:, 0].sum(), model.dual[m].shared.weight)[0]
     assert float(g.abs().sum()) > 0
+
+
+def test_batch_statistic_losses_run_in_float32_outside_autocast(monkeypatch):
+    """Under bf16 autocast (CUDA training) the covariances and the linear solve must not run in bf16:
+    on the GPU linalg.solve raised on a float32 Gram matrix against a bf16 right-hand side."""
+    from dsrsd_core.models import build_model
+    from dsrsd_core.train import objective
+    from dsrsd_core.train.config import Config
+
+    seen = []
+
+    def spy(fn):
+        def wrapped(*args, **kw):
+            seen.append((fn.__name__, torch.is_autocast_enabled("cpu"), {a.dtype for a in args[:2]}))
+            return fn(*args, **kw)
+        return wrapped
+    monkeypatch.setattr(objective, "linear_predictability", spy(objective.linear_predictability))
+    monkeypatch.setattr(objective, "info_nce", spy(objective.info_nce))
+    torch.manual_seed(0)
+    data = random_data(64, seed=3)
+    cfg = Config()
+    model = build_model(data.specs(), len(data.classes), cfg)
+    t = to_tensors(data)
+    model.fit_normalisation(t)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model.train()(t)
+        assert out["z"].dtype == torch.bfloat16  # autocast is really on for the model
+        terms = objective.loss_terms(out, t["y"], t["present"], cfg)
+    terms["total"].backward()
+    assert {name for name, _, _ in seen} == {"linear_predictability", "info_nce"}
+    assert all(not on and dtypes == {torch.float32} for _, on, dtypes in seen), seen
+    assert all(torch.isfinite(v) for v in terms.values())

@@ -116,10 +116,13 @@ def loss_terms(out: dict, y: torch.Tensor, present: torch.Tensor, cfg: Config) -
     task = F.cross_entropy(out["logits"].float(), y)
     if "z" not in out:  # a baseline without shared/private streams: the task loss alone
         return {"total": task, "task": task}
-    out = {**out, **{k: gather(out[k]) for k in ("z", "z_hat", "c", "p") if k in out}}
-    present = gather(present)
-    nce, reg = alignment_terms(out, present, cfg)
-    sep = separation_terms(out, present, cfg)
+    # batch statistics (covariances, a linear solve, softmax over the batch) in float32: under CUDA's bf16
+    # autocast their matrix products would run in bf16, and linalg.solve refuses mixed dtypes
+    with torch.autocast(out["z"].device.type, enabled=False):
+        out = {**out, **{k: gather(out[k]).float() for k in ("z", "z_hat", "c", "p") if k in out}}
+        present = gather(present)
+        nce, reg = alignment_terms(out, present, cfg)
+        sep = separation_terms(out, present, cfg)
     back = out["backprojection"] if "backprojection" in out else task.new_zeros(())
     recon = out["reconstruction"] if "reconstruction" in out else task.new_zeros(())
     total = (task + cfg.w_align * (nce + cfg.w_regression * reg) + cfg.w_decorrelation * sep["decorrelation"]
