@@ -360,11 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("explain", help="add attributions, embeddings, UMAP maps and modality-drop results to a run")
     e.add_argument("run_dir")
-    e.add_argument("--umap-max-samples", type=int, default=3000,
-                   help="UMAP maps are fitted on at most this many samples (seeded subsample); the others are placed")
+    e.add_argument("--umap-max-samples", type=int, default=1500,
+                   help="UMAP maps are fitted on at most this many samples (seeded subsample); the others are placed "
+                        "(default 1500, dsrsd_core/explain/recorder.py: UMAP_MAX_SAMPLES)")
     e.add_argument("--input-ig-max-samples", type=int, default=None,
                    help="input-level integrated gradients for at most this many samples (seeded subsample; 0: all; "
-                        "default 5000, dsrsd_core/explain/recorder.py: INPUT_IG_MAX_SAMPLES)")
+                        "default 2500, dsrsd_core/explain/recorder.py: INPUT_IG_MAX_SAMPLES)")
     e.add_argument("--quiet", action="store_true")
     e.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch and numba (default: OMP_NUM_THREADS, else cores - 1; docs/performance.md)")

@@ -107,3 +107,56 @@ def test_umap_maps_place_every_learner_near_its_own_cluster():
         d = ((xy[~fitted, None] - xy[None, fitted]) ** 2).sum(-1)
         nearest = key.to_numpy()[fitted][d.argmin(1)]
         assert (nearest == key.to_numpy()[~fitted]).mean() > 0.95, name
+
+
+def test_modality_drop_from_cached_streams_equals_forward_passes_on_modified_inputs():
+    """Stream reuse (each modality encoded once, ``mean`` re-encoding only the replaced one) gives what
+    a full forward pass on the masked / mean-replaced / noisy inputs gives."""
+    import torch
+
+    from dsrsd_core.explain.modality_drop import (modality_drop, replaced, robustness_curves,
+                                                  training_reference)
+    from dsrsd_core.explain.recorder import encode_all
+    from dsrsd_core.models import build_model
+    from dsrsd_core.train.batching import select, to_tensors
+    from dsrsd_core.train.config import Config
+    from dsrsd_core.train.metrics import classification_metrics
+    from dsrsd_core.train.trainer import predict
+    from factories import random_data
+
+    torch.manual_seed(0)
+    data = random_data(90, seed=4)
+    model = build_model(data.specs(), len(data.classes), Config(d_model=16, d_stream=8)).eval()
+    tensors = to_tensors(data)
+    model.fit_normalisation(tensors)
+    split = np.array(["train", "val", "test"] * 30)
+    train_idx = np.flatnonzero(split == "train")
+    full = predict(model, tensors)["proba"]
+    enc = encode_all(model, tensors)
+    metrics, samples = modality_drop(model, tensors, data.y, split, data.classes, train_idx, full,
+                                     enc["streams"], enc["mask"])
+    mods, ref = model.modalities, training_reference(model, tensors, train_idx)
+    for (removed, mode), frame in samples.groupby(["removed", "mode"]):
+        if mode == "stream":
+            keep = torch.ones(len(data.y), len(model.streams), dtype=torch.bool)
+            keep[:, model.streams.index(removed)] = False
+            want = predict(model, tensors, stream_mask=keep)["proba"]
+        else:
+            want = predict(model, replaced(tensors, removed.split("+"), mode, ref, mods))["proba"]
+        got = frame.sort_values("sample")[[f"proba_{c}" for c in data.classes]].to_numpy()
+        np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f"{removed} {mode}")
+    assert set(samples["mode"]) == {"mask", "mean", "stream"} and len(metrics) == 3 * (1 + 2 * 6 + 6)
+
+    idx = np.flatnonzero(split == "test")
+    curves = robustness_curves(model, tensors, data.y, idx, data.classes, levels=(0.0, 1.0), seed=3,
+                               streams=enc["streams"], mask=enc["mask"])
+    sub = select(tensors, torch.as_tensor(idx))
+    for m in mods:  # the reference: noise drawn as robustness_curves draws it, then a whole forward pass
+        block = dict(sub[m])
+        noise = torch.randn(block["x"].shape, generator=torch.Generator().manual_seed(3)) * model.encoders[m].norm.std
+        if block.get("steps") is not None:
+            noise = noise * block["steps"].unsqueeze(-1)
+        block["x"] = block["x"] + noise
+        want = classification_metrics(data.y[idx], predict(model, {**sub, m: block})["proba"], data.classes)
+        got = curves[(curves["modality"] == m) & (curves["noise"] == 1.0)].iloc[0]
+        assert np.isclose(got["auc"], want["auc"], atol=1e-6) and got["accuracy"] == want["accuracy"], m

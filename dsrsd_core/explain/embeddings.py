@@ -32,16 +32,45 @@ def label_separation(points: np.ndarray, labels: np.ndarray, k: int = 15) -> flo
     return agree - float((p ** 2).sum())
 
 
+def _cache_umap_kernels() -> None:
+    """Let numba keep UMAP's compiled kernels on disk, as it already does for pynndescent's.
+
+    umap-learn compiles ~80 numba functions without ``cache=True``: 10-20 s of every explain process
+    on one core, more than the fits of a 25,000-learner run (docs/performance.md). With caching on,
+    the first explain on a machine compiles and saves them (beside umap's sources, or numba's user
+    cache folder when those are read-only), every later one loads them in well under a second.
+    """
+    import numba
+    from numba.core.caching import NullCache
+
+    import umap.distances
+    import umap.layouts
+    import umap.spectral
+    import umap.umap_
+    import umap.utils
+
+    for module in (umap.umap_, umap.layouts, umap.utils, umap.distances, umap.spectral):
+        for obj in list(vars(module).values()):
+            if isinstance(obj, numba.core.dispatcher.Dispatcher) and isinstance(obj._cache, NullCache):
+                obj.enable_caching()
+
+
 def umap_2d(points: np.ndarray, seed: int, n_neighbors: int = 15, fit: np.ndarray | None = None) -> np.ndarray:
     """2-D UMAP of ``points``, fitted on the rows where ``fit`` is true (all rows by default); the
     other rows are placed by :func:`place_on_map`. Seeded: the same input gives the same map."""
     import umap  # imported here: it is slow to import and only the recorder needs it
 
+    _cache_umap_kernels()
     fit = np.ones(len(points), bool) if fit is None else np.asarray(fit, bool)
+    k = min(n_neighbors, int(fit.sum()) - 1)
+    # the exact k-nearest-neighbour graph from scikit-learn, handed to UMAP: the graph UMAP builds
+    # itself (exact below 4,096 points, NN-descent above) costs numba 20-60 s of compilation per
+    # process, more than the fits themselves (docs/performance.md)
+    dist, idx = NearestNeighbors(n_neighbors=k).fit(points[fit]).kneighbors(points[fit])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, int(fit.sum()) - 1),
-                            min_dist=0.2, n_epochs=200, random_state=seed)
+        reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=0.2, n_epochs=200, random_state=seed,
+                            precomputed_knn=(idx, dist.astype(np.float32)))
         out = np.empty((len(points), 2), np.float32)
         out[fit] = reducer.fit_transform(points[fit])
     if not fit.all():

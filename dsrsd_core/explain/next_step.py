@@ -130,7 +130,7 @@ def position_frame(position, split, phi_pred, mods, streams) -> pd.DataFrame:
 
 
 def explain_next_step(run, run_dir, model, data: MultimodalData, progress: bool = False,
-                      umap_max_samples: int = 3000, max_responses: int = DEFAULT_MAX_RESPONSES,
+                      umap_max_samples: int = 1500, max_responses: int = DEFAULT_MAX_RESPONSES,
                       ig_max_responses: int = DEFAULT_IG_MAX) -> dict:
     """Compute and write the next-step explanation of ``run`` (module docstring); return the summary."""
     from .recorder import (_input_attribution_tables, encode_all, input_variance, method_agreement, prediction_frame,
@@ -183,11 +183,12 @@ def explain_next_step(run, run_dir, model, data: MultimodalData, progress: bool 
             tables[NEXT_PREFIX + name] = frame
 
     with steps.step("modality_drop"):
-        drop, drop_samples = modality_drop(model, tensors, sub.y, split, classes, train_idx, proba)
+        drop, drop_samples = modality_drop(model, tensors, sub.y, split, classes, train_idx, proba, enc["streams"],
+                                           enc["mask"])
         drop_samples["sample"] = rows[drop_samples["sample"].to_numpy()]
         tables[NEXT_PREFIX + "modality_drop"], tables[NEXT_PREFIX + "modality_drop_samples"] = drop, drop_samples
         tables[NEXT_PREFIX + "robustness"] = robustness_curves(model, tensors, sub.y, np.flatnonzero(test), classes,
-                                                               seed=seed)
+                                                               seed=seed, streams=enc["streams"], mask=enc["mask"])
 
     with steps.step("embeddings"):
         s_np, p_np, z_np = enc["s"].numpy(), enc["p"].numpy(), enc["z"].numpy()

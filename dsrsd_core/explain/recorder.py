@@ -22,18 +22,20 @@ from ..run_dir import input_table, load_run, timeline_table, write_explanation
 from ..shares import attribution_shares
 from ..train.batching import batches, select, to_tensors
 from ..train.pipeline import load_training_data
-from ..train.trainer import predict
 from .diagnostics import diagnostics
 from .embeddings import embedding_maps, nearest_learners
 from .gradients import input_integrated_gradients, rank_agreement, stream_integrated_gradients
-from .modality_drop import modality_drop, robustness_curves
+from .modality_drop import head_outputs, modality_drop, robustness_curves
 from .decomposition import measure as measure_decomposition
 from .planted import latent_correlation, planted_latents, planted_factors, planted_truth_check
 from .shapley import exact_stream_shapley
 
 
 # input-level IG on at most this many samples by default: ~12 s on one thread (docs/performance.md)
-INPUT_IG_MAX_SAMPLES = 5000
+# Defaults sized so that `dsrsd explain` of a 25,000-learner run stays near 90 s on one core
+# (docs/performance.md); smaller runs are explained whole.
+INPUT_IG_MAX_SAMPLES = 2500
+UMAP_MAX_SAMPLES = 1500
 
 
 @torch.no_grad()
@@ -210,7 +212,7 @@ def stream_ig_frame(sample, ig: np.ndarray, agreement: np.ndarray, streams) -> p
 
 
 def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: bool = True,
-            umap_max_samples: int = 3000, input_ig_max_samples: int | None = INPUT_IG_MAX_SAMPLES) -> dict:
+            umap_max_samples: int = UMAP_MAX_SAMPLES, input_ig_max_samples: int | None = INPUT_IG_MAX_SAMPLES) -> dict:
     """Compute and write every explain artifact for ``run_dir``; return the summary.
 
     Input-level integrated gradients cost ~30x a stream-level step per sample, so on runs above
@@ -242,10 +244,9 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
 
     with steps.step("predict"):
         enc = encode_all(model, tensors)
-        out = predict(model, tensors)
-        proba = out["proba"]
+        proba, gate = head_outputs(model, enc["streams"], enc["mask"])  # a forward pass, without encoding twice
         pred = proba.argmax(1)
-        tables["predictions"] = prediction_frame(samples, data.y, proba, out["gate"], classes, streams)
+        tables["predictions"] = prediction_frame(samples, data.y, proba, gate, classes, streams)
 
     with steps.step("shapley"):
         sh = exact_stream_shapley(model.predict_from_streams, enc["streams"], enc["mask"])
@@ -269,8 +270,9 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
 
     with steps.step("modality_drop"):
         tables["modality_drop"], tables["modality_drop_samples"] = modality_drop(
-            model, tensors, data.y, split, classes, train_idx, proba)
-        tables["robustness"] = robustness_curves(model, tensors, data.y, np.flatnonzero(test), classes, seed=seed)
+            model, tensors, data.y, split, classes, train_idx, proba, enc["streams"], enc["mask"])
+        tables["robustness"] = robustness_curves(model, tensors, data.y, np.flatnonzero(test), classes, seed=seed,
+                                                 streams=enc["streams"], mask=enc["mask"])
 
     # UMAP last: numba's worker threads keep spinning after it and slow torch down many times over
     with steps.step("embeddings"):

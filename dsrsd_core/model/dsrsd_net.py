@@ -73,12 +73,7 @@ class DSRSDNet(nn.Module):
         code c, the aligned z, and (``rest``) z_hat, each code as predicted from the others."""
         h, s, r, p, c = [], [], [], [], []
         for m in self.modalities:
-            b = batch[m]
-            if "emb" in b:
-                hm = self.encoders[m](b["x"], b.get("steps"), b.get("cat"), emb=b["emb"])
-            else:
-                hm = self.encoders[m](b["x"], b.get("steps"), b.get("cat"))
-            sm, rm, pm, cm = self.dual[m](hm)
+            hm, sm, rm, pm, cm = self.encode_modality(m, batch[m])
             h.append(hm), s.append(sm), r.append(rm), p.append(pm), c.append(cm)
         s, c = torch.stack(s, 1), torch.stack(c, 1)
         out = {"h": torch.stack(h, 1), "s": s, "r": torch.stack(r, 1), "p": torch.stack(p, 1), "c": c}
@@ -92,6 +87,15 @@ class DSRSDNet(nn.Module):
         else:
             out["z"] = self.align(s)
         return out
+
+    def encode_modality(self, m: str, b: dict) -> tuple[torch.Tensor, ...]:
+        """h, s, r, p, c of modality ``m`` from its own inputs ``b`` alone: no other modality, and not
+        the presence mask, enters a modality's streams (removal acts after them, in the fusion)."""
+        if "emb" in b:
+            hm = self.encoders[m](b["x"], b.get("steps"), b.get("cat"), emb=b["emb"])
+        else:
+            hm = self.encoders[m](b["x"], b.get("steps"), b.get("cat"))
+        return (hm, *self.dual[m](hm))
 
     def _backprojection_error(self, enc: dict, present: torch.Tensor) -> torch.Tensor:
         """Share of h's variance that B(s) leaves unexplained, with gradient into B only.

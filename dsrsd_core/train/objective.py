@@ -70,6 +70,8 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
     n_mod = present.shape[1]
     every = len(present) >= 2 and bool(present.all())  # no masking needed (the common case)
     codes = out["c"].detach() if cfg.alignment == "rest" else out["c"]
+    all_codes_at_once = (every and cfg.orthogonality_scope == "all" and cfg.w_independence > 0
+                         and cfg.independence == "linear")
     if every and cfg.orthogonality_scope == "all":
         # the mean over all (j, m) pairs of orthogonality(c_j, p_m) in one call: columns are centred and
         # scaled one by one, so the cross-correlation of the concatenations holds every pair's block,
@@ -95,9 +97,14 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
                 code_j, p_m = _rows(codes[:, j], both, every), _rows(out["p"][:, m], both, every)
                 if not (every and cfg.orthogonality_scope == "all"):
                     orth.append(orthogonality(code_j, p_m))
-                if cfg.w_independence > 0:
+                if cfg.w_independence > 0 and not all_codes_at_once:
                     dependence = kernel_dependence if cfg.independence == "rbf" else linear_predictability
                     ind.append(dependence(p_m, code_j))
+        if all_codes_at_once:
+            # one regression per private stream onto every code at once: each code column has its own
+            # least-squares fit, and all codes are equally wide, so the mean over the columns of the
+            # concatenation is the mean over the M pairs (j, m) of linear_predictability(p_m, c_j)
+            ind.append(linear_predictability(out["p"][:, m], codes.flatten(1)))
     return {"decorrelation": _mean(dec, zero), "orthogonality": _mean(orth, zero),
             "independence": _mean(ind, zero), "private_decorrelation": _mean(spread, zero)}
 
