@@ -137,3 +137,20 @@ def test_full_batch_orthogonality_is_the_mean_over_every_pair():
             rows = present[:, m] & present[:, j]
             ref.append(orthogonality(out["c"][rows, j], out["p"][rows, m]))
     assert torch.allclose(masked, torch.stack(ref).mean(), atol=1e-6)
+
+
+def test_full_batch_independence_is_the_mean_over_every_pair():
+    """With every modality present the linear independence term regresses each private stream on all
+    codes at once; it must be the mean of linear_predictability(p_m, c_j) over the M^2 pairs."""
+    from dsrsd_core.train.config import Config
+    from dsrsd_core.train.objective import separation_terms
+
+    g = torch.Generator().manual_seed(1)
+    out = {"c": torch.randn(64, 3, 2, generator=g), "p": torch.randn(64, 3, 5, generator=g),
+           "logits": torch.zeros(64, 2)}
+    out["p"][:, 1, :2] += 2 * out["c"][:, 0]  # one pair strongly dependent, the others not
+    cfg = Config(orthogonality_scope="all", independence="linear", w_independence=1.0)
+    present = torch.ones(64, 3, dtype=torch.bool)
+    pairs = torch.stack([linear_predictability(out["p"][:, m], out["c"][:, j]) for m in range(3) for j in range(3)])
+    got = separation_terms(out, present, cfg)["independence"]
+    assert torch.allclose(got, pairs.mean(), atol=1e-5) and pairs.max() > 0.5 > pairs.min()
