@@ -10,16 +10,18 @@ def decorrelation(s: torch.Tensor, variance_floor: float = 1.0, eps: float = 1e-
 
     The first term is 0 for decorrelated dimensions; the second keeps every dimension's spread at
     least ``gamma`` (VICReg's variance term), without which the first could be met by collapse.
+    Leading dimensions (..., B, d) are independent batches (one per modality): the mean of their losses.
     """
     s = s.float()
-    b, d = s.shape
+    b, d = s.shape[-2:]
     if b < 2 or d < 2:
         return s.sum() * 0.0
-    centred = s - s.mean(0)
-    std = torch.sqrt(centred.pow(2).sum(0) / (b - 1) + eps)
-    corr = (centred / std).T @ (centred / std) / (b - 1)
-    off = corr - torch.diag(torch.diagonal(corr))
-    return off.pow(2).sum() / (d * (d - 1)) + torch.relu(variance_floor - std).mean()
+    centred = s - s.mean(-2, keepdim=True)
+    std = torch.sqrt(centred.pow(2).sum(-2) / (b - 1) + eps)
+    scaled = centred / std.unsqueeze(-2)
+    corr = scaled.mT @ scaled / (b - 1)
+    off = corr.masked_fill(torch.eye(d, dtype=torch.bool, device=s.device), 0.0)
+    return (off.pow(2).sum((-2, -1)) / (d * (d - 1)) + torch.relu(variance_floor - std).mean(-1)).mean()
 
 
 def spread_floor(s: torch.Tensor, variance_floor: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
@@ -31,6 +33,6 @@ def spread_floor(s: torch.Tensor, variance_floor: float = 1.0, eps: float = 1e-4
     (a per-dimension floor would force them to vary, and they fill with private content).
     """
     s = s.float()
-    if len(s) < 2:
+    if s.shape[-2] < 2:
         return s.sum() * 0.0
-    return torch.relu(variance_floor - torch.sqrt(s.var(0).mean() + eps))
+    return torch.relu(variance_floor - torch.sqrt(s.var(-2).mean(-1) + eps)).mean()

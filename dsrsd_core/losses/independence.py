@@ -3,7 +3,7 @@ import torch
 
 
 def _standardise(x: torch.Tensor) -> torch.Tensor:
-    return (x - x.mean(0)) / (x.std(0) + 1e-4)
+    return (x - x.mean(-2, keepdim=True)) / (x.std(-2, keepdim=True) + 1e-4)
 
 
 def linear_predictability(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3) -> torch.Tensor:
@@ -17,14 +17,15 @@ def linear_predictability(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3)
     nothing (a mean squared cross-correlation over all k q pairs would be). The adjustment removes
     the k / B that k predictors fit of pure noise in a batch of B: a penalty on that noise would
     drain the private stream of everything, not just of shared content. In [0, 1].
+    Leading dimensions of ``x`` (..., B, k) are several regressors of the same ``y``: the mean of their values.
     """
     x, y = _standardise(x.float()), _standardise(y.float())
-    b, k = x.shape
+    b, k = x.shape[-2:]
     if b <= k + 2:
         return x.sum() * 0.0
-    gram = x.T @ x / b + ridge * torch.eye(k, device=x.device)
-    w = torch.linalg.solve(gram, x.T @ y / b)
-    r2 = 1 - (y - x @ w).pow(2).sum(0) / y.pow(2).sum(0).clamp_min(1e-8)
+    gram = x.mT @ x / b + ridge * torch.eye(k, device=x.device)
+    w = torch.linalg.solve(gram, x.mT @ y / b)
+    r2 = 1 - (y - x @ w).pow(2).sum(-2) / y.pow(2).sum(-2).clamp_min(1e-8)
     return (1 - (1 - r2) * (b - 1) / (b - k - 1)).clamp(0, 1).mean()
 
 

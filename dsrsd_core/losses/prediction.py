@@ -11,10 +11,11 @@ def unexplained_variance(c: torch.Tensor, c_hat: torch.Tensor, per_dim: bool = T
     The ratio does not change when c is scaled (with c^ scaled alike), so shrinking c cannot lower
     it: a dimension of c only scores well when the other modalities predict it, i.e. when it holds
     what they also carry. ``total`` lets unpredictable dimensions fade instead of being filled.
+    Leading dimensions (..., B, q) are independent batches: the mean of their losses.
     """
     c, c_hat = c.float(), c_hat.float()
-    if len(c) < 2:
+    if c.shape[-2] < 2:
         return c.sum() * 0.0
-    err = (c - c_hat).pow(2).mean(0)
-    var = c.var(0)
-    return (err / (var + eps)).mean() if per_dim else err.sum() / (var.sum() + eps)
+    err = (c - c_hat).pow(2).mean(-2)
+    var = c.var(-2)
+    return (err / (var + eps)).mean() if per_dim else (err.sum(-1) / (var.sum(-1) + eps)).mean()

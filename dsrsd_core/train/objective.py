@@ -34,6 +34,11 @@ def alignment_terms(out: dict, present: torch.Tensor, cfg: Config) -> tuple[torc
     nce, reg = [], []
     n_mod = present.shape[1]
     every = n_mod >= 2 and len(present) >= 2 and bool(present.all())  # no masking needed (the common case)
+    if "z_hat" in out and every:
+        # every modality on every row: the M modalities as one batched call (the mean of the M losses)
+        z, z_hat = out["z"].transpose(0, 1), out["z_hat"].transpose(0, 1)
+        return (info_nce(z, z_hat, cfg.temperature),
+                unexplained_variance(z, z_hat, per_dim=cfg.code_floor == "per_dim"))
     if "z_hat" in out:
         for m in range(n_mod):
             rows = None if every else present[:, m] & (present.sum(1) >= 2)
@@ -70,13 +75,26 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
     n_mod = present.shape[1]
     every = len(present) >= 2 and bool(present.all())  # no masking needed (the common case)
     codes = out["c"].detach() if cfg.alignment == "rest" else out["c"]
-    all_codes_at_once = (every and cfg.orthogonality_scope == "all" and cfg.w_independence > 0
-                         and cfg.independence == "linear")
     if every and cfg.orthogonality_scope == "all":
         # the mean over all (j, m) pairs of orthogonality(c_j, p_m) in one call: columns are centred and
         # scaled one by one, so the cross-correlation of the concatenations holds every pair's block,
         # and dividing its squared sum by (M q)(M k) is the mean of the M^2 pair values
         orth.append(orthogonality(codes.flatten(1), out["p"].flatten(1)))
+        # and the per-modality terms as batched calls over the M modalities (each the mean of M losses)
+        c_all, p_all = out["c"].transpose(0, 1), out["p"].transpose(0, 1)
+        dec.append(decorrelation(c_all, 0.0) + spread_floor(c_all, cfg.variance_floor) if cfg.code_floor == "total"
+                   else decorrelation(c_all, cfg.variance_floor))
+        if cfg.w_private_decorrelation > 0:
+            spread.append(decorrelation(p_all, cfg.variance_floor))
+        if cfg.w_independence > 0 and cfg.independence == "linear":
+            # each private stream regressed on every code at once: each code column has its own
+            # least-squares fit, and all codes are equally wide, so the mean over the columns of the
+            # concatenation is the mean over the M pairs (j, m) of linear_predictability(p_m, c_j)
+            ind.append(linear_predictability(p_all, codes.flatten(1)))
+        elif cfg.w_independence > 0:
+            ind += [kernel_dependence(out["p"][:, m], codes[:, j]) for m in range(n_mod) for j in range(n_mod)]
+        return {"decorrelation": _mean(dec, zero), "orthogonality": _mean(orth, zero),
+                "independence": _mean(ind, zero), "private_decorrelation": _mean(spread, zero)}
     for m in range(n_mod):
         keep = present[:, m]
         if not every and keep.sum() < 2:
@@ -95,16 +113,10 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
             both = keep & present[:, j]
             if every or both.sum() >= 2:
                 code_j, p_m = _rows(codes[:, j], both, every), _rows(out["p"][:, m], both, every)
-                if not (every and cfg.orthogonality_scope == "all"):
-                    orth.append(orthogonality(code_j, p_m))
-                if cfg.w_independence > 0 and not all_codes_at_once:
+                orth.append(orthogonality(code_j, p_m))
+                if cfg.w_independence > 0:
                     dependence = kernel_dependence if cfg.independence == "rbf" else linear_predictability
                     ind.append(dependence(p_m, code_j))
-        if all_codes_at_once:
-            # one regression per private stream onto every code at once: each code column has its own
-            # least-squares fit, and all codes are equally wide, so the mean over the columns of the
-            # concatenation is the mean over the M pairs (j, m) of linear_predictability(p_m, c_j)
-            ind.append(linear_predictability(out["p"][:, m], codes.flatten(1)))
     return {"decorrelation": _mean(dec, zero), "orthogonality": _mean(orth, zero),
             "independence": _mean(ind, zero), "private_decorrelation": _mean(spread, zero)}
 
