@@ -24,6 +24,13 @@ def _ticks(top: float) -> list[float]:
     return [i * step for i in range(int(math.floor(top / step + 1e-9)) + 1)]
 
 
+def _hatch(pattern_id: str, fill: str, stroke: str) -> str:
+    """A 6-px diagonal hatch (lines rising to the right) on ``fill``."""
+    return (f'<pattern id="{pattern_id}" width="6" height="6" patternUnits="userSpaceOnUse">'
+            f'<rect width="6" height="6" fill="{fill}"/><path d="M0,6 L6,0 M-1.5,1.5 L1.5,-1.5 M4.5,7.5 L7.5,4.5" '
+            f'stroke="{stroke}" stroke-width="1.5"/></pattern>')
+
+
 def modality_stream_bar(shares: pd.DataFrame, axis_title: str = "share of attribution") -> str:
     """One bar per modality, stacked shared (solid, bottom) + private (light, hatched): the SVG twin of
     :func:`dsrsd_core.figures.modality_stream_bar` for shares (``shares``: one row per stream with ``modality``,
@@ -40,13 +47,8 @@ def modality_stream_bar(shares: pd.DataFrame, axis_title: str = "share of attrib
            f'style="max-height:{HEIGHT}px;font-family:sans-serif;font-size:13px" role="img" '
            f'aria-label="{escape(axis_title)} per modality, shared and private stream">', "<defs>"]
     for i, m in enumerate(mods):  # one hatch per modality, in its colour (plotly's "/" pattern)
-        out.append(f'<pattern id="hatch{i}" width="6" height="6" patternUnits="userSpaceOnUse">'
-                   f'<rect width="6" height="6" fill="{lighten(modality_colour(m, mods))}"/>'
-                   f'<path d="M0,6 L6,0 M-1.5,1.5 L1.5,-1.5 M4.5,7.5 L7.5,4.5" '
-                   f'stroke="{modality_colour(m, mods)}" stroke-width="1.5"/></pattern>')
-    out.append('<pattern id="hatch_legend" width="6" height="6" patternUnits="userSpaceOnUse">'
-               '<rect width="6" height="6" fill="#dddddd"/><path d="M0,6 L6,0 M-1.5,1.5 L1.5,-1.5 M4.5,7.5 '
-               'L7.5,4.5" stroke="#555555" stroke-width="1.5"/></pattern></defs>')
+        out.append(_hatch(f"hatch{i}", lighten(modality_colour(m, mods)), modality_colour(m, mods)))
+    out.append(_hatch("hatch_legend", "#dddddd", "#555555") + "</defs>")
     for t in ticks:  # grid and y axis
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e6e6e6"/>'
                    f'<text x="{LEFT - 6}" y="{y(t) + 4:.1f}" text-anchor="end" fill="#555">'
