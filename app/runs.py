@@ -90,6 +90,18 @@ def _learners(path: str, sig: str) -> pd.DataFrame:
     return learner_table(_frame(path, sig, "samples"), run.classes)
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _filter_options(path: str, sig: str) -> dict[str, list[str]]:
+    frame = _learners(path, sig)
+    return {col: sorted(frame[col].dropna().astype(str).unique().tolist()) for col in COHORT_COLUMNS if col in frame}
+
+
+def filter_options(run: Run) -> dict[str, list[str]]:
+    """The values each cohort filter offers (the sorted distinct values of its column), once per run: the
+    sidebar draws them on every rerun of every page."""
+    return _filter_options(str(run.path), signature(run.path))
+
+
 def learners(run: Run) -> pd.DataFrame:
     """samples.parquet indexed by sample, plus ``risk``, ``correct`` and ``presentation``."""
     return _learners(str(run.path), signature(run.path))

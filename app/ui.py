@@ -78,7 +78,8 @@ def csv_button(frame: pd.DataFrame, name: str, label: str | None = None, key: st
     """An explicit 'Download CSV' button for a table shown on the page."""
     run = st.session_state.get(CTX_KEY)
     prefix = slug(run.run_path.name) + "_" if run is not None else ""
-    st.download_button(label or f"Download {name} (CSV)", frame.to_csv(index=False).encode("utf-8"),
+    # the CSV is written when the button is pressed, not on every rerun (the at-risk list of a 25k run is MBs)
+    st.download_button(label or f"Download {name} (CSV)", lambda: frame.to_csv(index=False).encode("utf-8"),
                        file_name=f"{prefix}{slug(name)}.csv", mime="text/csv", key=key or f"csv_{slug(name)}",
                        icon=":material/download:")
 
@@ -271,24 +272,24 @@ def sidebar() -> runs.Context:
 
 def _filters(sb, ctx: runs.Context) -> None:
     try:
-        frame = runs.learners(ctx.run)
+        frame, choices = runs.learners(ctx.run), runs.filter_options(ctx.run)
     except DsrsdError as e:
         sb.caption(f"Cohort filters unavailable: {e}")
         return
     sb.markdown("#### Cohort")
     with sb.expander("Cohort filters", expanded=False, icon=":material/filter_alt:"):
         for col, label in COHORT_COLUMNS.items():
-            if col not in frame:
+            if col not in choices:
                 continue
-            options = sorted(frame[col].dropna().astype(str).unique().tolist())
+            options = choices[col]
             key = f"filter_{col}"
             if key in st.session_state:  # keep only values this run has
                 st.session_state[key] = [v for v in st.session_state[key] if v in options]
             st.multiselect(label, options, key=key, placeholder="all")
         st.button("Clear filters", on_click=_reset_filters, icon=":material/filter_alt_off:")
     ctx.cohort = runs.Cohort({c: list(st.session_state.get(f"filter_{c}", [])) for c in COHORT_COLUMNS})
-    n = int(ctx.cohort.mask(frame).sum())
     if ctx.cohort.active:
+        n = int(ctx.cohort.mask(frame).sum())
         sb.caption(f"**{n:,} of {len(frame):,} learners** · {ctx.cohort.describe()}")
     else:
         sb.caption(f"**All {len(frame):,} learners** (no filter)")

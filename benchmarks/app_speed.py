@@ -87,6 +87,7 @@ def main() -> int:
     p.add_argument("--run", default=None, help="run directory (default: checkpoints/default)")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--sessions", type=int, default=10)
+    p.add_argument("--port", type=int, default=None, help="server port (default: a free one)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args()
     binary = find_chromium()
@@ -95,7 +96,7 @@ def main() -> int:
         return 2
     out: dict = {"run": args.run or "checkpoints/default"}
     t_start = time.monotonic()
-    server = StreamlitServer(env={"DSRSD_DEFAULT_RUN": args.run} if args.run else {})
+    server = StreamlitServer(env={"DSRSD_DEFAULT_RUN": args.run} if args.run else {}, port=args.port)
     browser = Chromium(binary)
     tabs = []
     try:

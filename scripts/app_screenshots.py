@@ -33,6 +33,7 @@ def main() -> int:
     p.add_argument("--run", default=None, help="run directory to open (default: checkpoints/default)")
     p.add_argument("--runs", default=None, help="runs folder for the run picker and Compare runs (DSRSD_RUNS)")
     p.add_argument("--pages", nargs="*", default=list(PAGES))
+    p.add_argument("--port", type=int, default=None, help="server port (default: a free one)")
     p.add_argument("--full", action="store_true", help="also save <page>_full.png of the whole page")
     args = p.parse_args()
     binary = find_chromium()
@@ -43,7 +44,7 @@ def main() -> int:
     env = {"DSRSD_DEFAULT_RUN": args.run} if args.run else {}
     if args.runs:
         env["DSRSD_RUNS"] = args.runs
-    server = StreamlitServer(env=env)
+    server = StreamlitServer(env=env, port=args.port)
     browser = Chromium(binary)
     failed = False
     try:

@@ -212,8 +212,8 @@ def switch_learner_by_row(browser: Chromium, row: int = 2) -> float:
 class StreamlitServer:
     """``streamlit run app/main.py`` headless on a free port; ``started`` = seconds until healthy."""
 
-    def __init__(self, env: dict | None = None, timeout: float = 60):
-        self.port = free_port()
+    def __init__(self, env: dict | None = None, timeout: float = 60, port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="dsrsd-streamlit-", suffix=".log", delete=False)
         self.t0 = time.monotonic()

@@ -66,6 +66,11 @@ def values(v) -> list:
     return list(v)
 
 
+def svg_charts(at: AppTest) -> list[str]:
+    """Charts drawn as inline SVG (app/svg.py), where a page avoids plotly.js for speed."""
+    return [m.value for m in at.markdown if m.value.startswith("<svg")]
+
+
 def download_labels(at: AppTest) -> list[str]:
     return [d.proto.label for d in at.get("download_button")]
 
@@ -86,7 +91,7 @@ def test_page_renders(app_env, page):
     assert_clean(at)
     assert not at.warning, [w.value for w in at.warning]
     assert at.title, "every page has a title"
-    assert charts(at), f"{page} shows no chart"
+    assert charts(at) or svg_charts(at), f"{page} shows no chart"
     assert any("CSV" in label for label in download_labels(at)), f"{page} has no CSV button"
 
 
@@ -98,6 +103,12 @@ def test_overview(app_env, stored):
     assert f"The {top} modality" in text and f"{summary[top]:.0%}" in text
     for fact in ("Source", "Presentations", "Cut-off", "Leakage guards", "Split sizes"):
         assert f"**{fact}**" in text
+    # the stream-share chart (SVG): one segment per stream, titled with the stored share
+    shares = stored["summary"]["attribution"]["test"]["stream_share"]
+    (chart,) = svg_charts(at)
+    for stream, share in shares.items():
+        modality, kind = stream.split(".")
+        assert f"<title>{modality} · {kind}: {share:.3f}</title>" in chart
     metrics = at.dataframe[[i for i, d in enumerate(at.dataframe) if "auc" in d.value.columns][0]].value
     test_auc = float(metrics.set_index("split").loc["test", "auc"])
     assert test_auc == pytest.approx(stored["run"].metrics["test"]["auc"], abs=1e-4)

@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import runs, ui
+from app import runs, svg, ui
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
 from dsrsd_core.errors import DsrsdError
@@ -98,7 +98,8 @@ with ui.guard():
         shares = V.test_shares(run.summary, run.metrics, run.streams)
         c1, c2 = st.columns([1, 1])
         with c1:
-            ui.chart(F.modality_stream_bar(shares), key="overview_shares")
+            # an SVG, not a plotly chart: plotly.js would add seconds to the Overview's first render (app/svg.py)
+            st.markdown(svg.modality_stream_bar(shares), unsafe_allow_html=True)
         with c2:
             st.markdown("Shares of mean absolute **exact Shapley value** over the streams, for the predicted "
                         "class. Solid: the part a modality shares with the others; hatched: its private part. "
