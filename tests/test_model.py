@@ -226,3 +226,36 @@ def test_batch_statistic_losses_run_in_float32_outside_autocast(monkeypatch):
     assert {name for name, _, _ in seen} == {"linear_predictability", "info_nce"}
     assert all(not on and dtypes == {torch.float32} for _, on, dtypes in seen), seen
     assert all(torch.isfinite(v) for v in terms.values())
+
+
+def test_backprojection_and_reconstruction_terms_equal_their_row_indexed_definitions():
+    """The training terms use presence as weights (no row indexing per batch); they must equal the
+    per-modality formulas on the present rows, with some modalities missing."""
+    from dsrsd_core.model.reconstruction import input_summary, reconstruction_error
+    from dsrsd_core.models import build_model
+    from dsrsd_core.train.config import Config
+
+    torch.manual_seed(0)
+    data = random_data(48, seed=7)
+    model = build_model(data.specs(), len(data.classes), Config())
+    t = to_tensors(data)
+    model.fit_normalisation(t)
+    t["present"] = t["present"].clone()
+    t["present"][:10, 0] = False
+    t["present"][5:20, 2] = False
+    out = model.train()(t)
+    bp, rc = [], []
+    for j, m in enumerate(model.modalities):
+        keep = t["present"][:, j]
+        h = out["h"][keep, j].detach()
+        fit = model.dual[m].back(out["s"][:, j].detach())[keep]
+        bp.append((h - fit).pow(2).sum(1).mean() / h.var(0).sum())
+        b = {k: v for k, v in t[m].items() if v is not None and k != "emb"}
+        target = input_summary(model.encoders[m], b)[keep]
+        pred = model.decoders[m](torch.cat([out["s"][:, j], out["p"][:, j]], -1))[keep]
+        var = target.var(0)
+        cols = var > 1e-4
+        rc.append(((pred - target).pow(2).mean(0)[cols] / var[cols]).mean())
+        assert torch.allclose(reconstruction_error(pred, target), rc[-1], atol=1e-5)
+    assert torch.allclose(out["backprojection"], torch.stack(bp).mean(), rtol=1e-5)
+    assert torch.allclose(out["reconstruction"], torch.stack(rc).mean(), rtol=1e-5)

@@ -103,15 +103,16 @@ class DSRSDNet(nn.Module):
         Minimising it makes B the least-squares map from s back to h, so r = h - B(s) is what the
         shared stream cannot explain (without it B only serves the task, and r may still hold s).
         """
-        errors = []
-        present, h_all = gather(present), gather(enc["h"].detach())
-        for j, m in enumerate(self.modalities):
-            keep = present[:, j]
-            if keep.sum() >= 2:
-                h = h_all[keep, j].float()
-                fit = gather(self.dual[m].back(enc["s"][:, j].detach()))[keep].float()
-                errors.append((h - fit).pow(2).sum(1).mean() / h.var(0).sum().clamp_min(1e-6))
-        return torch.stack(errors).mean() if errors else enc["h"].new_zeros(())
+        s = enc["s"].detach()
+        fit = gather(torch.stack([self.dual[m].back(s[:, j]) for j, m in enumerate(self.modalities)], 1)).float()
+        h, w = gather(enc["h"].detach()).float(), gather(present).float().unsqueeze(-1)  # (B, M, d), (B, M, 1)
+        # per modality over its present rows, as weighted sums (no row indexing: this runs every batch)
+        n = w.sum(0)  # (M, 1)
+        mean = (w * h).sum(0) / n.clamp_min(1)
+        var = (w * (h - mean).pow(2)).sum(0).sum(-1) / (n.squeeze(-1) - 1).clamp_min(1)
+        err = (w * (h - fit).pow(2)).sum(0).sum(-1) / n.squeeze(-1).clamp_min(1)
+        ok = n.squeeze(-1) >= 2
+        return (err / var.clamp_min(1e-6))[ok].mean() if bool(ok.any()) else enc["h"].new_zeros(())
 
     def _reconstruction_error(self, enc: dict, batch: dict) -> torch.Tensor:
         """Mean over modalities of the input summary's unexplained share, decoded from [s_m, p_m].
@@ -122,9 +123,9 @@ class DSRSDNet(nn.Module):
             keep = present[:, j]
             if keep.sum() >= 2:
                 b = {k: v for k, v in batch[m].items() if v is not None and k != "emb"}
-                target = gather(input_summary(self.encoders[m], b))[keep]
-                pred = gather(self.decoders[m](torch.cat([enc["s"][:, j], enc["p"][:, j]], -1)))[keep]
-                errors.append(reconstruction_error(pred, target))
+                target = gather(input_summary(self.encoders[m], b))
+                pred = gather(self.decoders[m](torch.cat([enc["s"][:, j], enc["p"][:, j]], -1)))
+                errors.append(reconstruction_error(pred, target, rows=keep))
         return torch.stack(errors).mean() if errors else enc["h"].new_zeros(())
 
     def stream_tensor(self, enc: dict) -> torch.Tensor:

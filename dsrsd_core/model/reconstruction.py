@@ -46,18 +46,23 @@ def input_summary(encoder: nn.Module, b: dict) -> torch.Tensor:
     return torch.cat([mean(steps), mean(first), mean(steps & ~first)], -1)
 
 
-def reconstruction_error(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+def reconstruction_error(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-4,
+                         rows: torch.Tensor | None = None) -> torch.Tensor:
     """Share of the summary's variance the decoder leaves unexplained, averaged over its columns:
 
         L = (1/D) sum_d mean_i (t_id - t^_id)^2 / (Var_i(t_id) + eps)
 
     Columns constant over the batch (a category no sample in it has) are left out of the mean.
+    ``rows`` (B,) bool: the samples i to use (all by default), as weights rather than an index.
     """
     pred, target = pred.float(), target.float()
-    if len(target) < 2:
+    w = torch.ones(len(target), 1, device=target.device) if rows is None else rows.float().unsqueeze(-1)
+    n = w.sum()
+    if n < 2:
         return pred.sum() * 0.0
-    var = target.var(0)
+    mean = (w * target).sum(0) / n
+    var = (w * (target - mean).pow(2)).sum(0) / (n - 1)
     keep = var > eps
     if not keep.any():
         return pred.sum() * 0.0
-    return ((pred - target).pow(2).mean(0)[keep] / var[keep]).mean()
+    return ((w * (pred - target).pow(2)).sum(0)[keep] / n / var[keep]).mean()
