@@ -288,11 +288,12 @@ def _filters(sb, ctx: runs.Context) -> None:
             st.multiselect(label, options, key=key, placeholder="all")
         st.button("Clear filters", on_click=_reset_filters, icon=":material/filter_alt_off:")
     ctx.cohort = runs.Cohort({c: list(st.session_state.get(f"filter_{c}", [])) for c in COHORT_COLUMNS})
+    unit = V.sample_unit(ctx.run.info)  # a knowledge-tracing run's samples are responses, not learners
     if ctx.cohort.active:
         n = int(ctx.cohort.mask(frame).sum())
-        sb.caption(f"**{n:,} of {len(frame):,} learners** · {ctx.cohort.describe()}")
+        sb.caption(f"**{n:,} of {len(frame):,} {unit}** · {ctx.cohort.describe()}")
     else:
-        sb.caption(f"**All {len(frame):,} learners** (no filter)")
+        sb.caption(f"**All {len(frame):,} {unit}** (no filter)")
 
 
 # ---- what the shared and private streams hold (Overview, Embedding space) ------------------------------

@@ -83,8 +83,12 @@ def _overview(doc: _Doc, run: Run) -> None:
     card = V.data_card(run.info, run.samples)
     doc.add("<h3>Data card</h3><ul class='facts'>" + "".join(
         f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in card["facts"].items()) + "</ul>")
-    doc.grid(lambda: (doc.add("<h3>Metrics</h3>"), doc.table(V.metrics_table(run.metrics))),
-             lambda: (doc.add("<h3>Presentations</h3>"), doc.table(card["presentations"])))
+    if len(card["presentations"]):
+        doc.grid(lambda: (doc.add("<h3>Metrics</h3>"), doc.table(V.metrics_table(run.metrics))),
+                 lambda: (doc.add("<h3>Presentations</h3>"), doc.table(card["presentations"])))
+    else:  # knowledge tracing: no presentations
+        doc.add("<h3>Metrics</h3>")
+        doc.table(V.metrics_table(run.metrics))
 
 
 def _dominance(doc: _Doc, run: Run) -> None:

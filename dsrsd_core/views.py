@@ -167,6 +167,56 @@ def metrics_table(metrics: Mapping) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["split", "n", "accuracy", "macro_f1", "auc"])
 
 
+def sample_unit(info: Mapping | None) -> str:
+    """What one sample of a run is, in words, plural: learners (final outcome), responses (knowledge
+    tracing) or assessments (OULAD's next assessment, one sample per enrolment and assessment)."""
+    info = info or {}
+    report = (info.get("data", {}) or {}).get("report", {}) or {}
+    if report.get("source_kind"):
+        return "responses"
+    return "assessments" if info.get("task") == "next_step" else "learners"
+
+
+def _kt_card(info: Mapping, report: Mapping, samples: pd.DataFrame | None) -> dict:
+    """The data card of a knowledge-tracing run (``dsrsd_core/data/kt``): responses, not presentations."""
+    classes = list(info.get("classes", []))
+    if samples is not None and "label_name" in samples:
+        found = samples["label_name"].astype(str).value_counts()
+        counts = {c: int(found.get(c, 0)) for c in classes or found.index}
+    else:
+        counts = report.get("class_counts", {}) or {}
+    window = report.get("window", {}) or {}
+    sizes = info.get("split_sizes", {}) or {}
+    files = report.get("files", {}) or {}
+    split_rule = ("the files' own train / test learners, validation learners held out of train"
+                  if report.get("fixed_split") else "by learner, seeded (configs/next_step.toml fractions)")
+    n, n_resp, n_users = report.get("n_samples"), report.get("n_responses"), report.get("n_users")
+    facts = {
+        "Source": f"{data_source(info)} ({report.get('source_kind', '?')}"
+                  + (f": {', '.join(files)}" if files else "") + ")",
+        "Task": f"next response correct or not · target {info.get('target', '?')} "
+                f"({', '.join(humanize(c) for c in classes)})",
+        "Samples": (f"{n:,} scored responses of {n_resp:,}, from {n_users:,} learners"
+                    if all(isinstance(v, int) for v in (n, n_resp, n_users)) else "?"),
+        "Scored": str(report.get("scored", "?")),
+        "History window": (f"the last {window['last_responses']} responses; counts over {window.get('counts', '?')}"
+                           if "last_responses" in window else "?"),
+        "Leakage guards": "splits are by learner: no learner is in two splits; a response's own attempts, hints, "
+                          "times and answer are never its features; " + str(window.get("visible", "")),
+        "Behaviour inputs": ", ".join(report.get("behaviour_fields", []) or []) or "none in this source",
+        "Split": split_rule + (" · " + " · ".join(f"{k} {v:,}" for k, v in sizes.items()) if sizes else ""),
+        "Class counts": " · ".join(f"{humanize(k)} {v:,}" for k, v in counts.items()) or "?",
+        "Model": f"{info.get('model', '?')} · seed {info.get('seed', '?')} · trained on {info.get('device', '?')} "
+                 f"· best epoch {info.get('best_epoch', '?')}",
+    }
+    return {"facts": facts, "presentations": pd.DataFrame()}
+
+
+def data_source(info: Mapping) -> str:
+    source = str((info.get("data", {}) or {}).get("source", "?"))
+    return Path(source).name or source
+
+
 def data_card(info: Mapping, samples: pd.DataFrame | None = None) -> dict:
     """The facts of the data card as ``{label: text}`` plus a per-presentation table, for the samples the run
     used: when it was trained on a selection of presentations (``report.presentations_selected``), the
@@ -174,6 +224,8 @@ def data_card(info: Mapping, samples: pd.DataFrame | None = None) -> dict:
     ``samples``: the run's samples.parquet (class counts per presentation are counted from it)."""
     data = info.get("data", {}) or {}
     report = data.get("report", {}) or {}
+    if report.get("source_kind"):  # knowledge tracing: no presentations, cut-off or clickstream
+        return _kt_card(info, report, samples)
     cutoff = report.get("cutoff", {}) or {}
     source = data.get("source", "?")
     if source == "synthetic":
@@ -224,7 +276,8 @@ def data_card(info: Mapping, samples: pd.DataFrame | None = None) -> dict:
                 f"({', '.join(humanize(c) for c in classes)})",
         "Presentations": (", ".join(used) or "?") + (f" ({len(selected)} of the {len(in_folder)} in the data "
                                                       f"folder, selected for this run)" if selected else ""),
-        "Samples": f"{n_samples:,} enrolments" if isinstance(n_samples, int) else "?",
+        "Samples": (f"{n_samples:,} " + ("(enrolment, assessment) pairs" if info.get("task") == "next_step"
+                                         else "enrolments")) if isinstance(n_samples, int) else "?",
         "Cut-off": rule,
         "Leakage guards": "; ".join(guards),
         "Split sizes": " · ".join(f"{k} {v:,}" for k, v in sizes.items()) or "?",

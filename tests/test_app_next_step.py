@@ -123,3 +123,22 @@ def test_final_outcome_pages_say_they_are_not_for_next_step_runs(next_run, monke
 def test_next_step_pages_on_a_final_outcome_run_say_so(default_run, monkeypatch):
     at = open_page(default_run, "pages_/timeline.py", monkeypatch)
     assert any("final-outcome run" in w.value for w in at.warning)
+
+
+def test_overview_data_card_and_sidebar_of_a_knowledge_tracing_run(next_run, monkeypatch):
+    """A KT run's data card speaks of responses and learners (no presentations, no "?"), and the sidebar
+    counts responses, not learners."""
+    from dsrsd_core import views as V
+    from dsrsd_core.run_dir import load_run
+
+    run = load_run(next_run)
+    card = V.data_card(run.info, run.samples)
+    facts = card["facts"]
+    assert "Presentations" not in facts and len(card["presentations"]) == 0
+    assert facts["Samples"].startswith(f"{len(run.samples):,} scored responses of ")
+    assert "learners" in facts["Samples"] and "?" not in facts["Samples"] and "?" not in facts["History window"]
+    assert V.sample_unit(run.info) == "responses"
+    at = open_page(next_run, "pages_/overview.py", monkeypatch)
+    page = " ".join(m.value for m in at.markdown)
+    assert "scored responses" in page and "**Presentations**" not in page and "**Cut-off**" not in page
+    assert any(f"All {len(run.samples):,} responses" in c.value for c in at.sidebar.caption)

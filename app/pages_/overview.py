@@ -65,8 +65,9 @@ with ui.guard():
         st.subheader("Data card", anchor=False)
         card = V.data_card(run.info, runs.frame(run, "samples"))
         st.markdown("\n".join(f"- **{k}**: {v}" for k, v in card["facts"].items()))
-        with st.expander("Presentations and cut-off days"):
-            ui.dataframe(card["presentations"], "presentations", key="presentations")
+        if len(card["presentations"]):
+            with st.expander("Presentations and cut-off days"):
+                ui.dataframe(card["presentations"], "presentations", key="presentations")
     with right:
         st.subheader("Metrics", anchor=False)
         metrics = V.metrics_table(run.metrics)
