@@ -28,7 +28,8 @@ from ..train.config import Config
 from .cells import METRICS, REFERENCE, SPLITS, run_cell
 from .tables import results_markdown
 
-CELL_VERSION = 2  # 2: cells hold the decomposition measures of models with shared/private streams
+CELL_VERSION = 3  # 2: cells hold the decomposition measures of models with shared/private streams;
+#                 3: measured with the linear and MLP probes of `dsrsd explain` (2: linear only)
 
 
 def data_fingerprint(data) -> str:

@@ -164,7 +164,7 @@ def decomposition_markdown(cells: list[dict], mods: list[str]) -> list[str]:
     planted = any(c["decomposition"].get("planted_shared_fraction") is not None for c in dec)
     lines = ["", "## Decomposition: do the shared and private streams mean what they say?", "",
              "Models with shared and private streams only (`dsrsd_core/explain/decomposition.py`, fit on "
-             "train, scored on test, linear probes). Verdict: trusted / partly / not per seed (planted factors "
+             "train, scored on test, best of the linear and MLP probes). Verdict: trusted / partly / not per seed (planted factors "
              "decide on synthetic data, cross-modal proxies otherwise). Shared attribution: share of mean "
              "|stream Shapley| of the last class on the shared streams (test split)"
              + (", beside the planted `shared_signal_fraction`" if planted else "") + ". Cross R²: ridge R² of a "
