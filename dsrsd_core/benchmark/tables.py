@@ -194,8 +194,8 @@ def decomposition_markdown(cells: list[dict], mods: list[str]) -> list[str]:
         for f, kind in c["decomposition"].get("factor_kind", {}).items():
             factors.setdefault(f, (kind, c["decomposition"]["factor_modalities"][f]))
     if factors:
-        lines += ["", "Per planted factor: seeds where it sits as planted (k/n), then the best probe's test R² (linear or MLP) where "
-                  "it was planted, mean ± sd over seeds: a shared factor's lowest R² over the shared streams of the "
+        lines += ["", "Per planted factor: seeds where it sits as planted (k/n), then the best probe's test R² "
+                  "(linear or MLP) where it was planted, mean ± sd over seeds: a shared factor's lowest R² over the shared streams of the "
                   "modalities observing it (min sh; wanted ≥ 0.5), a private factor's R² in its modality's private "
                   "stream (p; wanted ≥ 0.5) and in its shared stream (leak; wanted ≤ 0.15).", "",
                   "| model | " + " | ".join(f"{f} ({k}: {', '.join(m)})" for f, (k, m) in factors.items()) + " |",
