@@ -108,8 +108,9 @@ def factor_probes(shared, private, present, train, test, latents: dict[str, np.n
                   max_train: int = PROBE_MAX_TRAIN) -> list[dict]:
     """One row per factor x stream x probe: ``factor``, ``stream``, ``probe``, ``r2``, ``n_test``.
 
-    ``shared``/``private`` are (N, M, k) (``private`` None: the shared rows only); ``train``/``test`` boolean (N,); ``latents`` maps a
-    factor to its (N,) values (NaN where a sample has no planted learner: every factor at once).
+    ``shared``/``private`` are (N, M, k) (``private`` None: the shared rows only); ``train``/``test``
+    boolean (N,); ``latents`` maps a factor to its (N,) values (NaN where a sample has no planted
+    learner: every factor at once).
     Samples lacking the modality are left out. Per modality, the probes fit on at most
     ``max_train`` training samples (one seeded subsample for every factor, stream and probe) and
     score on the whole test split. One probe per stream predicts every factor (the linear probe
