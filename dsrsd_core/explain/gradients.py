@@ -15,7 +15,7 @@ from captum.attr import IntegratedGradients
 
 
 def stream_integrated_gradients(model, streams: torch.Tensor, present: torch.Tensor, target: torch.Tensor,
-                                n_steps: int = 16, batch_size: int = 1024) -> torch.Tensor:
+                                n_steps: int = 16, batch_size: int = 256) -> torch.Tensor:
     """(B, n) attribution of each stream to the probability of class ``target``."""
     def forward(s, mask):
         logits, _ = model.predict_from_streams(s, mask)

@@ -72,7 +72,7 @@ def input_attribution_rows(n: int, max_samples: int | None, seed: int) -> np.nda
     return np.sort(np.random.default_rng(seed).choice(n, max_samples, replace=False))
 
 
-def _input_attribution_tables(model, tensors, data, pred, train_idx, progress, rows, batch_size=512):
+def _input_attribution_tables(model, tensors, data, pred, train_idx, progress, rows, batch_size=128):
     """Captum IG over raw inputs for the samples ``rows``, aggregated to what a person recognises.
 
     Every table keeps one row per sample; samples outside ``rows`` hold NaN (not computed)."""

@@ -40,11 +40,13 @@ def shapley_weights(n_players: int) -> torch.Tensor:
 
 @torch.no_grad()
 def coalition_values(predict_from_streams, streams: torch.Tensor, present: torch.Tensor,
-                     chunk: int = 65536) -> torch.Tensor:
+                     chunk: int = 16384) -> torch.Tensor:
     """v(S) for every sample and coalition: (B, 2^n, C) class probabilities.
 
     ``predict_from_streams(streams (R, n, k), mask (R, n)) -> (logits, gate)`` is the model's
-    fusion + head; ``present`` (B, n) marks streams the sample has at all.
+    fusion + head; ``present`` (B, n) marks streams the sample has at all. ``chunk`` rows per pass:
+    at 65,536 (50 MB per buffer) every buffer was a fresh mapping from the OS, and its page faults cost
+    more than the arithmetic (7.0 s against 3.3 s at 16,384 on 25,292 samples, one thread).
     """
     b, n, k = streams.shape
     masks = coalition_masks(n).to(streams.device)
@@ -70,7 +72,7 @@ def shapley_from_values(values: torch.Tensor) -> torch.Tensor:
 
 
 def exact_stream_shapley(predict_from_streams, streams: torch.Tensor, present: torch.Tensor,
-                         chunk: int = 65536) -> dict[str, torch.Tensor]:
+                         chunk: int = 16384) -> dict[str, torch.Tensor]:
     """Shapley values for every class: ``phi`` (B, n, C), ``full`` v(all) (B, C), ``empty`` v({}) (B, C)."""
     values = coalition_values(predict_from_streams, streams, present, chunk)
     return {"phi": shapley_from_values(values), "full": values[:, -1], "empty": values[:, 0]}
