@@ -52,7 +52,10 @@ def _cache_umap_kernels() -> None:
     for module in (umap.umap_, umap.layouts, umap.utils, umap.distances, umap.spectral):
         for obj in list(vars(module).values()):
             if isinstance(obj, numba.core.dispatcher.Dispatcher) and isinstance(obj._cache, NullCache):
-                obj.enable_caching()
+                try:
+                    obj.enable_caching()
+                except RuntimeError:  # no writable cache folder anywhere: compile in every process, as before
+                    return
 
 
 def umap_2d(points: np.ndarray, seed: int, n_neighbors: int = 15, fit: np.ndarray | None = None) -> np.ndarray:
