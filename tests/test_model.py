@@ -243,6 +243,10 @@ def test_backprojection_and_reconstruction_terms_equal_their_row_indexed_definit
     t["present"] = t["present"].clone()
     t["present"][:10, 0] = False
     t["present"][5:20, 2] = False
+    for j, rows in ((0, slice(0, 10)), (2, slice(5, 20))):  # absent inputs may be NaN: they must not leak
+        m = model.modalities[j]
+        t[m] = {**t[m], "x": t[m]["x"].clone()}
+        t[m]["x"][rows] = float("nan")
     out = model.train()(t)
     bp, rc = [], []
     for j, m in enumerate(model.modalities):

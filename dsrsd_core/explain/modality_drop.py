@@ -54,13 +54,11 @@ def replaced(tensors: dict, removed, mode: str, reference: dict, modalities: lis
 
 
 @torch.no_grad()
-def _streams_of(model, tensors: dict, m: str, rows=None, batch_size: int = 4096) -> torch.Tensor:
-    """(N, 2, k): shared and private stream of modality ``m`` for ``rows`` (all by default), from its inputs alone."""
+def _streams_of(model, tensors: dict, m: str, batch_size: int = 4096) -> torch.Tensor:
+    """(N, 2, k): shared and private stream of modality ``m`` for every sample, from its inputs alone."""
     model.eval()
-    n = len(tensors["y"])
-    rows = torch.arange(n) if rows is None else torch.as_tensor(rows)
     out = []
-    for b in batches(rows, batch_size):
+    for b in batches(len(tensors["y"]), batch_size):
         block = {k: (v[b.to(v.device)] if torch.is_tensor(v) else v) for k, v in tensors[m].items()}
         _, s, _, p, _ = model.encode_modality(m, block)
         out.append(torch.stack([s, p], 1).float())

@@ -105,8 +105,11 @@ class DSRSDNet(nn.Module):
         """
         s = enc["s"].detach()
         fit = gather(torch.stack([self.dual[m].back(s[:, j]) for j, m in enumerate(self.modalities)], 1)).float()
-        h, w = gather(enc["h"].detach()).float(), gather(present).float().unsqueeze(-1)  # (B, M, d), (B, M, 1)
-        # per modality over its present rows, as weighted sums (no row indexing: this runs every batch)
+        keep = gather(present).unsqueeze(-1)  # (B, M, 1)
+        # per modality over its present rows, as weighted sums (no row indexing: this runs every batch);
+        # where, not a 0 weight alone: an absent modality's encoding may be NaN, and 0 * NaN is NaN
+        h = torch.where(keep, gather(enc["h"].detach()).float(), 0.0)
+        fit, w = torch.where(keep, fit, 0.0), keep.float()
         n = w.sum(0)  # (M, 1)
         mean = (w * h).sum(0) / n.clamp_min(1)
         var = (w * (h - mean).pow(2)).sum(0).sum(-1) / (n.squeeze(-1) - 1).clamp_min(1)

@@ -57,6 +57,8 @@ def reconstruction_error(pred: torch.Tensor, target: torch.Tensor, eps: float = 
     """
     pred, target = pred.float(), target.float()
     w = torch.ones(len(target), 1, device=target.device) if rows is None else rows.float().unsqueeze(-1)
+    if rows is not None:  # an absent sample's summary may be NaN, and a 0 weight times NaN is NaN
+        pred, target = torch.where(w > 0, pred, 0.0), torch.where(w > 0, target, 0.0)
     n = w.sum()
     if n < 2:
         return pred.sum() * 0.0
