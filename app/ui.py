@@ -84,13 +84,18 @@ def csv_button(frame: pd.DataFrame, name: str, label: str | None = None, key: st
                        icon=":material/download:")
 
 
+def is_share_column(name) -> bool:
+    """A column of shares or rates, by whole word: "modality_share", "flip rate"; not "shared R² from others"."""
+    return re.search(r"(?<![a-z])(shares?|rate)(?![a-z])", str(name)) is not None
+
+
 def dataframe(frame: pd.DataFrame, name: str, key: str | None = None, height: int | str = "auto",
               percent: list | None = None, **kw):
     """A dataframe followed by its CSV button. Shares (columns named ``*share*`` or ``*rate*``, and those in
     ``percent``) are shown as percentages, as in the charts beside them; the CSV keeps the fractions."""
     config = dict(kw.pop("column_config", None) or {})
     for col in frame.columns:
-        if (col in (percent or []) or re.search(r"share|rate", str(col))) and col not in config \
+        if (col in (percent or []) or is_share_column(col)) and col not in config \
                 and pd.api.types.is_numeric_dtype(frame[col]):
             config[col] = st.column_config.NumberColumn(format="percent")
     out = st.dataframe(frame, hide_index=True, height=height, key=key, column_config=config or None, **kw)

@@ -633,3 +633,11 @@ def test_run_without_stream_drop_hides_it(monkeypatch, variant_runs):
         assert_clean(at)
         assert any("whole-modality removal only" in c.value for c in at.caption), page
         assert not any(any(t.get("name") == "shared stream only" for t in c["data"]) for c in charts(at)), page
+
+
+def test_share_columns_are_recognised_by_whole_word():
+    """Tables show share and rate columns as percentages; an R² column whose name starts with "shared" is not one."""
+    from app.ui import is_share_column
+
+    assert all(is_share_column(c) for c in ("share", "modality_share", "stream share", "flip rate", "share_positive"))
+    assert not any(is_share_column(c) for c in ("shared R² from others", "shared_effective_rank", "integrated", "accuracy"))
