@@ -199,6 +199,8 @@ def switch_learner_by_row(browser: Chromium, row: int = 2) -> float:
     before = browser.evaluate(LEARNER_HEADING)
     box = browser.evaluate("(() => { const r = document.querySelector('[data-testid=\"stDataFrame\"]')"
                            ".getBoundingClientRect(); return {x: r.left, y: r.top}; })()")
+    if box is None:  # a next-step run's Learner explorer has no at-risk list
+        raise RuntimeError("the Learner explorer shows no at-risk list on this run")
     t0 = time.monotonic()
     for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
         browser.call("Input.dispatchMouseEvent", type=kind, x=box["x"] + 18, y=box["y"] + 35 * row + 17,
