@@ -189,13 +189,12 @@ def _kt_card(info: Mapping, report: Mapping, samples: pd.DataFrame | None) -> di
     sizes = info.get("split_sizes", {}) or {}
     files = report.get("files", {}) or {}
     split_rule = ("the files' own train / test learners, validation learners held out of train"
-                  if report.get("fixed_split") else "by learner, seeded (configs/next_step.toml fractions)")
+                  if report.get("fixed_split") else "by learner, seeded (the validation and test fractions of the run's config)")
     n, n_resp, n_users = report.get("n_samples"), report.get("n_responses"), report.get("n_users")
     facts = {
         "Source": f"{data_source(info)} ({report.get('source_kind', '?')}"
                   + (f": {', '.join(files)}" if files else "") + ")",
-        "Task": f"next response correct or not · target {info.get('target', '?')} "
-                f"({', '.join(humanize(c) for c in classes)})",
+        "Task": f"is the learner's next response correct? ({', '.join(humanize(c) for c in classes)})",
         "Samples": (f"{n:,} scored responses of {n_resp:,}, from {n_users:,} learners"
                     if all(isinstance(v, int) for v in (n, n_resp, n_users)) else "?"),
         "Scored": str(report.get("scored", "?")),
