@@ -189,7 +189,8 @@ def _kt_card(info: Mapping, report: Mapping, samples: pd.DataFrame | None) -> di
     sizes = info.get("split_sizes", {}) or {}
     files = report.get("files", {}) or {}
     split_rule = ("the files' own train / test learners, validation learners held out of train"
-                  if report.get("fixed_split") else "by learner, seeded (the validation and test fractions of the run's config)")
+                  if report.get("fixed_split")
+                  else "by learner, seeded (the validation and test fractions of the run's config)")
     n, n_resp, n_users = report.get("n_samples"), report.get("n_responses"), report.get("n_users")
     facts = {
         "Source": f"{data_source(info)} ({report.get('source_kind', '?')}"
