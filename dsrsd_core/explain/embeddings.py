@@ -1,6 +1,7 @@
 """Shared and private embeddings, their 2-D UMAP maps, and numbers that say what the maps show."""
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -32,6 +33,7 @@ def label_separation(points: np.ndarray, labels: np.ndarray, k: int = 15) -> flo
     return agree - float((p ** 2).sum())
 
 
+@functools.cache  # once per process: the maps call it five times
 def _cache_umap_kernels() -> None:
     """Let numba keep UMAP's compiled kernels on disk, as it already does for pynndescent's.
 
