@@ -54,11 +54,15 @@ ABLATIONS = {
     "dsrsd_weak_regression": {"w_regression": 1.0},
     "dsrsd_no_independence": {"w_independence": 0.0},
     "dsrsd_no_reconstruction": {"w_reconstruction": 0.0},
+    "dsrsd_full_infonce": {"w_infonce": 1.0},
+    "dsrsd_no_lr_decay": {"lr_decay": 1.0},
+    "dsrsd_low_dropout": {"dropout": 0.1},
     # the paper's form as first built (before the probes): every setting back to its old default
     "dsrsd_paper_form": {"alignment": "pairs", "fusion": "sum", "w_regression": 0.1, "w_decorrelation": 0.05,
                          "w_orthogonality": 0.1, "orthogonality_scope": "own", "w_backprojection": 0.0,
                          "w_private_decorrelation": 0.0, "stream_dropout": 0.0, "min_epochs": 0, "batch_size": 256, "epochs": 30,
-                         "w_independence": 0.0, "task_writes_code": True, "w_reconstruction": 0.0},
+                         "w_independence": 0.0, "task_writes_code": True, "w_reconstruction": 0.0, "w_infonce": 1.0,
+                         "dropout": 0.1, "lr_decay": 1.0},
 }
 
 KT_BASELINES = {"kt_logreg": KTLogReg, "dkt": DKT, "sakt": SAKT}
@@ -84,6 +88,9 @@ DISPLAY = {
     "dsrsd_weak_regression": "DSRSD-Net with the alignment regression at weight 1",
     "dsrsd_no_independence": "DSRSD-Net without the shared/private independence term",
     "dsrsd_no_reconstruction": "DSRSD-Net without input reconstruction from the streams",
+    "dsrsd_full_infonce": "DSRSD-Net with InfoNCE at full weight",
+    "dsrsd_no_lr_decay": "DSRSD-Net without the learning-rate decay after min_epochs",
+    "dsrsd_low_dropout": "DSRSD-Net with dropout 0.1",
     "dsrsd_paper_form": "DSRSD-Net, the paper's form (pre-probe defaults)",
 }
 

@@ -186,3 +186,24 @@ def test_batched_objective_terms_equal_the_per_modality_loop():
         dependence = kernel_dependence if cfg.independence == "rbf" else linear_predictability
         ref_ind = torch.stack([dependence(out["p"][:, m], out["c"][:, j]) for m in range(3) for j in range(3)])
         assert torch.allclose(sep["independence"], ref_ind.mean(), atol=1e-5)
+
+
+def test_total_is_the_documented_weighted_sum_of_the_logged_terms():
+    """total = task + w_align (w_infonce InfoNCE + w_regression regression) + the other weighted terms."""
+    from dsrsd_core.train.config import Config
+    from dsrsd_core.train.objective import loss_terms
+
+    g = torch.Generator().manual_seed(3)
+    out = {"c": torch.randn(32, 3, 4, generator=g), "p": torch.randn(32, 3, 6, generator=g),
+           "z_hat": torch.randn(32, 3, 4, generator=g), "logits": torch.randn(32, 2, generator=g),
+           "backprojection": torch.tensor(0.7), "reconstruction": torch.tensor(0.3)}
+    out["z"] = out["c"]
+    y, present = torch.randint(0, 2, (32,), generator=g), torch.ones(32, 3, dtype=torch.bool)
+    cfg = Config(w_align=0.5, w_infonce=0.2, w_regression=3.0, w_decorrelation=1.5, w_orthogonality=2.0,
+                 w_independence=0.7, w_private_decorrelation=0.4, w_backprojection=0.9, w_reconstruction=1.1)
+    t = loss_terms(out, y, present, cfg)
+    expected = (t["task"] + 0.5 * (0.2 * t["infonce"] + 3.0 * t["regression"]) + 1.5 * t["decorrelation"]
+                + 2.0 * t["orthogonality"] + 0.7 * t["independence"] + 0.4 * t["private_decorrelation"]
+                + 0.9 * t["backprojection"] + 1.1 * t["reconstruction"])
+    assert torch.allclose(t["total"], expected, atol=1e-5)
+    assert min(float(t[k]) for k in ("infonce", "regression", "independence", "orthogonality")) > 0

@@ -82,3 +82,13 @@ def test_config_rejects_unknown_and_mistyped_settings(tmp_path):
     f.write_text("epochs = [")
     with pytest.raises(DsrsdError, match="not valid TOML"):
         Config.from_file(f)
+
+
+def test_learning_rate_decays_once_min_epochs_are_done():
+    data = random_data(120, seed=4)
+    split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
+    cfg = Config(epochs=3, min_epochs=1, patience=5, lr=4e-3, lr_decay=0.25, d_model=8, d_stream=4)
+    history = train_model(dsrsd(data, cfg), data, split, cfg, "cpu", progress=False).history
+    assert [row["lr"] for row in history] == pytest.approx([4e-3, 1e-3, 1e-3])
+    with pytest.raises(DsrsdError, match="lr_decay"):
+        Config.from_dict({"lr_decay": 0.0})

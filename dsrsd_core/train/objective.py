@@ -144,7 +144,8 @@ def loss_terms(out: dict, y: torch.Tensor, present: torch.Tensor, cfg: Config) -
         sep = separation_terms(out, present, cfg)
     back = out["backprojection"] if "backprojection" in out else task.new_zeros(())
     recon = out["reconstruction"] if "reconstruction" in out else task.new_zeros(())
-    total = (task + cfg.w_align * (nce + cfg.w_regression * reg) + cfg.w_decorrelation * sep["decorrelation"]
+    total = (task + cfg.w_align * (cfg.w_infonce * nce + cfg.w_regression * reg)
+             + cfg.w_decorrelation * sep["decorrelation"]
              + cfg.w_orthogonality * sep["orthogonality"] + cfg.w_independence * sep["independence"]
              + cfg.w_private_decorrelation * sep["private_decorrelation"]
              + cfg.w_backprojection * back + cfg.w_reconstruction * recon)

@@ -198,6 +198,8 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
         if finished:
             break
         te = time.perf_counter()
+        for group in opt.param_groups:  # from the epoch alone, so a resumed run gets the same rate
+            group["lr"] = cfg.lr * (cfg.lr_decay if epoch > cfg.min_epochs else 1.0)
         net.train()
         sums, names, n_batches = None, None, 0
         for b in batches(my_train, cfg.batch_size, shuffle=True, generator=gen):
@@ -223,7 +225,7 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
         means = {} if sums is None else dict(zip(names, (sums / n_batches).tolist()))
         if dev.type == "cuda" and not np.isfinite(means.get("total", 0.0)):
             _non_finite({k: torch.tensor(v) for k, v in means.items()}, epoch, checkpoint)
-        row = {"epoch": epoch, **{f"train_{k}": v for k, v in means.items()}}
+        row = {"epoch": epoch, **{f"train_{k}": v for k, v in means.items()}, "lr": opt.param_groups[0]["lr"]}
         val = predict(model, tensors, val_idx)
         vm = classification_metrics(data.y[val_idx], val["proba"], data.classes)
         row.update({"val_auc": vm["auc"], "val_macro_f1": vm["macro_f1"], "val_accuracy": vm["accuracy"]})
