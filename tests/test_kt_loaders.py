@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dsrsd_core.cli import main
@@ -156,3 +157,25 @@ def test_real_ednet_subset_users():
     data = load_next_step(real("ednet_kt1_subset"))
     assert data.report["n_users"] == 11 + 92  # 11 per-user files + 92 segments of the concatenated log
     assert data.report["unknown_questions"]["rows"] == 0
+
+
+def test_the_history_window_is_a_setting_and_a_run_rebuilds_its_own(tmp_path):
+    from types import SimpleNamespace
+
+    from dsrsd_core.train.config import Config
+    from dsrsd_core.train.pipeline import load_training_data, prepare
+
+    root = fx.lpp_dir(tmp_path / "a")
+    data, _, _ = prepare(str(root), Config(task="next_step", kt_window=3))
+    names = data.modalities["history"].feature_names
+    assert "prev3_correct" in names and "prev4_correct" not in names
+    assert data.report["window"]["last_responses"] == 3
+    wide, _, _ = prepare(str(root), Config(task="next_step", kt_window=12))
+    assert "prev12_correct" in wide.modalities["history"].feature_names
+    run = SimpleNamespace(path=tmp_path, info={"data": {"source": str(root)}},
+                          config={"task": "next_step", "target": "at_risk", "kt_window": 3},
+                          samples=pd.DataFrame({"split": ["train"] * len(data)}))
+    again = load_training_data(run)
+    assert again.modalities["history"].feature_names == names
+    with pytest.raises(DsrsdError, match="kt_window"):
+        Config.from_dict({"kt_window": 0})

@@ -19,6 +19,9 @@ class Config:
     # "learner": random learners per split (stratified, seeded); "temporal": a module's latest
     # presentation tests, earlier ones train (dsrsd_core/data/splits.py: temporal_split)
     split: str = "learner"
+    # next_step on knowledge-tracing data: how many of the last responses the history and behaviour
+    # modalities see one by one (counts always cover the whole visible history)
+    kt_window: int = 10
     # model
     d_model: int = 64
     d_stream: int = 32
@@ -127,7 +130,7 @@ class Config:
             raise DsrsdError(f"{source}: 'cutoff_fraction' must be in (0, 1]")
         if self.val_fraction <= 0 or self.test_fraction <= 0 or self.val_fraction + self.test_fraction >= 0.8:
             raise DsrsdError(f"{source}: val_fraction and test_fraction must be positive and leave most data for training")
-        for name in ("epochs", "batch_size", "d_model", "d_stream", "code_dim"):
+        for name in ("epochs", "batch_size", "d_model", "d_stream", "code_dim", "kt_window"):
             if getattr(self, name) < 1:
                 raise DsrsdError(f"{source}: '{name}' must be at least 1")
         if self.target not in ("at_risk", "four_class", "three_class"):

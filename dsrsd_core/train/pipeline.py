@@ -72,9 +72,10 @@ def is_oulad(data_dir: Path) -> bool:
 
 
 def load_next_step_samples(data_dir: Path, target: str = "at_risk", presentations: list[str] | None = None,
-                           progress: bool = False) -> MultimodalData:
+                           progress: bool = False, kt_window: int = 10) -> MultimodalData:
     """The (cached) next-step samples of ``data_dir``: a knowledge-tracing source detected from its
-    files, or an OULAD folder (the next assessment's result, :mod:`dsrsd_core.data.oulad_next`)."""
+    files (the last ``kt_window`` responses seen one by one), or an OULAD folder (the next
+    assessment's result, :mod:`dsrsd_core.data.oulad_next`)."""
     from ..data.kt import detect_source, load_next_step_cached
 
     if detect_source(data_dir) is None:
@@ -84,7 +85,7 @@ def load_next_step_samples(data_dir: Path, target: str = "at_risk", presentation
             return load_next_assessment_cached(data_dir, target, presentations, progress)
         raise DsrsdError(f"{data_dir}: no knowledge-tracing files found for --task next_step "
                          "(preprocessed_data*.csv, skill_builder_data*.csv, or EdNet-KT1 logs with questions.csv)")
-    return load_next_step_cached(data_dir)
+    return load_next_step_cached(data_dir, window=kt_window)
 
 
 def prepare_next_step(data_arg: str, cfg: Config, progress: bool = False) -> tuple[MultimodalData, np.ndarray, Path]:
@@ -98,7 +99,7 @@ def prepare_next_step(data_arg: str, cfg: Config, progress: bool = False) -> tup
         raise DsrsdError(f"--split {cfg.split} is not available for next_step; next-step samples are split by "
                          "learner (or by the folder's own train/test files)")
     data_dir = resolve_data(data_arg, progress)
-    data = load_next_step_samples(data_dir, cfg.target, cfg.presentations, progress)
+    data = load_next_step_samples(data_dir, cfg.target, cfg.presentations, progress, cfg.kt_window)
     if data.report.get("source_kind") == "oulad":
         split = make_split(data.meta, data.y, "learner", cfg.seed, cfg.val_fraction, cfg.test_fraction)
         return data, split, data_dir
@@ -114,7 +115,8 @@ def load_training_data(run, progress: bool = False) -> MultimodalData:
     if not data_dir.is_dir():
         raise DsrsdError(f"{run.path}: explaining needs the training data, and {data_dir} is not there")
     if run.config.get("task") == "next_step":
-        data = load_next_step_samples(data_dir, run.config["target"], run.config.get("presentations", []), progress)
+        data = load_next_step_samples(data_dir, run.config["target"], run.config.get("presentations", []), progress,
+                                      run.config.get("kt_window", 10))
         if data.report.get("source_kind") != "oulad":
             from ..data.kt.difficulty import add_difficulty
 
