@@ -78,7 +78,9 @@ def _train_command(args) -> tuple[Path, dict]:
         if command is None:
             what = ("a finished run" if (out / "run.json").exists() else "no interrupted training")
             raise DsrsdError(f"{out} holds {what}; nothing to resume (start one with `dsrsd train --data ... --out {out}`)")
-        Config.from_dict(command["config"], str(out / ".training/command.json"))
+        # an interrupted training started by an older version resumes with the settings of its day
+        cfg = Config.from_record(command["config"], str(out / ".training/command.json"))
+        command = {**command, "config": cfg.to_dict()}
         return out, command
     if args.data is None or args.out is None:
         raise DsrsdError("dsrsd train needs --data and --out (or --resume RUN_DIR to continue an interrupted run)")

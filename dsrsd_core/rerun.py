@@ -90,7 +90,10 @@ def rerun_command(old: Run) -> dict:
     source = old.info.get("data", {}).get("source")
     if not source or source == "random":
         raise_missing(old)
-    return {"config": old.config, "data": source, "expect_fingerprint": old.info["data"].get("fingerprint")}
+    from .train.config import Config
+
+    config = Config.from_record(old.config, str(old.path / "config.json")).to_dict()
+    return {"config": config, "data": source, "expect_fingerprint": old.info["data"].get("fingerprint")}
 
 
 def raise_missing(old: Run):

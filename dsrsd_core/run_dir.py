@@ -366,7 +366,7 @@ class Run:
 
         from .models import build_model
 
-        cfg = Config.from_dict(self.config, str(self.path / "config.json"))
+        cfg = Config.from_record(self.config, str(self.path / "config.json"))
         model = build_model(self.info["modalities"], len(self.classes), cfg, self.info.get("model", "dsrsd_net"))
         import pickle
 

@@ -1,5 +1,7 @@
 """A short end-to-end fit on random data; the objective's terms; modality dropout."""
 from dataclasses import fields
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -92,3 +94,39 @@ def test_learning_rate_decays_once_min_epochs_are_done():
     assert [row["lr"] for row in history] == pytest.approx([4e-3, 1e-3, 1e-3])
     with pytest.raises(DsrsdError, match="lr_decay"):
         Config.from_dict({"lr_decay": 0.0})
+
+
+def test_a_recorded_config_missing_later_settings_gets_their_old_values_not_todays_defaults():
+    from dsrsd_core.train.config import BEFORE_IT_EXISTED
+
+    recorded = Config().to_dict()
+    for name in ("w_infonce", "lr_decay", "kt_window", "alignment"):
+        recorded.pop(name)
+    cfg = Config.from_record(recorded)
+    assert (cfg.w_infonce, cfg.lr_decay, cfg.kt_window, cfg.alignment) == (1.0, 1.0, 10, "pairs")
+    assert cfg.dropout == Config().dropout  # recorded values win
+    assert Config.from_dict({"epochs": 3}).w_infonce == Config().w_infonce  # a user's partial file: today's defaults
+    assert set(BEFORE_IT_EXISTED) <= {f.name for f in fields(Config)}
+    assert Config.from_record(Config().to_dict()) == Config()  # a complete record is taken as it is
+
+
+def test_rerun_of_a_run_recorded_before_a_setting_existed_uses_the_old_value(tmp_path):
+    import json
+    import shutil
+
+    from dsrsd_core.rerun import rerun_command
+    from dsrsd_core.run_dir import load_run
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "checkpoints" / "default", run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    for name in ("w_infonce", "lr_decay"):
+        config.pop(name)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    info = json.loads((run_dir / "run.json").read_text())
+    info.pop("files")  # as in a run written before file hashes were recorded
+    (run_dir / "run.json").write_text(json.dumps(info))
+    run = load_run(run_dir, require_explain=False)
+    command = rerun_command(run)
+    assert command["config"]["w_infonce"] == 1.0 and command["config"]["lr_decay"] == 1.0
+    run.model()  # still rebuilds and loads

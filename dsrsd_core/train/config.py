@@ -8,6 +8,17 @@ from pathlib import Path
 
 from ..errors import DsrsdError
 
+# Settings added after runs were first recorded, with the value that reproduces a run made before
+# each existed (the behaviour then). A run's config.json holds every setting of its day, so a field
+# absent from it must take this value, not today's default: else `dsrsd rerun` would train something
+# else, and an old run's model would be rebuilt in a layout its weights do not fit.
+BEFORE_IT_EXISTED = {
+    "split": "learner", "alignment": "pairs", "code_dim": 8, "code_floor": "per_dim", "fusion": "sum",
+    "task_writes_code": True, "independence": "linear", "orthogonality_scope": "own", "variance_floor": 1.0,
+    "stream_dropout": 0.0, "min_epochs": 0, "w_backprojection": 0.0, "w_independence": 0.0,
+    "w_private_decorrelation": 0.0, "w_reconstruction": 0.0, "w_infonce": 1.0, "lr_decay": 1.0, "kt_window": 10,
+}
+
 
 @dataclass
 class Config:
@@ -96,6 +107,12 @@ class Config:
             raise DsrsdError(f"{source}: 'presentations' must be a list of names like \"AAA 2013J\"")
         cfg.check(source)
         return cfg
+
+    @classmethod
+    def from_record(cls, values: dict, source: str = "config") -> "Config":
+        """The settings a run recorded (its ``config.json``): a field it lacks takes the value of
+        :data:`BEFORE_IT_EXISTED`. For partial files a user writes, use :meth:`from_dict`."""
+        return cls.from_dict({**BEFORE_IT_EXISTED, **values}, source)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Config":
