@@ -23,7 +23,10 @@ import pandas as pd
 def summarise(arg: str) -> list[dict]:
     label, _, rest = arg.rpartition("=")
     folder, _, model = rest.partition(":")
-    results = pd.read_csv(Path(folder) / "results.csv")
+    csv = Path(folder) / "results.csv"
+    if not csv.is_file():
+        raise SystemExit(f"{arg}: {csv} not found (a `dsrsd benchmark --out` folder holds one)")
+    results = pd.read_csv(csv)
     results = results[results["split"] == "test"]
     if model:
         results = results[results["model"] == model]
@@ -53,6 +56,8 @@ def plot(frame: pd.DataFrame, png: Path) -> None:
     fig, ax = plt.subplots(figsize=(11, 5.6))
     fig.subplots_adjust(right=0.72)
     points = frame.dropna(subset=["shared_attribution_mean"])
+    if points.empty:
+        raise SystemExit("no configuration with a decomposition (DSRSD-Net or an ablation) to plot")
     if "planted_shared_fraction" in points and points["planted_shared_fraction"].notna().any():
         planted = float(points["planted_shared_fraction"].dropna().iloc[0])
         ax.axhspan(planted - 0.10, planted + 0.10, color="#e8f2e8", label=f"planted {planted:.3f} ± 0.10")
@@ -69,7 +74,7 @@ def plot(frame: pd.DataFrame, png: Path) -> None:
                     xytext=(4, 3), fontsize=7)
         key.append(f"{i}  {p['configuration']} ({int(p['trusted_seeds'])}/{int(p['seeds'])} trusted)")
     fig.text(0.74, 0.95, "\n".join(key), va="top", fontsize=7, family="monospace")
-    for _, b in frame[frame["shared_attribution_mean"].isna()].iterrows() if "shared_attribution_mean" in frame else []:
+    for _, b in frame[frame["shared_attribution_mean"].isna()].iterrows():  # baselines: a line at their AUC
         ax.axvline(b["auc_mean"], color="#555555", ls="--", lw=0.8)
         ax.annotate(b["configuration"], (b["auc_mean"], ax.get_ylim()[0]), rotation=90, fontsize=7,
                     xytext=(-9, 6), textcoords="offset points")
