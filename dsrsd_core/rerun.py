@@ -17,6 +17,7 @@ from .run_dir import Run
 
 COMPARED = ("model.pt weights", "metrics.json", "samples.parquet", "history.parquet (timings aside)",
             "explain/shapley.parquet")
+LOGGED_LATER = ("lr",)  # history columns added after runs were first recorded
 
 
 def _frame_difference(a: pd.DataFrame, b: pd.DataFrame) -> str | None:
@@ -57,8 +58,10 @@ def compare_runs(old: Run, new: Run) -> dict[str, str | None]:
         f"{s} {k} {ma[s].get(k)} vs {mb[s].get(k)}" for s in splits for k in ("auc", "macro_f1", "accuracy")
         if ma[s].get(k) != mb[s].get(k)) or "per-class values differ"
     out["samples.parquet"] = _frame_difference(old.samples, new.samples)
+    # timings differ run to run; columns a later version logs (the learning rate) an older run cannot have
+    later = [c for c in LOGGED_LATER if c in new.history and c not in old.history]
     out["history.parquet (timings aside)"] = _frame_difference(old.history.drop(columns="seconds", errors="ignore"),
-                                                              new.history.drop(columns="seconds", errors="ignore"))
+                                                              new.history.drop(columns=["seconds", *later], errors="ignore"))
     if old.has_table("shapley") and new.has_table("shapley"):
         out["explain/shapley.parquet"] = _frame_difference(old.table("shapley"), new.table("shapley"))
     return out

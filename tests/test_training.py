@@ -1,4 +1,5 @@
 """A short end-to-end fit on random data; the objective's terms; modality dropout."""
+import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -111,7 +112,6 @@ def test_a_recorded_config_missing_later_settings_gets_their_old_values_not_toda
 
 
 def test_rerun_of_a_run_recorded_before_a_setting_existed_uses_the_old_value(tmp_path):
-    import json
     import shutil
 
     from dsrsd_core.rerun import rerun_command
@@ -130,3 +130,26 @@ def test_rerun_of_a_run_recorded_before_a_setting_existed_uses_the_old_value(tmp
     command = rerun_command(run)
     assert command["config"]["w_infonce"] == 1.0 and command["config"]["lr_decay"] == 1.0
     run.model()  # still rebuilds and loads
+
+
+def test_rerun_comparison_ignores_history_columns_an_older_run_could_not_log(tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from dsrsd_core.rerun import compare_runs
+    from dsrsd_core.run_dir import load_run
+
+    new = load_run(Path(__file__).resolve().parents[1] / "checkpoints" / "default", require_explain=False)
+    old_dir = tmp_path / "old"
+    shutil.copytree(new.path, old_dir)
+    history = pd.read_parquet(old_dir / "history.parquet")
+    assert "lr" in history
+    history.drop(columns="lr").to_parquet(old_dir / "history.parquet")
+    info = json.loads((old_dir / "run.json").read_text())
+    info.pop("files")  # as in a run written before file hashes (and the lr column) were recorded
+    (old_dir / "run.json").write_text(json.dumps(info))
+    old = load_run(old_dir, require_explain=False)
+    assert compare_runs(old, new)["history.parquet (timings aside)"] is None
+    history.assign(val_auc=history["val_auc"] + 0.01).to_parquet(old_dir / "history.parquet")
+    assert compare_runs(load_run(old_dir, require_explain=False), new)["history.parquet (timings aside)"] is not None
