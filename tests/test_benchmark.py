@@ -79,6 +79,17 @@ def test_benchmark_writes_documented_tables_and_resumes(cohort, tmp_path, monkey
         bench.run_benchmark(str(cohort), out, seeds=1, models=["dsrsd_net"], config=Config(**{**FAST, "epochs": 2}),
                             device="cpu", progress=False)
     assert len(json.loads((out / "benchmark.json").read_text())["invocations"]) == 2  # the refusal left no record
+    # a cell written before a setting existed is reused when today's value is the one it had then, not otherwise
+    path = out / "cells" / "dsrsd_net" / "seed0.json"
+    written = json.loads(path.read_text())
+    assert written["config"]["kt_window"] == 10 and Config().w_infonce != 1.0
+    path.write_text(json.dumps({**written, "config": {k: v for k, v in written["config"].items() if k != "kt_window"}}))
+    bench.run_benchmark(str(cohort), out, seeds=1, models=["dsrsd_net"], config=Config(**FAST), device="cpu",
+                        progress=False)
+    path.write_text(json.dumps({**written, "config": {k: v for k, v in written["config"].items() if k != "w_infonce"}}))
+    with pytest.raises(DsrsdError, match="w_infonce"):
+        bench.run_benchmark(str(cohort), out, seeds=1, models=["dsrsd_net"], config=Config(**FAST), device="cpu",
+                            progress=False)
 
 
 def test_benchmark_cli_runs_gbm_and_reports_errors(cohort, tmp_path, capsys):

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..errors import DsrsdError
 from ..io import atomic_path, read_json, write_json
 from ..models import check_name, display_name, model_config, model_names
-from ..train.config import Config
+from ..train.config import BEFORE_IT_EXISTED, Config
 from .cells import METRICS, REFERENCE, SPLITS, run_cell
 from .tables import results_markdown
 
@@ -62,9 +62,10 @@ def _check_cell(cell: dict, path: Path, cfg: Config, fingerprint: str) -> None:
     if cell.get("cell_version") != CELL_VERSION or cell.get("data_fingerprint") != fingerprint:
         raise DsrsdError(f"{path} was made by another dsrsd version or from other data; "
                          "use a new --out for this benchmark")
-    if cell.get("config") != expected:
-        diff = sorted(k for k in set(expected) | set(cell.get("config", {}))
-                      if expected.get(k) != cell.get("config", {}).get(k))
+    # a setting added after the cell was written had, for that cell, the value it had before it existed
+    recorded = _jsonable({**BEFORE_IT_EXISTED, **cell.get("config", {})})
+    if recorded != expected:
+        diff = sorted(k for k in set(expected) | set(recorded) if expected.get(k) != recorded.get(k))
         raise DsrsdError(f"{path} was trained with other settings ({', '.join(diff)}); finished cells are reused "
                          "only with the same settings: use a new --out for this benchmark")
 
