@@ -72,7 +72,7 @@ def is_oulad(data_dir: Path) -> bool:
 
 
 def load_next_step_samples(data_dir: Path, target: str = "at_risk", presentations: list[str] | None = None,
-                           progress: bool = False, kt_window: int = 10) -> MultimodalData:
+                           progress: bool = False, kt_window: int = Config.kt_window) -> MultimodalData:
     """The (cached) next-step samples of ``data_dir``: a knowledge-tracing source detected from its
     files (the last ``kt_window`` responses seen one by one), or an OULAD folder (the next
     assessment's result, :mod:`dsrsd_core.data.oulad_next`)."""
@@ -115,8 +115,9 @@ def load_training_data(run, progress: bool = False) -> MultimodalData:
     if not data_dir.is_dir():
         raise DsrsdError(f"{run.path}: explaining needs the training data, and {data_dir} is not there")
     if run.config.get("task") == "next_step":
+        window = Config.from_record(run.config, str(run.path / "config.json")).kt_window  # the run's own window
         data = load_next_step_samples(data_dir, run.config["target"], run.config.get("presentations", []), progress,
-                                      run.config.get("kt_window", 10))
+                                      window)
         if data.report.get("source_kind") != "oulad":
             from ..data.kt.difficulty import add_difficulty
 
