@@ -263,3 +263,56 @@ def test_backprojection_and_reconstruction_terms_equal_their_row_indexed_definit
         assert torch.allclose(reconstruction_error(pred, target), rc[-1], atol=1e-5)
     assert torch.allclose(out["backprojection"], torch.stack(bp).mean(), rtol=1e-5)
     assert torch.allclose(out["reconstruction"], torch.stack(rc).mean(), rtol=1e-5)
+
+
+def test_precomputed_input_summaries_give_the_same_reconstruction_error():
+    """The trainer hands in every sample's summary once (``batch[m]["summary"]``); the loss must be the
+    one computed from the batch's own inputs, chunked or not, with absent (NaN) modalities too."""
+    from dsrsd_core.models import build_model
+    from dsrsd_core.train.batching import select
+    from dsrsd_core.train.config import Config
+
+    torch.manual_seed(0)
+    data = random_data(48, seed=7)
+    model = build_model(data.specs(), len(data.classes), Config())
+    t = to_tensors(data)
+    model.fit_normalisation(t)
+    t["present"] = t["present"].clone()
+    t["present"][:10, 0] = False
+    m0 = model.modalities[0]
+    t[m0] = {**t[m0], "x": t[m0]["x"].clone()}
+    t[m0]["x"][:10] = float("nan")
+    whole = model.input_summaries(t)
+    chunked = model.input_summaries(t, chunk=5)
+    assert set(whole) == set(model.modalities)
+    for m in model.modalities:
+        assert torch.equal(torch.nan_to_num(whole[m], nan=-7.0), torch.nan_to_num(chunked[m], nan=-7.0))
+    with_summary = {**t, **{m: {**t[m], "summary": whole[m]} for m in model.modalities}}
+    rows = torch.arange(3, 40)
+    torch.manual_seed(1)
+    plain = model.train()(select(t, rows))["reconstruction"]
+    torch.manual_seed(1)
+    cached = model.train()(select(with_summary, rows))["reconstruction"]
+    assert torch.isfinite(plain) and plain > 0
+    assert torch.equal(plain, cached)
+    no_decoders = build_model(data.specs(), len(data.classes), Config(w_reconstruction=0.0))
+    assert no_decoders.input_summaries(t) == {}
+
+
+def test_optimizer_is_fused_where_torch_has_the_kernel_and_foreach_otherwise(monkeypatch):
+    from dsrsd_core.train import trainer
+    from dsrsd_core.train.config import Config
+
+    model, _, _ = make()
+    opt = trainer.make_optimizer(model, Config())
+    assert opt.defaults["fused"] or opt.defaults["foreach"]
+    real = torch.optim.AdamW
+
+    def no_fused(params, **kw):  # a torch (or device) without the fused kernel
+        if kw.get("fused"):
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+        return real(params, **kw)
+
+    monkeypatch.setattr(torch.optim, "AdamW", no_fused)
+    opt = trainer.make_optimizer(model, Config(lr=0.01))
+    assert opt.defaults["foreach"] and not opt.defaults.get("fused") and opt.defaults["lr"] == 0.01

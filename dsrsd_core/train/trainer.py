@@ -55,6 +55,17 @@ def drop_modalities(present: torch.Tensor, p: float, generator: torch.Generator 
     return torch.where(dropped.any(1, keepdim=True), dropped, present)
 
 
+def make_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
+    """AdamW, fused where this torch supports it for the model's device (CPU from torch 2.4, CUDA):
+    one kernel per step for all parameter tensors, about 4x faster than ``foreach`` on CPU with
+    DSRSD-Net's 78 small tensors (benchmarks/throughput.py); else ``foreach``, the same update."""
+    params = list(model.parameters())
+    try:
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # an older torch, or a device without the fused kernel
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+
+
 @torch.no_grad()
 def predict(model: DSRSDNet, tensors: dict, idx=None, batch_size: int = 2048,
             stream_mask: torch.Tensor | None = None) -> dict[str, np.ndarray]:
@@ -169,12 +180,14 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
     model = make_model().to(dev)
     if hasattr(model, "fit_normalisation"):
         model.fit_normalisation(select(tensors, torch.as_tensor(train_idx, device=dev)))
+    if hasattr(model, "input_summaries"):  # reconstruction targets, fixed from here on: computed once
+        for m, summary in model.input_summaries(tensors).items():
+            tensors[m] = {**tensors[m], "summary": summary}
     net: nn.Module = model
     if ddp:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
                                                   find_unused_parameters=False)
-    # foreach: one fused update per step instead of a dozen small ops per parameter tensor (same update)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    opt = make_optimizer(model, cfg)
     display = getattr(model, "display_name", "DSRSD-Net")
     amp = dev.type == "cuda"
     # every rank gets the same number of samples, hence of batches: DDP hangs on a missing all-reduce
