@@ -574,6 +574,7 @@ def cross_modal_table(decomposition: Mapping, modalities: Sequence[str]) -> pd.D
     modalities' shared streams and the same for its private stream, the shared ↔ private dependence (CKA),
     collapse, and whether each real-data criterion holds (✓/✗)."""
     cm = decomposition.get("cross_modal_r2", {}) or {}
+    spectrum = (decomposition.get("cross_modal_spectrum", {}) or {}).get("shared", {}) or {}
     dep = decomposition.get("shared_private_dependence", {}) or {}
     collapsed = set(decomposition.get("collapsed", []) or [])
     t = decomposition.get("thresholds", {}) or {}
@@ -591,7 +592,19 @@ def cross_modal_table(decomposition: Mapping, modalities: Sequence[str]) -> pd.D
                      "linear CKA": d.get("linear_cka", np.nan), "RBF CKA": rbf,
                      "streams independent": "✓" if np.isfinite(rbf) and rbf <= dep_max else "✗",
                      "collapsed": "yes" if m in collapsed else "no"})
+        if spectrum:  # runs explained before the spectrum was recorded have no column
+            rows[-1]["shared directions the others predict"] = shared_directions_text(
+                spectrum.get(m) or [], t.get("shared_direction_min", 0.3))
     return pd.DataFrame(rows)
+
+
+def shared_directions_text(values: Sequence[float], threshold: float) -> str:
+    """``"1 of 3 (R² 0.49 · 0.16 · 0.01)"``: how many directions of a shared stream the other modalities
+    predict at R² ≥ ``threshold``, and the R² of each (``decomposition.json:cross_modal_spectrum``)."""
+    if not values:
+        return "n/a"
+    n = sum(v >= threshold for v in values)
+    return f"{n} of {len(values)} (R² {' · '.join(f'{max(v, 0.0):.2f}' for v in values)})"
 
 
 def cross_modal_legend(decomposition: Mapping) -> str:
@@ -599,7 +612,11 @@ def cross_modal_legend(decomposition: Mapping) -> str:
     return (f"A modality's shared stream should be predictable from the other modalities' shared streams "
             f"(R² ≥ {t.get('cross_modal_min', 0.3):g} and ≥ {t.get('cross_modal_gap', 0.15):g} above its private "
             f"stream's), and its shared and private streams should not depend on each other (RBF CKA ≤ "
-            f"{t.get('dependence_max', 0.2):g}; 0 = independent, 1 = the same information).")
+            f"{t.get('dependence_max', 0.2):g}; 0 = independent, 1 = the same information)."
+            + (f" “Shared directions the others predict”: how many of the directions a shared stream spans the "
+               f"other modalities predict at R² ≥ {t.get('shared_direction_min', 0.3):g}, and each direction's "
+               f"R²; the rest are spare, content the others do not carry."
+               if (decomposition.get("cross_modal_spectrum") or {}).get("shared") else ""))
 
 
 # ---- training diagnostics in plain words ------------------------------------------------------------
@@ -618,11 +635,14 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
                      config: Mapping | None = None) -> list[dict]:
     """What to worry about in the shared space, in plain words.
 
-    Each flag: ``kind`` (``collapsed``, ``retrieval_at_chance``, ``low_rank``, ``by_design``), ``severity``
+    Each flag: ``kind`` (``collapsed``, ``retrieval_at_chance``, ``low_rank``, ``spare_directions``,
+    ``by_design``), ``severity``
     (``warning`` or ``info``), ``subject`` (modality or pair) and ``text``. A shared stream is *collapsed*
     when ``decomposition.json:collapsed`` names it or its effective rank is below 1.2; retrieval is *at chance*
     when top-1 retrieval ≤ 2 x chance; a rank is *low* below a quarter of the stream width, except that with
     the low-rank code (``alignment == "rest"``) a rank at most ``code_dim`` is by design (an info, not a flag).
+    *Spare directions* (info): a shared stream spans directions the other modalities do not predict
+    (``decomposition.json:cross_modal_spectrum`` below ``shared_direction_min``).
     """
     diagnostics, config = diagnostics or {}, config or {}
     per = diagnostics.get("per_modality", {}) or {}
@@ -663,6 +683,19 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
                       "text": f"Cross-modal retrieval at chance for {join_and(pairs)}: a learner's shared code in one "
                               f"modality finds the same learner in the other no better than chance, so these shared "
                               f"streams are not aligned learner by learner.{note}"})
+    threshold = ((decomposition or {}).get("thresholds", {}) or {}).get("shared_direction_min", 0.3)
+    spare = []
+    for m, values in (((decomposition or {}).get("cross_modal_spectrum", {}) or {}).get("shared", {}) or {}).items():
+        n = sum(v >= threshold for v in values or [])
+        if values and n < len(values) and m not in collapsed:
+            rest_r2 = join_and([f"{max(v, 0.0):.2f}" for v in values[n:]])
+            spare.append((m, f"{m} ({n} of {len(values)}; the rest R² {rest_r2})"))
+    if spare:
+        flags.append({"kind": "spare_directions", "severity": "info", "subject": ", ".join(m for m, _ in spare),
+                      "text": f"Shared streams spanning directions the other modalities do not predict (R² under "
+                              f"{threshold:g} on the test split): {join_and([t for _, t in spare])}. What those "
+                              "directions hold, the other modalities do not carry: a narrower shared code "
+                              "(`code_dim`) may suit this data better (docs/benchmarks.md, section 9)."})
     if by_design:
         mods = join_and([f"{m} {r:.1f}" for m, r in by_design])
         flags.append({"kind": "by_design", "severity": "info", "subject": ", ".join(m for m, _ in by_design),

@@ -549,6 +549,30 @@ def test_diagnostic_flags_on_hand_made_documents():
     assert kinds(rest) == [("by_design", "a")] and rest[0]["severity"] == "info"
     assert "by design" in rest[0]["text"] and "a 3.0 of 32" in rest[0]["text"]
     assert kinds(diagnostic_flags(diag(5.0), config={"alignment": "rest", "code_dim": 3})) == [("low_rank", "a")]
+    # spare directions: a shared stream spanning directions the other modalities do not predict (an info)
+    dec = {"cross_modal_spectrum": {"shared": {"a": [0.49, 0.16, 0.005], "b": [0.8, 0.45]}},
+           "thresholds": {"shared_direction_min": 0.3}}
+    spare = diagnostic_flags(diag(20.0), dec)
+    assert kinds(spare) == [("spare_directions", "a")] and spare[0]["severity"] == "info"
+    assert "a (1 of 3; the rest R² 0.16 and 0.01)" in spare[0]["text"]
+    dec["thresholds"]["shared_direction_min"] = 0.5  # the run's own threshold decides; one flag for all
+    both = diagnostic_flags(diag(20.0), dec)
+    assert kinds(both) == [("spare_directions", "a, b")] and "b (1 of 2; the rest R² 0.45)" in both[0]["text"]
+    assert "a (0 of 3; the rest R² 0.49, 0.16 and 0.01)" in both[0]["text"]
+    assert diagnostic_flags(diag(20.0), {"cross_modal_spectrum": {"shared": {"a": [0.9], "b": []}}}) == []
+
+
+def test_cross_modal_table_counts_shared_directions_when_the_run_has_them():
+    from dsrsd_core.views import cross_modal_table
+
+    dec = {"cross_modal_r2": {"shared": {"a": 0.5, "b": 0.6}, "private": {"a": 0.1, "b": 0.1}},
+           "cross_modal_spectrum": {"shared": {"a": [0.49, 0.16, 0.005], "b": []}},
+           "thresholds": {"shared_direction_min": 0.3}}
+    t = cross_modal_table(dec, ["a", "b"]).set_index("modality")
+    assert t.loc["a", "shared directions the others predict"] == "1 of 3 (R² 0.49 · 0.16 · 0.01)"
+    assert t.loc["b", "shared directions the others predict"] == "n/a"
+    del dec["cross_modal_spectrum"]  # a run explained before the spectrum existed: no such column
+    assert "shared directions the others predict" not in cross_modal_table(dec, ["a", "b"]).columns
 
 
 def test_diagnostics_page_flags(app_env, stored):

@@ -86,6 +86,47 @@ def test_cross_modal_predictability_separates_shared_from_private_streams():
     assert max(cp.values()) < 0.05
 
 
+def test_direction_r2_is_the_r2_per_direction_and_ignores_linear_maps_of_the_stream():
+    rng = np.random.default_rng(3)
+    n = 4000
+    f, noise = rng.standard_normal(n), rng.standard_normal(n)
+    y = np.column_stack([f, noise])
+    pred = np.column_stack([f, np.zeros(n)])  # one direction predicted exactly, the other not at all
+    assert np.allclose(D.direction_r2(y, pred), [1.0, 0.0], atol=0.01)
+    mix = np.array([[2.0, 1.0], [-0.5, 3.0]])  # any invertible map of the stream: the same spectrum
+    assert np.allclose(D.direction_r2(y @ mix, pred @ mix), D.direction_r2(y, pred), atol=1e-9)
+    # one column: the ordinary R^2 (uncentred residuals, so a bias is an error)
+    one, guess = y[:, :1], 0.5 * f[:, None] + 0.2
+    r2 = 1 - ((one - guess) ** 2).sum() / ((one - one.mean()) ** 2).sum()
+    assert np.isclose(D.direction_r2(one, guess)[0], r2, rtol=1e-3)
+    # a rank-1 stream lifted into 4 coordinates spans one direction, whatever its width
+    lifted = np.outer(f, [1.0, -2.0, 0.5, 3.0])
+    assert len(D.direction_r2(lifted, lifted)) == 1
+
+
+def test_cross_modal_spectrum_counts_the_shared_directions():
+    """a and b share f in one direction of two; a's other direction is its own (g): one shared direction
+    each, where the scalar R^2 of the whole stream only says "about half"."""
+    rng = np.random.default_rng(4)
+    n = 1500
+    f, g, k = rng.standard_normal((3, n))
+    shared = np.zeros((n, 3, 2))
+    shared[:, 0] = np.column_stack([f + 0.2 * rng.standard_normal(n), g])
+    shared[:, 1] = np.column_stack([f + 0.2 * rng.standard_normal(n), 0.1 * rng.standard_normal(n)])
+    shared[:, 2] = np.column_stack([k, rng.standard_normal(n)])
+    split = split_of(n)
+    present = np.ones((n, 3), bool)
+    spec = D.cross_modal_spectrum(shared, present, split == "train", split == "test", MODS)
+    shared_dirs = {m: sum(v >= D.SHARED_DIRECTION_MIN for v in spec[m]) for m in MODS}
+    assert shared_dirs == {"a": 1, "b": 1, "c": 0}
+    assert spec["a"][0] > 0.9 and spec["a"][1] < 0.05
+    too_few = D.cross_modal_spectrum(shared[:40], present[:40], split[:40] == "train", split[:40] == "test", MODS)
+    assert too_few == {m: [] for m in MODS}
+    doc, _ = D.measure(shared, shared, present, split, MODS)
+    assert doc["cross_modal_spectrum"]["shared"] == spec
+    assert doc["thresholds"]["shared_direction_min"] == D.SHARED_DIRECTION_MIN
+
+
 def test_cka_is_one_for_a_rescaled_copy_zero_for_independence_and_rbf_sees_a_square():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((400, 3))

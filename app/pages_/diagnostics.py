@@ -26,7 +26,8 @@ with ui.guard():
                         help="Collapsed: a shared stream whose effective rank is under 1.2 (it barely varies). "
                              "Retrieval at chance: top-1 retrieval at most twice chance. Low rank: a shared stream "
                              "using under a quarter of its width, unless the model's low-rank code makes that "
-                             "the design (alignment “rest”).")
+                             "the design (alignment “rest”). Spare directions: directions of a shared stream the "
+                             "other modalities do not predict (a code wider than what is shared).")
             warnings = [f for f in flags if f["severity"] == "warning"]
             for f in warnings:
                 st.markdown(f":orange[:material/warning:] {f['text']}")

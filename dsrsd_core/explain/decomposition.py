@@ -6,7 +6,8 @@ embeddings themselves, fit on the training split and scored on the test split:
 * planted factors (synthetic runs): how well a linear and a small non-linear probe recover each
   planted factor from each stream (R^2 on test);
 * cross-modal predictability (every run): how much of one modality's shared stream the other
-  modalities' shared streams predict (ridge R^2), against the same for private streams;
+  modalities' shared streams predict (ridge R^2), against the same for private streams, and the
+  same R^2 direction by direction (how many directions of a shared stream are shared at all);
 * shared <-> private dependence: linear and RBF-kernel CKA (normalised HSIC) per modality;
 * the verdict: whether the labels "shared" and "private" can be trusted, with documented thresholds.
 """
@@ -27,6 +28,7 @@ SHARED_HELD_MIN = 0.5     # a shared factor's R^2 in each observing modality's s
 CROSS_MODAL_MIN = 0.3     # proxy: shared stream R^2 from the other modalities' shared streams
 CROSS_MODAL_GAP = 0.15    # proxy: ... above the same for the private stream
 DEPENDENCE_MAX = 0.2      # proxy: RBF CKA between a modality's shared and private streams
+SHARED_DIRECTION_MIN = 0.3  # a direction of a shared stream the others predict at least this well counts as shared
 COPY_RATIO = 0.5          # a private factor leaking into the shared stream at least this share of its
                           # private-stream R^2: the streams are near-copies for it, and the verdict is "not"
 MIN_TEST_SAMPLES = 50     # fewer test samples: probes are not run
@@ -45,31 +47,41 @@ def probe_r2(x_train, y_train, x_test, y_test, kind: str = "linear", seed: int =
     share the hidden layer. For several targets, the variance-weighted R^2, or with ``per_target`` an
     array of each target's R^2.
     """
-    # a collapsed (near-constant) column is no evidence; standardising it would blow its noise up
-    spread = x_train.std(0)
-    keep = spread > 1e-4 * max(float(spread.max()), 1e-12)
-    x_train, x_test = x_train[:, keep], x_test[:, keep]
-    scale = StandardScaler().fit(x_train)
-    xt, xs = scale.transform(x_train), scale.transform(x_test)
-    y_train, y_test = np.asarray(y_train, float), np.asarray(y_test, float)
     if kind == "linear":
-        model = RidgeCV(alphas=np.logspace(-3, 3, 13), alpha_per_target=y_train.ndim == 2)
+        model = RidgeCV(alphas=np.logspace(-3, 3, 13), alpha_per_target=np.ndim(y_train) == 2)
     elif kind == "mlp":
         # full-batch L-BFGS, 150 iterations: on a 25,000-sample run 3x faster than Adam with early
         # stopping, and test R^2 within +-0.03 of it or above (docs/performance.md)
         model = MLPRegressor(hidden_layer_sizes=(32,), alpha=1e-3, solver="lbfgs", max_iter=150, random_state=seed)
     else:
         raise ValueError(f"unknown probe {kind!r}")
-    y_mean, y_std = y_train.mean(0), y_train.std(0) + 1e-12
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # the iteration cap is the probe's budget
-        model.fit(xt, (y_train - y_mean) / y_std)
-    pred = model.predict(xs).reshape(y_test.shape) * y_std + y_mean
+    y_test = np.asarray(y_test, float)
+    pred = _fit_predict(model, x_train, y_train, x_test).reshape(y_test.shape)
     resid = ((y_test - pred) ** 2).sum(0)
     total = ((y_test - y_test.mean(0)) ** 2).sum(0)
     if per_target:
         return np.where(total > 0, 1 - resid / np.where(total > 0, total, 1), np.nan)
     return float(1 - resid.sum() / total.sum()) if total.sum() > 0 else float("nan")
+
+
+def ridge_predict(x_train, y_train, x_test) -> np.ndarray:
+    """The linear probe of :func:`probe_r2`, returning its predictions for ``x_test``."""
+    model = RidgeCV(alphas=np.logspace(-3, 3, 13), alpha_per_target=np.ndim(y_train) == 2)
+    return _fit_predict(model, x_train, y_train, x_test)
+
+
+def _fit_predict(model, x_train, y_train, x_test) -> np.ndarray:
+    """Fit ``model`` on standardised inputs and targets, predict ``x_test`` in the targets' units."""
+    # a collapsed (near-constant) column is no evidence; standardising it would blow its noise up
+    spread = x_train.std(0)
+    keep = spread > 1e-4 * max(float(spread.max()), 1e-12)
+    scale = StandardScaler().fit(x_train[:, keep])
+    y_train = np.asarray(y_train, float)
+    y_mean, y_std = y_train.mean(0), y_train.std(0) + 1e-12
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the iteration cap is the probe's budget
+        model.fit(scale.transform(x_train[:, keep]), (y_train - y_mean) / y_std)
+    return model.predict(scale.transform(x_test[:, keep])).reshape(len(x_test), *y_train.shape[1:]) * y_std + y_mean
 
 
 def _gram_rbf(x: np.ndarray) -> np.ndarray:
@@ -197,6 +209,46 @@ def cross_modal_predictability(emb, present, train, test, modalities: list[str])
     return out
 
 
+def direction_r2(y: np.ndarray, pred: np.ndarray, rel_tol: float = 1e-6) -> list[float]:
+    """Held-out R^2 of ``pred`` for ``y`` (n, k) along each direction of y's own space, largest first.
+
+        R^2(u) = 1 - u' E u / u' S u,   S = Cov(y),  E = (y - pred)'(y - pred) / (n - 1)
+
+    Its stationary values are the eigenvalues of I - W' E W, where W whitens S on the directions
+    y spans (eigenvalues above ``rel_tol`` times the largest; a lifted low-rank code spans few).
+    They do not change under any invertible linear map of y, and for one column the single value
+    is the ordinary R^2 (with uncentred residuals, so a biased prediction is penalised as there).
+    """
+    y, pred = np.asarray(y, np.float64), np.asarray(pred, np.float64)
+    n = len(y)
+    yc = y - y.mean(0)
+    w, v = np.linalg.eigh(yc.T @ yc / (n - 1))
+    keep = w > rel_tol * max(float(w.max()), 1e-300)
+    if not keep.any():
+        return []
+    whiten = v[:, keep] / np.sqrt(w[keep])
+    r = y - pred
+    resid = whiten.T @ (r.T @ r / (n - 1)) @ whiten
+    return sorted((1.0 - np.linalg.eigvalsh((resid + resid.T) / 2)).tolist(), reverse=True)
+
+
+def cross_modal_spectrum(emb, present, train, test, modalities: list[str]) -> dict[str, list[float]]:
+    """Per modality m: :func:`direction_r2` of m's stream predicted from the other modalities'
+    streams (the ridge of :func:`cross_modal_predictability`, fit on train, scored on test). The
+    number of values at or above ``SHARED_DIRECTION_MIN`` is how many directions m shares with the
+    others; a code wider than that keeps spare directions. Empty lists when too few samples."""
+    everyone = present.all(1)
+    tr, te = train & everyone, test & everyone
+    if len(modalities) < 2 or tr.sum() < MIN_TRAIN_SAMPLES or te.sum() < MIN_TEST_SAMPLES:
+        return {m: [] for m in modalities}
+    out = {}
+    for j, m in enumerate(modalities):
+        x = emb[:, [i for i in range(len(modalities)) if i != j]].reshape(len(emb), -1)
+        pred = ridge_predict(x[tr], emb[tr, j], x[te])
+        out[m] = [round(v, 4) for v in direction_r2(emb[te, j], pred)]
+    return out
+
+
 def shared_private_dependence(shared, private, present, test, modalities: list[str], max_rows: int = 1500,
                               seed: int = 0) -> dict[str, dict]:
     """Per modality, linear and RBF CKA between its shared and private streams on the test split."""
@@ -321,6 +373,7 @@ def measure(shared, private, present, split, modalities: list[str], latents: dic
         skipped.append("planted-factor probes: no planted truth (real data)")
     cross_s = cross_modal_predictability(shared, present, train, test, modalities)
     cross_p = cross_modal_predictability(private, present, train, test, modalities)
+    spectrum = cross_modal_spectrum(shared, present, train, test, modalities)
     dependence = shared_private_dependence(shared, private, present, test, modalities, seed=seed)
     collapsed = collapsed_streams(shared, present, test, modalities)
     planted_verdict = verdict(placement, cross_s, cross_p, dependence, collapsed) if placement else None
@@ -331,11 +384,13 @@ def measure(shared, private, present, split, modalities: list[str], latents: dic
         "proxy_verdict": proxy_verdict,
         "placement": placement,
         "cross_modal_r2": {"shared": cross_s, "private": cross_p},
+        "cross_modal_spectrum": {"shared": spectrum},
         "shared_private_dependence": dependence,
         "collapsed": collapsed,
         "thresholds": {"private_leak_max": PRIVATE_LEAK_MAX, "private_held_min": PRIVATE_HELD_MIN,
                        "copy_ratio": COPY_RATIO,
                        "shared_held_min": SHARED_HELD_MIN, "cross_modal_min": CROSS_MODAL_MIN,
-                       "cross_modal_gap": CROSS_MODAL_GAP, "dependence_max": DEPENDENCE_MAX},
+                       "cross_modal_gap": CROSS_MODAL_GAP, "dependence_max": DEPENDENCE_MAX,
+                       "shared_direction_min": SHARED_DIRECTION_MIN},
     }
     return doc, rows
