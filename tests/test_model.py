@@ -18,6 +18,19 @@ def make(n=32, **kw):
     return model.eval(), tensors, data
 
 
+def default_model(n=48, seed=7):
+    """DSRSD-Net as the defaults build it (decoders included), normalisation fitted: model, data, tensors."""
+    from dsrsd_core.models import build_model
+    from dsrsd_core.train.config import Config
+
+    torch.manual_seed(0)
+    data = random_data(n, seed=seed)
+    model = build_model(data.specs(), len(data.classes), Config())
+    t = to_tensors(data)
+    model.fit_normalisation(t)
+    return model, data, t
+
+
 def test_residual_identity_holds_exactly():
     ds = ResidualDualStream(16, 8)
     h = torch.randn(50, 16, dtype=torch.float64)
@@ -232,14 +245,8 @@ def test_backprojection_and_reconstruction_terms_equal_their_row_indexed_definit
     """The training terms use presence as weights (no row indexing per batch); they must equal the
     per-modality formulas on the present rows, with some modalities missing."""
     from dsrsd_core.model.reconstruction import input_summary, reconstruction_error
-    from dsrsd_core.models import build_model
-    from dsrsd_core.train.config import Config
 
-    torch.manual_seed(0)
-    data = random_data(48, seed=7)
-    model = build_model(data.specs(), len(data.classes), Config())
-    t = to_tensors(data)
-    model.fit_normalisation(t)
+    model, data, t = default_model()
     t["present"] = t["present"].clone()
     t["present"][:10, 0] = False
     t["present"][5:20, 2] = False
@@ -272,11 +279,7 @@ def test_precomputed_input_summaries_give_the_same_reconstruction_error():
     from dsrsd_core.train.batching import select
     from dsrsd_core.train.config import Config
 
-    torch.manual_seed(0)
-    data = random_data(48, seed=7)
-    model = build_model(data.specs(), len(data.classes), Config())
-    t = to_tensors(data)
-    model.fit_normalisation(t)
+    model, data, t = default_model()
     t["present"] = t["present"].clone()
     t["present"][:10, 0] = False
     m0 = model.modalities[0]
