@@ -139,11 +139,14 @@ def test_benchmark_decomposition_metrics_are_computed(cohort_600, tmp_path):
         for m in ("profile", "clickstream", "assessments"):
             assert np.isfinite(r[f"cross_shared_{m}"]) and np.isfinite(r[f"cross_private_{m}"])
             assert 0 <= r[f"cka_{m}"] <= 1 + 1e-6
+            assert r[f"shared_directions_{m}"] in range(0, 33)
         cell = json.loads((out / "cells" / name / "seed0.json").read_text())
         d = cell["decomposition"]
         assert d["verdict"] in ("trusted", "partly", "not") and d["verdict_basis"] == "planted factors"
         assert sum(d["stream_mean_abs"].values()) > 0
         shared = sum(v for k, v in d["stream_mean_abs"].items() if k.endswith(".shared"))
         assert d["shared_attribution"] == pytest.approx(shared / sum(d["stream_mean_abs"].values()))
+        if name == "dsrsd_net":  # a 3-dimensional code spans at most 3 directions
+            assert all(0 <= n <= 3 for n in d["shared_directions"].values())
     md = (out / "results.md").read_text()
     assert "## Decomposition" in md and "verdict T/P/N" in md and "min sh" in md

@@ -80,7 +80,7 @@ def has_streams(model) -> bool:
 def decomposition(model, data, split: np.ndarray, truth: dict | None, seed: int = 0) -> dict | None:
     """The decomposition measures of a trained model with shared/private streams (module docstring);
     ``None`` when the model has no such streams."""
-    from ..explain.decomposition import measure
+    from ..explain.decomposition import SHARED_DIRECTION_MIN, measure
     from ..explain.planted import planted_factors, planted_latents, shared_signal_fraction
     from ..explain.recorder import encode_all
     from ..explain.shapley import exact_stream_shapley
@@ -132,6 +132,9 @@ def decomposition(model, data, split: np.ndarray, truth: dict | None, seed: int 
         "cka": {m: v["rbf_cka"] for m, v in dep.items()},
         "linear_cka": {m: v["linear_cka"] for m, v in dep.items()},
         "collapsed": doc["collapsed"],
+        # how many directions of each shared stream the other modalities predict (the code's used width)
+        "shared_directions": {m: sum(v >= SHARED_DIRECTION_MIN for v in values)
+                              for m, values in doc["cross_modal_spectrum"]["shared"].items() if values},
     }
 
 

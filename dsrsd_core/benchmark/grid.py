@@ -247,6 +247,8 @@ def results_frame(cells: list[dict], modalities: list[str]) -> pd.DataFrame:
                 add(c, "test", f"cross_shared_{m}", d["cross_shared"].get(m))
                 add(c, "test", f"cross_private_{m}", d["cross_private"].get(m))
                 add(c, "test", f"cka_{m}", d["cka"].get(m))
+                if m in d.get("shared_directions", {}):  # cells written before it have none
+                    add(c, "test", f"shared_directions_{m}", d["shared_directions"][m])
         add(c, "train", "best_epoch", c["best_epoch"])
         add(c, "train", "seconds", c["seconds"]["total"])
     return pd.DataFrame(rows, columns=["model", "seed", "split", "metric", "value"])
