@@ -300,6 +300,14 @@ def test_precomputed_input_summaries_give_the_same_reconstruction_error():
     assert torch.equal(plain, cached)
     no_decoders = build_model(data.specs(), len(data.classes), Config(w_reconstruction=0.0))
     assert no_decoders.input_summaries(t) == {}
+    # a table over the memory budget is left to the batches (a many-valued category's one-hot)
+    width = {m: whole[m].shape[1] for m in model.modalities}
+    widest = max(width, key=width.get)
+    budget = 48 * 4 * (width[widest] - 1)
+    assert set(model.input_summaries(t, max_bytes=budget)) == {m for m in model.modalities if width[m] < width[widest]}
+    partial = {**t, **{m: {**t[m], "summary": s} for m, s in model.input_summaries(t, max_bytes=budget).items()}}
+    torch.manual_seed(1)
+    assert torch.equal(model.train()(select(partial, rows))["reconstruction"], plain)
 
 
 def test_optimizer_is_fused_where_torch_has_the_kernel_and_foreach_otherwise(monkeypatch):

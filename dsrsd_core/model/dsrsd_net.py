@@ -118,17 +118,23 @@ class DSRSDNet(nn.Module):
         return (err / var.clamp_min(1e-6))[ok].mean() if bool(ok.any()) else enc["h"].new_zeros(())
 
     @torch.no_grad()
-    def input_summaries(self, tensors: dict, chunk: int = 4096) -> dict[str, torch.Tensor]:
+    def input_summaries(self, tensors: dict, chunk: int = 4096, max_bytes: int = 256 * 2**20) -> dict[str, torch.Tensor]:
         """Every sample's reconstruction target per modality, ``{modality: (N, D)}`` (empty without
         decoders). The trainer computes them once and hands them in as ``batch[m]["summary"]``: they
         depend only on the inputs and the fitted standardisation, both fixed while training, and
-        building them batch by batch was a tenth of an epoch on the synthetic cohort."""
+        building them batch by batch was a tenth of an epoch on the synthetic cohort. A modality whose
+        table would pass ``max_bytes`` is left out and summarised batch by batch as before: the one-hot
+        of a category with many values (a knowledge-tracing item id: ~17,000 on ASSISTments 2009) over
+        every sample would take gigabytes."""
         if self.decoders is None:
             return {}
         out = {}
         for m in self.modalities:
             b = {k: v for k, v in tensors[m].items() if v is not None and k not in ("emb", "summary")}
             n = len(next(iter(b.values())))
+            width = input_summary(self.encoders[m], {k: v[:1] for k, v in b.items()}).shape[-1]
+            if n * width * 4 > max_bytes:
+                continue
             out[m] = torch.cat([input_summary(self.encoders[m], {k: v[i:i + chunk] for k, v in b.items()})
                                 for i in range(0, n, chunk)])
         return out

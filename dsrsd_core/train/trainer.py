@@ -58,7 +58,7 @@ def drop_modalities(present: torch.Tensor, p: float, generator: torch.Generator 
 def make_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
     """AdamW, fused where this torch supports it for the model's device (CPU from torch 2.4, CUDA):
     one kernel per step for all parameter tensors, about 4x faster than ``foreach`` on CPU with
-    DSRSD-Net's 78 small tensors (benchmarks/throughput.py); else ``foreach``, the same update."""
+    DSRSD-Net's 78 small tensors (docs/performance.md); else ``foreach``, the same update."""
     params = list(model.parameters())
     try:
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
