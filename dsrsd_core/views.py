@@ -598,12 +598,18 @@ def cross_modal_table(decomposition: Mapping, modalities: Sequence[str]) -> pd.D
     return pd.DataFrame(rows)
 
 
+def shared_direction_count(values: Sequence[float], threshold: float) -> int:
+    """How many directions of a shared stream the other modalities predict at R² ≥ ``threshold``, from
+    its ``decomposition.json:cross_modal_spectrum`` values (``thresholds.shared_direction_min``)."""
+    return sum(v >= threshold for v in values or [])
+
+
 def shared_directions_text(values: Sequence[float], threshold: float) -> str:
-    """``"1 of 3 (R² 0.49 · 0.16 · 0.01)"``: how many directions of a shared stream the other modalities
-    predict at R² ≥ ``threshold``, and the R² of each (``decomposition.json:cross_modal_spectrum``)."""
+    """``"1 of 3 (R² 0.49 · 0.16 · 0.01)"``: :func:`shared_direction_count` out of the directions the
+    stream spans, and the R² of each."""
     if not values:
         return "n/a"
-    n = sum(v >= threshold for v in values)
+    n = shared_direction_count(values, threshold)
     return f"{n} of {len(values)} (R² {' · '.join(f'{max(v, 0.0):.2f}' for v in values)})"
 
 
@@ -686,7 +692,7 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
     threshold = ((decomposition or {}).get("thresholds", {}) or {}).get("shared_direction_min", 0.3)
     spare = []
     for m, values in (((decomposition or {}).get("cross_modal_spectrum", {}) or {}).get("shared", {}) or {}).items():
-        n = sum(v >= threshold for v in values or [])
+        n = shared_direction_count(values, threshold)
         if values and n < len(values) and m not in collapsed:
             rest_r2 = join_and([f"{max(v, 0.0):.2f}" for v in values[n:]])
             spare.append((m, f"{m} ({n} of {len(values)}; the rest R² {rest_r2})"))

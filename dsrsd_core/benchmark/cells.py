@@ -81,6 +81,7 @@ def decomposition(model, data, split: np.ndarray, truth: dict | None, seed: int 
     """The decomposition measures of a trained model with shared/private streams (module docstring);
     ``None`` when the model has no such streams."""
     from ..explain.decomposition import SHARED_DIRECTION_MIN, measure
+    from ..views import shared_direction_count
     from ..explain.planted import planted_factors, planted_latents, shared_signal_fraction
     from ..explain.recorder import encode_all
     from ..explain.shapley import exact_stream_shapley
@@ -133,7 +134,7 @@ def decomposition(model, data, split: np.ndarray, truth: dict | None, seed: int 
         "linear_cka": {m: v["linear_cka"] for m, v in dep.items()},
         "collapsed": doc["collapsed"],
         # how many directions of each shared stream the other modalities predict (the code's used width)
-        "shared_directions": {m: sum(v >= SHARED_DIRECTION_MIN for v in values)
+        "shared_directions": {m: shared_direction_count(values, SHARED_DIRECTION_MIN)
                               for m, values in doc["cross_modal_spectrum"]["shared"].items() if values},
     }
 

@@ -194,18 +194,31 @@ def factor_placement(rows: list[dict], factors: dict) -> dict:
     return out
 
 
-def cross_modal_predictability(emb, present, train, test, modalities: list[str]) -> dict[str, float]:
-    """Per modality m: ridge R^2 of m's stream (all k dims) from the other modalities' streams of
-    the same kind, concatenated. Uses samples where every modality is present; NaN when too few."""
-    out = {}
+def cross_modal_predictions(emb, present, train, test, modalities: list[str]) -> dict | None:
+    """Per modality m: (m's stream on the test split, its prediction by a ridge on the other
+    modalities' streams of the same kind, concatenated, fit on train). Only samples where every
+    modality is present; None when too few."""
     everyone = present.all(1)
     tr, te = train & everyone, test & everyone
     if len(modalities) < 2 or tr.sum() < MIN_TRAIN_SAMPLES or te.sum() < MIN_TEST_SAMPLES:
-        return {m: float("nan") for m in modalities}
+        return None
+    out = {}
     for j, m in enumerate(modalities):
-        others = [i for i in range(len(modalities)) if i != j]
-        x = emb[:, others].reshape(len(emb), -1)
-        out[m] = probe_r2(x[tr], emb[tr, j], x[te], emb[te, j], "linear")
+        x = emb[:, [i for i in range(len(modalities)) if i != j]].reshape(len(emb), -1)
+        out[m] = (np.asarray(emb[te, j], float), ridge_predict(x[tr], emb[tr, j], x[te]))
+    return out
+
+
+def cross_modal_predictability(emb, present, train, test, modalities: list[str], predictions=None) -> dict[str, float]:
+    """Per modality m: test R^2 (variance-weighted over the stream's k dims) of
+    :func:`cross_modal_predictions`; NaN when too few samples. ``predictions``: theirs, if computed."""
+    predictions = predictions or cross_modal_predictions(emb, present, train, test, modalities)
+    if predictions is None:
+        return {m: float("nan") for m in modalities}
+    out = {}
+    for m, (y, pred) in predictions.items():
+        total = ((y - y.mean(0)) ** 2).sum()
+        out[m] = float(1 - ((y - pred) ** 2).sum() / total) if total > 0 else float("nan")
     return out
 
 
@@ -232,21 +245,14 @@ def direction_r2(y: np.ndarray, pred: np.ndarray, rel_tol: float = 1e-6) -> list
     return sorted((1.0 - np.linalg.eigvalsh((resid + resid.T) / 2)).tolist(), reverse=True)
 
 
-def cross_modal_spectrum(emb, present, train, test, modalities: list[str]) -> dict[str, list[float]]:
-    """Per modality m: :func:`direction_r2` of m's stream predicted from the other modalities'
-    streams (the ridge of :func:`cross_modal_predictability`, fit on train, scored on test). The
-    number of values at or above ``SHARED_DIRECTION_MIN`` is how many directions m shares with the
-    others; a code wider than that keeps spare directions. Empty lists when too few samples."""
-    everyone = present.all(1)
-    tr, te = train & everyone, test & everyone
-    if len(modalities) < 2 or tr.sum() < MIN_TRAIN_SAMPLES or te.sum() < MIN_TEST_SAMPLES:
+def cross_modal_spectrum(emb, present, train, test, modalities: list[str], predictions=None) -> dict[str, list[float]]:
+    """Per modality m: :func:`direction_r2` of :func:`cross_modal_predictions`. The number of values
+    at or above ``SHARED_DIRECTION_MIN`` is how many directions m shares with the others; a code wider
+    than that keeps spare directions. Empty lists when too few samples."""
+    predictions = predictions or cross_modal_predictions(emb, present, train, test, modalities)
+    if predictions is None:
         return {m: [] for m in modalities}
-    out = {}
-    for j, m in enumerate(modalities):
-        x = emb[:, [i for i in range(len(modalities)) if i != j]].reshape(len(emb), -1)
-        pred = ridge_predict(x[tr], emb[tr, j], x[te])
-        out[m] = [round(v, 4) for v in direction_r2(emb[te, j], pred)]
-    return out
+    return {m: [round(v, 4) for v in direction_r2(y, pred)] for m, (y, pred) in predictions.items()}
 
 
 def shared_private_dependence(shared, private, present, test, modalities: list[str], max_rows: int = 1500,
@@ -371,9 +377,10 @@ def measure(shared, private, present, split, modalities: list[str], latents: dic
                 rows += [dict(r, stream=r["stream"].replace(".shared", ".encoding")) for r in held]
     elif factors is None:
         skipped.append("planted-factor probes: no planted truth (real data)")
-    cross_s = cross_modal_predictability(shared, present, train, test, modalities)
+    fitted = cross_modal_predictions(shared, present, train, test, modalities)  # one fit, two measures
+    cross_s = cross_modal_predictability(shared, present, train, test, modalities, fitted)
     cross_p = cross_modal_predictability(private, present, train, test, modalities)
-    spectrum = cross_modal_spectrum(shared, present, train, test, modalities)
+    spectrum = cross_modal_spectrum(shared, present, train, test, modalities, fitted)
     dependence = shared_private_dependence(shared, private, present, test, modalities, seed=seed)
     collapsed = collapsed_streams(shared, present, test, modalities)
     planted_verdict = verdict(placement, cross_s, cross_p, dependence, collapsed) if placement else None
