@@ -644,9 +644,11 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
     Each flag: ``kind`` (``collapsed``, ``retrieval_at_chance``, ``low_rank``, ``spare_directions``,
     ``by_design``), ``severity``
     (``warning`` or ``info``), ``subject`` (modality or pair) and ``text``. A shared stream is *collapsed*
-    when ``decomposition.json:collapsed`` names it or its effective rank is below 1.2; retrieval is *at chance*
-    when top-1 retrieval ≤ 2 x chance; a rank is *low* below a quarter of the stream width, except that with
-    the low-rank code (``alignment == "rest"``) a rank at most ``code_dim`` is by design (an info, not a flag).
+    when ``decomposition.json:collapsed`` names it or its effective rank is below 1.2 (unless the model lets it
+    span one direction only: ``decomposition.json:shared_widths``, a code pruned to width 1); retrieval is
+    *at chance* when top-1 retrieval ≤ 2 x chance; a rank is *low* below a quarter of the stream width, except
+    that with the low-rank code (``alignment == "rest"``) a rank at most the code's width (``shared_widths``,
+    else ``code_dim``) is by design (an info, not a flag).
     *Spare directions* (info): a shared stream spans directions the other modalities do not predict
     (``decomposition.json:cross_modal_spectrum`` below ``shared_direction_min``).
     """
@@ -655,12 +657,14 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
     collapsed = set((decomposition or {}).get("collapsed", []) or [])
     rest = config.get("alignment") == "rest"
     code_dim = config.get("code_dim") if rest else None
+    widths = (decomposition or {}).get("shared_widths", {}) or {}
     flags: list[dict] = []
-    by_design: list[tuple[str, float]] = []
+    by_design: list[tuple[str, float, int]] = []
     for m in list(per) + sorted(collapsed - set(per)):
         d = per.get(m, {}) or {}
         rank, dims = d.get("shared_effective_rank"), d.get("dims")
-        if m in collapsed or (rank is not None and rank < COLLAPSE_RANK):
+        width = widths.get(m, code_dim)
+        if m in collapsed or (rank is not None and rank < COLLAPSE_RANK and (width is None or width > 1)):
             flags.append({"kind": "collapsed", "severity": "warning", "subject": m,
                           "text": f"The {m} shared stream has collapsed"
                                   + (f" (effective rank {rank:.2f})" if rank is not None else "")
@@ -669,8 +673,8 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
             continue
         if rank is None:
             continue
-        if code_dim and rank <= code_dim + 0.05:
-            by_design.append((m, rank))
+        if width and rest and rank <= width + 0.05:
+            by_design.append((m, rank, width))
         elif dims and rank < LOW_RANK_FRACTION * dims:
             flags.append({"kind": "low_rank", "severity": "warning", "subject": m,
                           "text": f"The {m} shared stream uses only about {rank:.1f} of its {dims} directions "
@@ -701,13 +705,18 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
                       "text": f"Shared streams spanning directions the other modalities do not predict (R² under "
                               f"{threshold:g} on the test split): {join_and([t for _, t in spare])}. What those "
                               "directions hold, the other modalities do not carry: a narrower shared code "
-                              "(`code_dim`) may suit this data better (docs/benchmarks.md, section 9)."})
+                              "(`code_dim`, or pruned per modality with `code_prune_r2`) may suit this data better "
+                              "(docs/benchmarks.md, sections 9 and 10)."})
     if by_design:
-        mods = join_and([f"{m} {r:.1f}" for m, r in by_design])
-        flags.append({"kind": "by_design", "severity": "info", "subject": ", ".join(m for m, _ in by_design),
+        mods = join_and([f"{m} {r:.1f}" for m, r, _ in by_design])
+        pruned = any(w != code_dim for _, _, w in by_design)
+        code = (f"a code per modality pruned to the directions the other modalities predict "
+                f"({join_and([f'{m} {w}' for m, _, w in by_design])} of {code_dim})" if pruned
+                else f"a {code_dim}-dimensional code per modality")
+        flags.append({"kind": "by_design", "severity": "info", "subject": ", ".join(m for m, *_ in by_design),
                       "text": f"Shared streams using few directions ({mods} of {per[by_design[0][0]].get('dims', '?')}"
-                              f"): by design, since this model aligns a {code_dim}-dimensional code per modality "
-                              f"(alignment “rest”), so a rank up to {code_dim} is expected. Not a problem."})
+                              f"): by design, since this model aligns {code} (alignment “rest”), so a rank up to "
+                              f"the code's width is expected. Not a problem."})
     return flags
 
 

@@ -549,6 +549,11 @@ def test_diagnostic_flags_on_hand_made_documents():
     assert kinds(rest) == [("by_design", "a")] and rest[0]["severity"] == "info"
     assert "by design" in rest[0]["text"] and "a 3.0 of 32" in rest[0]["text"]
     assert kinds(diagnostic_flags(diag(5.0), config={"alignment": "rest", "code_dim": 3})) == [("low_rank", "a")]
+    # a code pruned to one direction has rank 1 by design, not a collapse; wider, rank 1 still is one
+    pruned = diagnostic_flags(diag(1.0), {"shared_widths": {"a": 1, "b": 3}}, {"alignment": "rest", "code_dim": 3})
+    assert kinds(pruned) == [("by_design", "a")] and "a 1 of 3" in pruned[0]["text"]
+    assert kinds(diagnostic_flags(diag(1.1), {"shared_widths": {"a": 2, "b": 3}},
+                                  {"alignment": "rest", "code_dim": 3})) == [("collapsed", "a")]
     # spare directions: a shared stream spanning directions the other modalities do not predict (an info)
     dec = {"cross_modal_spectrum": {"shared": {"a": [0.49, 0.16, 0.005], "b": [0.8, 0.45]}},
            "thresholds": {"shared_direction_min": 0.3}}

@@ -184,3 +184,17 @@ def test_a_private_factor_copied_into_the_shared_stream_makes_the_verdict_not():
     assert any(c.get("copied") for c in place["g"]["checks"])
     v = D.verdict(place, {}, {}, {}, [])
     assert v["level"] == "not" and "near-copies" in v["reason"]
+
+
+def test_a_stream_allowed_one_direction_collapses_only_when_it_stops_varying():
+    """A code pruned to width 1 lifts to a rank-1 shared stream: that is its design, not a collapse.
+    The same stream collapses when it barely varies, and a wider stream of rank 1 has collapsed."""
+    rng = np.random.default_rng(0)
+    n = 200
+    rank1 = rng.normal(size=(n, 1)) @ rng.normal(size=(1, 8))
+    shared = np.stack([rank1, rng.normal(size=(n, 8)), 1e-6 * rank1], 1)
+    present, test = np.ones((n, 3), bool), np.ones(n, bool)
+    mods = ["a", "b", "c"]
+    assert D.collapsed_streams(shared, present, test, mods) == ["a", "c"]
+    assert D.collapsed_streams(shared, present, test, mods, {"a": 1, "b": 3, "c": 1}) == ["c"]
+    assert D.collapsed_streams(shared, present, test, mods, {"a": 2, "b": 3, "c": 1}) == ["a", "c"]

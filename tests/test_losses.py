@@ -207,3 +207,56 @@ def test_total_is_the_documented_weighted_sum_of_the_logged_terms():
                 + 0.9 * t["backprojection"] + 1.1 * t["reconstruction"])
     assert torch.allclose(t["total"], expected, atol=1e-5)
     assert min(float(t[k]) for k in ("infonce", "regression", "independence", "orthogonality")) > 0
+
+
+def test_dims_give_the_loss_of_the_kept_columns_alone():
+    """A pruned code keeps some coordinates; with ``dims`` each loss must equal the loss of those
+    columns alone, batch by batch, whatever the dropped columns hold."""
+    from dsrsd_core.losses import spread_floor, unexplained_variance
+
+    g = torch.Generator().manual_seed(4)
+    c = torch.randn(3, 50, 4, generator=g) * torch.tensor([1.0, 0.5, 2.0, 0.2])
+    c[1, :, 2] += c[1, :, 0]  # correlated columns, so the off-diagonal term is not 0
+    c_hat = c + torch.randn(3, 50, 4, generator=g)
+    dims = torch.tensor([[1, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 0]], dtype=torch.bool)
+    for loss in (lambda x, d=None: decorrelation(x, 1.0, dims=d), lambda x, d=None: spread_floor(x, 1.0, dims=d)):
+        ref = torch.stack([loss(c[m][:, dims[m]]) for m in range(3)]).mean()
+        assert torch.allclose(loss(c, dims), ref, atol=1e-6)
+    for per_dim in (True, False):
+        ref = torch.stack([unexplained_variance(c[m][:, dims[m]], c_hat[m][:, dims[m]], per_dim) for m in range(3)])
+        assert torch.allclose(unexplained_variance(c, c_hat, per_dim, dims=dims), ref.mean(), atol=1e-6)
+    # a one-column code still has its variance floor
+    assert decorrelation(0.1 * c[0][:, :1], 1.0).item() > 0.8
+
+
+def test_objective_of_a_pruned_code_leaves_the_dropped_coordinates_out():
+    """Every term of a pruned model equals the term computed on the kept coordinates alone."""
+    from dsrsd_core.train.config import Config
+    from dsrsd_core.train.objective import alignment_terms, separation_terms
+
+    g = torch.Generator().manual_seed(5)
+    mask = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 1, 1]], dtype=torch.float32)
+    out = {"c": torch.randn(48, 3, 3, generator=g) * mask, "p": torch.randn(48, 3, 5, generator=g),
+           "logits": torch.zeros(48, 2), "code_mask": mask}
+    out["p"][:, 2, :1] += out["c"][:, 1, :1]
+    out["z"] = out["c"]
+    out["z_hat"] = (out["c"] + torch.randn(48, 3, 3, generator=g)) * mask
+    kept = [mask[m].bool() for m in range(3)]
+    ref = {"c": torch.cat([out["c"][:, m][:, kept[m]] for m in range(3)], 1)}  # codes side by side
+    for cfg in (Config(), Config(code_floor="total")):
+        present = torch.ones(48, 3, dtype=torch.bool)
+        nce, reg = alignment_terms(out, present, cfg)
+        sep = separation_terms(out, present, cfg)
+        loop = separation_terms(out, present.clone().index_fill_(0, torch.tensor([0]), False), cfg)  # masked path
+        per_dim = cfg.code_floor == "per_dim"
+        ref_reg = torch.stack([unexplained_variance(out["z"][:, m][:, kept[m]], out["z_hat"][:, m][:, kept[m]],
+                                                    per_dim) for m in range(3)]).mean()
+        assert torch.allclose(reg, ref_reg, atol=1e-5)
+        assert torch.allclose(sep["orthogonality"], orthogonality(ref["c"], out["p"].flatten(1)), atol=1e-5)
+        ref_ind = linear_predictability(out["p"].transpose(0, 1), ref["c"])
+        assert torch.allclose(sep["independence"], ref_ind, atol=1e-5) and ref_ind > 0.05
+        for terms, rows in ((sep, slice(None)), (loop, slice(1, None))):  # the batched and the masked path
+            codes = [out["c"][rows, m][:, kept[m]] for m in range(3)]
+            ref_dec = torch.stack([decorrelation(x, 0.0) + spread_floor(x, cfg.variance_floor) if not per_dim
+                                   else decorrelation(x, cfg.variance_floor) for x in codes]).mean()
+            assert torch.allclose(terms["decorrelation"], ref_dec, atol=1e-5)

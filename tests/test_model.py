@@ -330,3 +330,44 @@ def test_optimizer_is_fused_where_torch_has_the_kernel_and_foreach_otherwise(mon
     monkeypatch.setattr(torch.optim, "AdamW", no_fused)
     opt = trainer.make_optimizer(model, Config(lr=0.01))
     assert opt.defaults["foreach"] and not opt.defaults.get("fused") and opt.defaults["lr"] == 0.01
+
+
+def _r2(c, c_hat):
+    return 1 - (c - c_hat).pow(2).mean(0) / c.var(0)
+
+
+def test_pruning_keeps_the_best_predicted_directions_in_decorrelated_unit_coordinates(tmp_path):
+    """prune_codes re-expresses each code in the directions of its regression on the other modalities:
+    the kept coordinate's R^2 is the best direction's, its variance 1; the lifted shared stream loses
+    only the dropped directions' part, and a pruned model round-trips through its weights."""
+    model, tensors, data = make(200, **REST)
+    before = model.encode(tensors)
+    spectra, changed = model.prune_codes(tensors, min_r2=0.99)  # an untrained model: keeps one direction each
+    assert set(spectra) == set(model.modalities) and changed
+    after = model.encode(tensors)
+    mask = model.code_masks()
+    assert mask.sum(1).tolist() == [1.0] * len(model.modalities)
+    for j, m in enumerate(model.modalities):
+        r2 = spectra[m]
+        assert r2 == sorted(r2, reverse=True) and max(r2) <= 1
+        rows = tensors["present"][:, j] & (tensors["present"].sum(1) >= 2)  # where the others predict it
+        c, c_hat = after["c"][rows, j, :1].detach(), after["z_hat"][rows, j, :1].detach()
+        assert abs(float(_r2(c, c_hat)) - r2[0]) < 1e-3
+        assert abs(float(c.var()) - 1) < 1e-3
+        # s is the lift of the kept direction alone: removing the same part from the old code gives it
+        basis = torch.linalg.inv(model.dual[m].code_basis)
+        kept_part = (before["c"][:, j] @ basis * mask[j]) @ model.dual[m].code_basis
+        assert torch.allclose(after["s"][:, j], model.dual[m].lift(kept_part), atol=1e-4)
+    assert model.prune_codes(tensors, 0.99)[1] == []  # a code is pruned once
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    clone = DSRSDNet(data.specs(), len(data.classes), d_model=16, d_stream=8, **REST)
+    clone.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
+    assert torch.equal(clone.eval()(tensors)["logits"], model(tensors)["logits"])
+
+
+def test_pruning_leaves_a_code_whose_every_direction_is_shared():
+    model, tensors, _ = make(200, **REST)
+    before = model(tensors)["logits"]
+    spectra, changed = model.prune_codes(tensors, min_r2=-1e9)
+    assert changed == [] and model.code_masks() is None and len(spectra) == len(model.modalities)
+    assert torch.equal(model(tensors)["logits"], before)

@@ -93,3 +93,23 @@ def test_non_finite_loss_names_epoch_and_term_and_keeps_last_checkpoint(tmp_path
     msg = str(e.value)
     assert "epoch 4" in msg and "'orthogonality'" in msg and "nan" in msg and "epoch 3" in msg
     assert ckpt.load()["epoch"] == 3
+
+
+def test_training_that_pruned_its_codes_resumes_bit_identically(tmp_path, one_torch_thread):
+    """Codes pruned at epoch 2 (buffers created then, optimiser moments of the re-expressed weights
+    reset): an interruption after it resumes to the same result, and no checkpoint predates it."""
+    data, split, cfg, make = setup(code_prune_r2=0.99, code_prune_epoch=2, min_epochs=1)
+    plain = train_model(make, data, split, cfg, "cpu", progress=False)
+    assert plain.model.code_masks() is not None and plain.best_epoch >= cfg.code_prune_epoch
+    assert {"code_r2_profile_1", "code_r2_assessments_3", "code_width_profile"} <= set(plain.history[1])
+    assert plain.history[1]["code_width_profile"] == 1 and plain.history[1]["code_r2_profile_1"] <= 1
+
+    def interrupt(epoch):
+        if epoch == 3:
+            raise Stop
+
+    ckpt = Checkpointer(tmp_path / "ckpt", {"data_fingerprint": "x"})
+    with pytest.raises(Stop):
+        train_model(make, data, split, cfg, "cpu", progress=False, checkpoint=ckpt, on_epoch_end=interrupt)
+    torch.manual_seed(12345)
+    assert_same_result(plain, train_model(make, data, split, cfg, "cpu", progress=False, checkpoint=ckpt))

@@ -110,7 +110,8 @@ def decomposition(model, data, split: np.ndarray, truth: dict | None, seed: int 
     latents = planted_latents(data.meta, truth) if truth else None
     factors = planted_factors(truth) if truth else None
     # the probes `dsrsd explain` uses (linear and MLP), so a cell's verdict is the run's verdict
-    doc, rows = measure(s_np, p_np, data.present, split, mods, latents=latents, factors=factors, seed=seed)
+    doc, rows = measure(s_np, p_np, data.present, split, mods, latents=latents, factors=factors, seed=seed,
+                        widths=model.shared_widths() if hasattr(model, "shared_widths") else None)
     r2: dict[str, dict[str, float]] = {}
     for r in rows:  # the best probe per factor and stream, as the placement check reads them
         best = r2.setdefault(r["factor"], {})

@@ -330,9 +330,11 @@ def verdict(placement: dict | None, cross_shared: dict, cross_private: dict, dep
     return {"level": level, "basis": "cross-modal proxies (no planted truth)", "reason": reason, "skipped": skipped}
 
 
-def collapsed_streams(shared, present, test, modalities: list[str]) -> list[str]:
+def collapsed_streams(shared, present, test, modalities: list[str], widths: dict[str, int] | None = None) -> list[str]:
     """Modalities whose shared stream barely varies on the test split (effective rank below 1.2, or
-    a spread under 1e-3 of the largest): nothing can be read from it, shared or private."""
+    a spread under 1e-3 of the largest): nothing can be read from it, shared or private. A stream the
+    model allows one direction (``widths``: a code pruned to width 1) has rank 1 by design, and
+    collapses only by the spread."""
     from .diagnostics import effective_rank
 
     spreads = {m: float(shared[test & present[:, j], j].std(0).sum()) for j, m in enumerate(modalities)
@@ -341,15 +343,16 @@ def collapsed_streams(shared, present, test, modalities: list[str]) -> list[str]
     out = []
     for j, m in enumerate(modalities):
         rows = test & present[:, j]
+        one_direction = (widths or {}).get(m, 2) <= 1
         if m in spreads and (spreads[m] <= 1e-3 * max(top, 1e-12)
-                             or effective_rank(shared[rows, j].astype(np.float64)) < 1.2):
+                             or (not one_direction and effective_rank(shared[rows, j].astype(np.float64)) < 1.2)):
             out.append(m)
     return out
 
 
 def measure(shared, private, present, split, modalities: list[str], latents: dict | None = None,
             factors: dict | None = None, seed: int = 0, probes=PROBES,
-            encodings=None) -> tuple[dict, list[dict]]:
+            encodings=None, widths: dict[str, int] | None = None) -> tuple[dict, list[dict]]:
     """Every decomposition measure of a run and its verdict: (``decomposition.json``, probe rows).
 
     ``split`` holds ``train`` / ``val`` / ``test`` per sample; ``latents`` and ``factors`` (synthetic
@@ -359,6 +362,8 @@ def measure(shared, private, present, split, modalities: list[str], latents: dic
     ``encodings`` (N, M, d), the modalities' encodings h before the split, adds probe rows for the
     stream ``<modality>.encoding``: how much of a factor the modality's encoder holds at all, the
     ceiling its two streams share (a reference; the placement checks never read it).
+    ``widths``: how many directions the model lets each shared stream span
+    (:meth:`DSRSDNet.shared_widths`), recorded as ``shared_widths`` and read by the collapse check.
     """
     present = np.asarray(present, bool)
     train, test = split == "train", split == "test"
@@ -382,7 +387,7 @@ def measure(shared, private, present, split, modalities: list[str], latents: dic
     cross_p = cross_modal_predictability(private, present, train, test, modalities)
     spectrum = cross_modal_spectrum(shared, present, train, test, modalities, fitted)
     dependence = shared_private_dependence(shared, private, present, test, modalities, seed=seed)
-    collapsed = collapsed_streams(shared, present, test, modalities)
+    collapsed = collapsed_streams(shared, present, test, modalities, widths)
     planted_verdict = verdict(placement, cross_s, cross_p, dependence, collapsed) if placement else None
     proxy_verdict = verdict(None, cross_s, cross_p, dependence, collapsed)
     main = planted_verdict or proxy_verdict
@@ -394,6 +399,7 @@ def measure(shared, private, present, split, modalities: list[str], latents: dic
         "cross_modal_spectrum": {"shared": spectrum},
         "shared_private_dependence": dependence,
         "collapsed": collapsed,
+        **({"shared_widths": widths} if widths else {}),
         "thresholds": {"private_leak_max": PRIVATE_LEAK_MAX, "private_held_min": PRIVATE_HELD_MIN,
                        "copy_ratio": COPY_RATIO,
                        "shared_held_min": SHARED_HELD_MIN, "cross_modal_min": CROSS_MODAL_MIN,

@@ -202,7 +202,9 @@ def explain_next_step(run, run_dir, model, data: MultimodalData, progress: bool 
                   "test": stream_shares(phi_pred, streams, mods, test)}
 
     with steps.step("decomposition"):
-        decomposition, probe_rows = measure_decomposition(s_np, p_np, sub.present, split, mods, seed=seed)
+        decomposition, probe_rows = measure_decomposition(
+            s_np, p_np, sub.present, split, mods, seed=seed,
+            widths=model.shared_widths() if hasattr(model, "shared_widths") else None)
         if probe_rows:
             tables[NEXT_PREFIX + "decomposition_probes"] = pd.DataFrame(probe_rows)
     steps.bar.close()

@@ -310,6 +310,7 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
     with steps.step("decomposition"):
         decomposition, probe_rows = measure_decomposition(
             s_np, p_np, data.present, split, mods, seed=seed, encodings=enc["h"].numpy(),
+            widths=model.shared_widths() if hasattr(model, "shared_widths") else None,
             latents=planted_latents(data.meta, truth) if truth else None,
             factors=planted_factors(truth) if truth else None)
         if probe_rows:

@@ -84,6 +84,10 @@ class DSRSDNet(nn.Module):
         if self.alignment == "rest":
             out["z"] = c
             out["z_hat"] = self.rest(out["h"], batch["present"].bool())
+            masks = self.code_masks()
+            if masks is not None:  # a pruned coordinate is 0 in the code; so is its prediction
+                out["z_hat"] = out["z_hat"] * masks
+                out["code_mask"] = masks
         else:
             out["z"] = self.align(s)
         return out
@@ -96,6 +100,72 @@ class DSRSDNet(nn.Module):
         else:
             hm = self.encoders[m](b["x"], b.get("steps"), b.get("cat"))
         return (hm, *self.dual[m](hm))
+
+    def code_masks(self) -> torch.Tensor | None:
+        """(M, q): 1 where a modality's code coordinate is kept; None while no code was pruned."""
+        if self.alignment != "rest" or all(self.dual[m].code_mask is None for m in self.modalities):
+            return None
+        return torch.stack([self.dual[m].code_mask if self.dual[m].code_mask is not None
+                            else torch.ones_like(self.rest.nets[0][-1].bias) for m in self.modalities])
+
+    def shared_widths(self) -> dict[str, int]:
+        """How many directions each modality's shared stream may span: its (pruned) code's width with
+        ``rest`` alignment, the stream's width with ``pairs``. A stream of width 1 has rank 1 by design."""
+        if self.alignment != "rest":
+            return {m: int(self.dual[m].back.in_features) for m in self.modalities}
+        masks = self.code_masks()
+        q = self.rest.nets[0][-1].out_features
+        return {m: q if masks is None else int(masks[j].sum()) for j, m in enumerate(self.modalities)}
+
+    @torch.no_grad()
+    def prune_codes(self, batch: dict, min_r2: float) -> tuple[dict[str, list[float]], list[nn.Parameter]]:
+        """Narrow each modality's shared code to the directions the other modalities predict.
+
+        On ``batch`` (validation data), with c_m the code and c^_m its prediction from the others:
+        the directions v of code space solving  E v = lambda C v,  C = Cov(c_m),
+        E = mean (c_m - c^_m)(c_m - c^_m)^T,  have held-out R^2 = 1 - lambda along them (the
+        canonical form of the code's regression on the others; C-orthonormal, so the new coordinates
+        are decorrelated with unit variance, what the decorrelation term asks of them). A modality
+        whose code has directions below ``min_r2`` (keeping the best one always) is re-expressed in
+        these directions and loses the others: a spare direction must otherwise keep its variance floor,
+        fills with private content, and the separation terms then take that content from the private
+        stream. Modalities with every direction above ``min_r2`` are left as they are; a code is
+        pruned once. Returns the R^2 per direction of every modality measured (best first), and the
+        parameters that were re-expressed (an optimiser's running moments for them no longer apply).
+        """
+        from ..train.batching import batches, select
+
+        if self.alignment != "rest":  # no low-rank code to narrow: the paper's form keeps its streams
+            return {}, []
+        was_training = self.training
+        self.eval()
+        parts = [self.encode(select(batch, b.to(batch["y"].device))) for b in batches(len(batch["y"]), 4096)]
+        self.train(was_training)
+        enc = {k: torch.cat([part[k] for part in parts]) for k in ("c", "z_hat")}
+        present = batch["present"].bool()
+        spectra, changed = {}, []
+        for j, m in enumerate(self.modalities):
+            rows = present[:, j] & (present.sum(1) >= 2)
+            if self.dual[m].code_mask is not None or int(rows.sum()) <= 2 * enc["c"].shape[-1]:
+                continue
+            c, c_hat = enc["c"][rows, j].double(), enc["z_hat"][rows, j].double()
+            centred = c - c.mean(0)
+            cov = centred.T @ centred / (len(c) - 1) + 1e-6 * torch.eye(c.shape[1], dtype=c.dtype)
+            err = (c - c_hat).T @ (c - c_hat) / len(c)
+            e, u = torch.linalg.eigh(cov)
+            whiten = u @ torch.diag(e.clamp_min(1e-9).rsqrt()) @ u.T
+            lam, q = torch.linalg.eigh(whiten @ err @ whiten)  # ascending: best-predicted direction first
+            r2 = 1 - lam
+            spectra[m] = [round(float(v), 4) for v in r2]
+            keep = r2 >= min_r2
+            keep[0] = True
+            if bool(keep.all()):
+                continue
+            basis = (whiten @ q).to(enc["c"].dtype)
+            self.dual[m].prune_code(basis, keep)
+            self.rest.rotate(j, basis)
+            changed += [*self.dual[m].shared.parameters(), *self.rest.nets[j][-1].parameters()]
+        return spectra, changed
 
     def _backprojection_error(self, enc: dict, present: torch.Tensor) -> torch.Tensor:
         """Share of h's variance that B(s) leaves unexplained, with gradient into B only.

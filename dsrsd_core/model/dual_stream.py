@@ -22,6 +22,11 @@ class ResidualDualStream(nn.Module):
     (alignment with the other modalities, decorrelation) put there; the task still trains the lift
     and reads the code. Evaluation keeps the path whole, so gradients with respect to the inputs
     (input-level integrated gradients) see the code's part.
+
+    :meth:`prune_code` narrows a lifted code to the directions worth keeping: it re-expresses the
+    code in a new basis (c' = c V, with the lift reading c' V^-1, so s is unchanged) and zeroes the
+    spare coordinates for good (``code_mask``). Both are buffers that exist only once pruned, so an
+    unpruned model's weights keep their old layout.
     """
 
     def __init__(self, d: int, k: int, residual: bool = True, code_dim: int = 0, lift: nn.Module | None = None,
@@ -33,6 +38,10 @@ class ResidualDualStream(nn.Module):
         self.shared = nn.Linear(d, code_dim) if lift is not None else nn.Sequential(nn.Linear(d, k), nn.LayerNorm(k))
         self.back = nn.Linear(k, d)
         self.private = nn.Sequential(nn.Linear(d, k), nn.LayerNorm(k))
+        self.code_mask: torch.Tensor | None
+        self.code_basis: torch.Tensor | None
+        self.register_buffer("code_mask", None)
+        self.register_buffer("code_basis", None)
 
     def forward(self, h: torch.Tensor):
         """-> shared s, residual r, private p, shared code c (c is s without a lift)."""
@@ -40,11 +49,32 @@ class ResidualDualStream(nn.Module):
         if self.lift is None:
             s = c
         else:
+            if self.code_mask is not None:
+                c = c * self.code_mask
             # in training only: attribution (integrated gradients) must follow inputs -> code -> lift
-            s = self.lift(c if self.task_writes_code or not self.training else c.detach())
+            code = c if self.task_writes_code or not self.training else c.detach()
+            s = self.lift(code if self.code_basis is None else code @ self.code_basis)
         r = h - self.back(s)
         p = self.private(r if self.residual else h)
         return s, r, p, c
+
+    @torch.no_grad()
+    def prune_code(self, basis: torch.Tensor, keep: torch.Tensor) -> None:
+        """Express the code in ``basis`` (q x q, invertible; new coordinates c' = c basis) and keep
+        only the coordinates where ``keep`` (q,) is true. The shared stream s is unchanged but for
+        the dropped coordinates' part."""
+        layer = self.shared
+        layer.weight.copy_(basis.T @ layer.weight)
+        layer.bias.copy_(layer.bias @ basis)
+        self.code_basis = torch.linalg.inv(basis)
+        self.code_mask = keep.to(basis.dtype)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a pruned model's buffers exist only once pruned: make room for them before loading
+        for name in ("code_mask", "code_basis"):
+            if prefix + name in state_dict and getattr(self, name) is None:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class AlignmentHead(nn.Module):
@@ -75,6 +105,13 @@ class RestPredictor(nn.Module):
         self.nets = nn.ModuleList(
             nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, code_dim))
             for _ in range(n_modalities))
+
+    @torch.no_grad()
+    def rotate(self, m: int, basis: torch.Tensor) -> None:
+        """Predict modality ``m``'s code in the coordinates c' = c basis (:meth:`ResidualDualStream.prune_code`)."""
+        last = self.nets[m][-1]
+        last.weight.copy_(basis.T @ last.weight)
+        last.bias.copy_(last.bias @ basis)
 
     def forward(self, h: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """``h`` (B, M, d), ``present`` (B, M) -> predicted codes (B, M, q)."""

@@ -17,6 +17,7 @@ BEFORE_IT_EXISTED = {
     "task_writes_code": True, "independence": "linear", "orthogonality_scope": "own", "variance_floor": 1.0,
     "stream_dropout": 0.0, "min_epochs": 0, "w_backprojection": 0.0, "w_independence": 0.0,
     "w_private_decorrelation": 0.0, "w_reconstruction": 0.0, "w_infonce": 1.0, "lr_decay": 1.0, "kt_window": 10,
+    "code_prune_r2": 0.0, "code_prune_epoch": 8,
 }
 
 
@@ -47,6 +48,12 @@ class Config:
     # decorrelation decide what the code holds (rest alignment only). Kept as the definition of
     # "shared"; with the terms below on, 3 seeds showed no measurable difference (docs/benchmarks.md, 7)
     task_writes_code: bool = False
+    # after epoch code_prune_epoch, each modality's code keeps only the directions the other modalities
+    # predict with validation R^2 >= code_prune_r2 (DSRSDNet.prune_codes; the decomposition's own
+    # SHARED_DIRECTION_MIN); 0: every modality keeps code_dim. 3 seeds: the planted widths on both
+    # synthetic routings, the split trusted on 3 of 3 (was 2 of 3) at the same AUC (docs/benchmarks.md, 10)
+    code_prune_r2: float = 0.3
+    code_prune_epoch: int = 8
     code_floor: str = "per_dim"  # variance floor on every code dimension, or on the code's "total" spread
     fusion: str = "concat"  # "sum": gated weighted sum of streams; "concat": each stream keeps its slot
     # loss weights: total = task + w_align (w_infonce * InfoNCE + w_regression * regression) + w_decorrelation
@@ -135,6 +142,8 @@ class Config:
                      "stream_dropout", "min_epochs"):
             if getattr(self, name) < 0:
                 raise DsrsdError(f"{source}: '{name}' must be >= 0")
+        if not 0 <= self.code_prune_r2 < 1:
+            raise DsrsdError(f"{source}: 'code_prune_r2' must be in [0, 1) (0: no pruning)")
         if not 0 < self.lr_decay <= 1:
             raise DsrsdError(f"{source}: 'lr_decay' must be in (0, 1]")
         for name in ("modality_dropout", "stream_dropout"):
@@ -149,7 +158,7 @@ class Config:
             raise DsrsdError(f"{source}: 'cutoff_fraction' must be in (0, 1]")
         if self.val_fraction <= 0 or self.test_fraction <= 0 or self.val_fraction + self.test_fraction >= 0.8:
             raise DsrsdError(f"{source}: val_fraction and test_fraction must be positive and leave most data for training")
-        for name in ("epochs", "batch_size", "d_model", "d_stream", "code_dim", "kt_window"):
+        for name in ("epochs", "batch_size", "d_model", "d_stream", "code_dim", "kt_window", "code_prune_epoch"):
             if getattr(self, name) < 1:
                 raise DsrsdError(f"{source}: '{name}' must be at least 1")
         if self.target not in ("at_risk", "four_class", "three_class"):

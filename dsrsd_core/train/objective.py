@@ -22,6 +22,11 @@ def _rows(x: torch.Tensor, rows: torch.Tensor, every: bool) -> torch.Tensor:
     return x if every else x[rows]
 
 
+def _kept(code: torch.Tensor, dims: torch.Tensor | None, m: int) -> torch.Tensor:
+    """Modality ``m``'s code without the coordinates its pruning dropped (all of it when unpruned)."""
+    return code if dims is None else code[:, dims[m].bool()]
+
+
 def alignment_terms(out: dict, present: torch.Tensor, cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
     """(InfoNCE, regression), averaged over what is aligned.
 
@@ -34,18 +39,21 @@ def alignment_terms(out: dict, present: torch.Tensor, cfg: Config) -> tuple[torc
     nce, reg = [], []
     n_mod = present.shape[1]
     every = n_mod >= 2 and len(present) >= 2 and bool(present.all())  # no masking needed (the common case)
+    # a pruned code's dropped coordinates are 0 in c and c^ (no part in InfoNCE's cosines) and left out of the means
+    dims = out.get("code_mask")
+    per_dim = cfg.code_floor == "per_dim"
     if "z_hat" in out and every:
         # every modality on every row: the M modalities as one batched call (the mean of the M losses)
         z, z_hat = out["z"].transpose(0, 1), out["z_hat"].transpose(0, 1)
         return (info_nce(z, z_hat, cfg.temperature),
-                unexplained_variance(z, z_hat, per_dim=cfg.code_floor == "per_dim"))
+                unexplained_variance(z, z_hat, per_dim=per_dim, dims=dims))
     if "z_hat" in out:
         for m in range(n_mod):
             rows = None if every else present[:, m] & (present.sum(1) >= 2)
             if every or rows.sum() >= 2:
                 z, z_hat = _rows(out["z"][:, m], rows, every), _rows(out["z_hat"][:, m], rows, every)
                 nce.append(info_nce(z, z_hat, cfg.temperature))
-                reg.append(unexplained_variance(z, z_hat, per_dim=cfg.code_floor == "per_dim"))
+                reg.append(unexplained_variance(z, z_hat, per_dim=per_dim, dims=None if dims is None else dims[m]))
         return _mean(nce, zero), _mean(reg, zero)
     for i, j in combinations(range(n_mod), 2):
         both = present[:, i] & present[:, j]
@@ -75,31 +83,38 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
     n_mod = present.shape[1]
     every = len(present) >= 2 and bool(present.all())  # no masking needed (the common case)
     codes = out["c"].detach() if cfg.alignment == "rest" else out["c"]
+    # a pruned code (``code_mask``, (M, q)): its dropped coordinates are constant 0, and are left out
+    dims = out.get("code_mask")
+    kept = None if dims is None else dims.flatten().bool()
     if every and cfg.orthogonality_scope == "all":
         # the mean over all (j, m) pairs of orthogonality(c_j, p_m) in one call: columns are centred and
         # scaled one by one, so the cross-correlation of the concatenations holds every pair's block,
-        # and dividing its squared sum by (M q)(M k) is the mean of the M^2 pair values
-        orth.append(orthogonality(codes.flatten(1), out["p"].flatten(1)))
+        # and dividing its squared sum by (M q)(M k) is the mean of the M^2 pair values (of codes
+        # pruned to different widths: the mean over every (code coordinate, private coordinate) pair)
+        all_codes = codes.flatten(1) if kept is None else codes.flatten(1)[:, kept]
+        orth.append(orthogonality(all_codes, out["p"].flatten(1)))
         # and the per-modality terms as batched calls over the M modalities (each the mean of M losses)
         c_all, p_all = out["c"].transpose(0, 1), out["p"].transpose(0, 1)
-        dec.append(decorrelation(c_all, 0.0) + spread_floor(c_all, cfg.variance_floor) if cfg.code_floor == "total"
-                   else decorrelation(c_all, cfg.variance_floor))
+        dec.append(decorrelation(c_all, 0.0, dims=dims) + spread_floor(c_all, cfg.variance_floor, dims=dims)
+                   if cfg.code_floor == "total" else decorrelation(c_all, cfg.variance_floor, dims=dims))
         if cfg.w_private_decorrelation > 0:
             spread.append(decorrelation(p_all, cfg.variance_floor))
         if cfg.w_independence > 0 and cfg.independence == "linear":
             # each private stream regressed on every code at once: each code column has its own
-            # least-squares fit, and all codes are equally wide, so the mean over the columns of the
-            # concatenation is the mean over the M pairs (j, m) of linear_predictability(p_m, c_j)
-            ind.append(linear_predictability(p_all, codes.flatten(1)))
+            # least-squares fit, so the mean over the columns of the concatenation is the mean over
+            # the M pairs (j, m) of linear_predictability(p_m, c_j) when all codes are equally wide
+            # (of pruned codes, the mean over every kept code coordinate)
+            ind.append(linear_predictability(p_all, all_codes))
         elif cfg.w_independence > 0:
-            ind += [kernel_dependence(out["p"][:, m], codes[:, j]) for m in range(n_mod) for j in range(n_mod)]
+            ind += [kernel_dependence(out["p"][:, m], _kept(codes[:, j], dims, j))
+                    for m in range(n_mod) for j in range(n_mod)]
         return {"decorrelation": _mean(dec, zero), "orthogonality": _mean(orth, zero),
                 "independence": _mean(ind, zero), "private_decorrelation": _mean(spread, zero)}
     for m in range(n_mod):
         keep = present[:, m]
         if not every and keep.sum() < 2:
             continue
-        c = _rows(out["c"][:, m], keep, every)
+        c = _kept(_rows(out["c"][:, m], keep, every), dims, m)
         if cfg.code_floor == "total":
             dec.append(decorrelation(c, 0.0) + spread_floor(c, cfg.variance_floor))
         else:
@@ -112,7 +127,7 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
         for j in others:
             both = keep & present[:, j]
             if every or both.sum() >= 2:
-                code_j, p_m = _rows(codes[:, j], both, every), _rows(out["p"][:, m], both, every)
+                code_j, p_m = _kept(_rows(codes[:, j], both, every), dims, j), _rows(out["p"][:, m], both, every)
                 orth.append(orthogonality(code_j, p_m))
                 if cfg.w_independence > 0:
                     dependence = kernel_dependence if cfg.independence == "rbf" else linear_predictability

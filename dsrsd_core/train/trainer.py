@@ -239,6 +239,15 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
         if dev.type == "cuda" and not np.isfinite(means.get("total", 0.0)):
             _non_finite({k: torch.tensor(v) for k, v in means.items()}, epoch, checkpoint)
         row = {"epoch": epoch, **{f"train_{k}": v for k, v in means.items()}, "lr": opt.param_groups[0]["lr"]}
+        if epoch == cfg.code_prune_epoch and cfg.code_prune_r2 > 0 and hasattr(model, "prune_codes"):
+            spectra, changed = model.prune_codes(select(tensors, torch.as_tensor(val_idx, device=dev)),
+                                                 cfg.code_prune_r2)
+            for p in changed:
+                opt.state.pop(p, None)
+            row.update({f"code_r2_{m}_{i + 1}": v for m, r2 in spectra.items() for i, v in enumerate(r2)})
+            row.update({f"code_width_{m}": w for m, w in model.shared_widths().items()})
+            # a checkpoint from before the pruning holds another layout of the code: none may be restored
+            best, best_state, best_epoch, stale = -np.inf, None, 0, 0
         val = predict(model, tensors, val_idx)
         vm = classification_metrics(data.y[val_idx], val["proba"], data.classes)
         row.update({"val_auc": vm["auc"], "val_macro_f1": vm["macro_f1"], "val_accuracy": vm["accuracy"]})
