@@ -598,6 +598,26 @@ def cross_modal_table(decomposition: Mapping, modalities: Sequence[str]) -> pd.D
     return pd.DataFrame(rows)
 
 
+def code_pruning_note(history: pd.DataFrame, config: Mapping) -> str | None:
+    """One sentence on how each modality's shared code was narrowed in training (``code_prune_r2``),
+    from the history row of the pruning epoch; None when the run pruned nothing or predates it."""
+    widths = [c for c in history.columns if c.startswith("code_width_")]
+    if not widths:
+        return None
+    row = history.dropna(subset=widths).iloc[0]
+    parts = []
+    for col in widths:
+        m = col.removeprefix("code_width_")
+        r2 = [float(row[c]) for c in history.columns if c.startswith(f"code_r2_{m}_") and pd.notna(row[c])]
+        values = " · ".join(f"{v:.2f}" for v in r2)
+        parts.append(f"{m} kept {int(row[col])} of {len(r2) or config.get('code_dim', '?')}"
+                     + (f" (R² {values})" if values else ""))
+    return (f"At epoch {int(row['epoch'])} each modality's shared code was narrowed to the directions the other "
+            f"modalities predict on the validation split (R² ≥ {config.get('code_prune_r2', '?')}, the best one "
+            f"always): {join_and(parts)}. The rest would have had to vary anyway, and would have filled with "
+            "what only that modality carries.")
+
+
 def shared_direction_count(values: Sequence[float], threshold: float) -> int:
     """How many directions of a shared stream the other modalities predict at R² ≥ ``threshold``, from
     its ``decomposition.json:cross_modal_spectrum`` values (``thresholds.shared_direction_min``)."""
@@ -686,7 +706,9 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
             at_chance.append((pair, top1, chance, a.get("n", "?")))
     if at_chance:
         pairs = [f"{p.replace('~', ' ~ ')} (top-1 {t:.1%} vs chance {c:.1%})" for p, t, c, _ in at_chance]
-        note = (f" With a {code_dim}-dimensional code, picking one learner out of {at_chance[0][3]} is hard; the "
+        low, high = min(widths.values(), default=code_dim), max(widths.values(), default=code_dim)
+        size = f"{low}-dimensional" if low == high else f"{low}- to {high}-dimensional"
+        note = (f" With a {size} code, picking one learner out of {at_chance[0][3]} is hard; the "
                 "cross-modal R² on Overview is the measure the verdict rests on.") if code_dim else ""
         flags.append({"kind": "retrieval_at_chance", "severity": "warning",
                       "subject": ", ".join(p for p, *_ in at_chance),

@@ -231,6 +231,10 @@ def test_diagnostics_values(app_env, stored):
     ranks = next(d.value for d in at.dataframe if "mean_abs_cross_correlation" in d.value.columns)
     for _, row in ranks.iterrows():
         assert row["shared"] == pytest.approx(diag[row["modality"]]["shared_effective_rank"], abs=1e-4)
+    # the code widths pruning kept, with the R^2 of every direction, as the history recorded them
+    hist = stored["run"].history.dropna(subset=["code_width_profile"]).iloc[0]
+    note = next(m.value for m in at.markdown if "shared code was narrowed" in m.value)
+    assert f"profile kept {int(hist['code_width_profile'])} of 3 (R² {hist['code_r2_profile_1']:.2f}" in note
     at.selectbox(key="diag_modality").set_value(stored["run"].modalities[-1]).run()
     assert_clean(at)
     titles = [c["layout"].get("title", {}).get("text", "") for c in charts(at)]
@@ -565,6 +569,20 @@ def test_diagnostic_flags_on_hand_made_documents():
     assert kinds(both) == [("spare_directions", "a, b")] and "b (1 of 2; the rest R² 0.45)" in both[0]["text"]
     assert "a (0 of 3; the rest R² 0.49, 0.16 and 0.01)" in both[0]["text"]
     assert diagnostic_flags(diag(20.0), {"cross_modal_spectrum": {"shared": {"a": [0.9], "b": []}}}) == []
+
+
+def test_code_pruning_note_names_each_modalitys_kept_width_and_nothing_without_pruning():
+    import pandas as pd
+
+    from dsrsd_core.views import code_pruning_note
+
+    hist = pd.DataFrame({"epoch": [7, 8, 9], "code_width_a": [None, 1, None], "code_r2_a_1": [None, 0.41, None],
+                         "code_r2_a_2": [None, -0.01, None], "code_width_b": [None, 2, None],
+                         "code_r2_b_1": [None, 0.7, None], "code_r2_b_2": [None, 0.35, None]})
+    note = code_pruning_note(hist, {"code_prune_r2": 0.3, "code_dim": 2})
+    assert "At epoch 8" in note and "R² ≥ 0.3" in note
+    assert "a kept 1 of 2 (R² 0.41 · -0.01) and b kept 2 of 2 (R² 0.70 · 0.35)" in note
+    assert code_pruning_note(hist[["epoch"]], {"code_prune_r2": 0.0}) is None
 
 
 def test_cross_modal_table_counts_shared_directions_when_the_run_has_them():

@@ -37,6 +37,9 @@ with ui.guard():
             if not warnings:
                 st.markdown(":green[:material/check_circle:] No collapsed shared stream, no retrieval at chance "
                             "and no shared stream far below its width.")
+            pruning = V.code_pruning_note(hist, run.config)
+            if pruning:
+                st.markdown(f":gray[:material/compress:] {pruning}")
     ui.chart(F.history_figure(hist, best), key="history")
     ui.dataframe(hist.round(5), "history", key="history_table")
 
