@@ -153,3 +153,16 @@ def test_rerun_comparison_ignores_history_columns_an_older_run_could_not_log(tmp
     assert compare_runs(old, new)["history.parquet (timings aside)"] is None
     history.assign(val_auc=history["val_auc"] + 0.01).to_parquet(old_dir / "history.parquet")
     assert compare_runs(load_run(old_dir, require_explain=False), new)["history.parquet (timings aside)"] is not None
+
+
+def test_early_stopping_waits_for_the_pruning_and_keeps_no_checkpoint_from_before_it():
+    """With patience 1 and min_epochs 0 training could stop at epoch 2; with codes to prune at epoch 4 it
+    may not stop before, and the checkpoint it keeps is a pruned one. Without pruning nothing waits."""
+    data = random_data(160, seed=4)
+    split = learner_split(data.meta["id_student"].to_numpy(), data.y, seed=0)
+    cfg = Config(epochs=8, min_epochs=0, patience=1, d_model=8, d_stream=4, code_prune_r2=0.99, code_prune_epoch=4)
+    result = train_model(dsrsd(data, cfg), data, split, cfg, "cpu", progress=False)
+    assert len(result.history) >= 5 and result.best_epoch >= 4
+    assert result.model.code_masks() is not None and "code_width_profile" in result.history[3]
+    with pytest.raises(DsrsdError, match="code_prune_r2"):
+        Config.from_dict({"code_prune_r2": 1.0})

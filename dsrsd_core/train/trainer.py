@@ -193,6 +193,7 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
     # every rank gets the same number of samples, hence of batches: DDP hangs on a missing all-reduce
     my_train = torch.as_tensor(train_idx[rank::world][:len(train_idx) // world])
     history, best, best_state, best_epoch, stale = [], -np.inf, None, 0, 0
+    pruning = cfg.code_prune_r2 > 0 and cfg.alignment == "rest" and hasattr(model, "prune_codes")
     epoch_times, start, finished = [], 1, False
     if ddp:
         checkpoint = None  # each rank holds its own generator state; resuming DDP is not supported
@@ -239,15 +240,13 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
         if dev.type == "cuda" and not np.isfinite(means.get("total", 0.0)):
             _non_finite({k: torch.tensor(v) for k, v in means.items()}, epoch, checkpoint)
         row = {"epoch": epoch, **{f"train_{k}": v for k, v in means.items()}, "lr": opt.param_groups[0]["lr"]}
-        if epoch == cfg.code_prune_epoch and cfg.code_prune_r2 > 0 and hasattr(model, "prune_codes"):
+        if pruning and epoch == cfg.code_prune_epoch:
             spectra, changed = model.prune_codes(select(tensors, torch.as_tensor(val_idx, device=dev)),
                                                  cfg.code_prune_r2)
             for p in changed:
                 opt.state.pop(p, None)
             row.update({f"code_r2_{m}_{i + 1}": v for m, r2 in spectra.items() for i, v in enumerate(r2)})
             row.update({f"code_width_{m}": w for m, w in model.shared_widths().items()})
-            # a checkpoint from before the pruning holds another layout of the code: none may be restored
-            best, best_state, best_epoch, stale = -np.inf, None, 0, 0
         val = predict(model, tensors, val_idx)
         vm = classification_metrics(data.y[val_idx], val["proba"], data.classes)
         row.update({"val_auc": vm["auc"], "val_macro_f1": vm["macro_f1"], "val_accuracy": vm["accuracy"]})
@@ -256,8 +255,10 @@ def train_model(make_model: Callable[[], nn.Module], data: MultimodalData, split
         row["seconds"] = epoch_times[-1]
         history.append(row)
         score = float(vm["auc"] if np.isfinite(vm["auc"]) else vm["macro_f1"])
-        # before min_epochs the auxiliary losses are still shaping the streams: keep no checkpoint yet
-        warm = epoch >= min(cfg.min_epochs, cfg.epochs)
+        # before min_epochs the auxiliary losses are still shaping the streams: keep no checkpoint yet; nor
+        # before the codes are pruned (a checkpoint from before holds another layout, and stopping early
+        # would skip the pruning)
+        warm = epoch >= min(max(cfg.min_epochs, cfg.code_prune_epoch if pruning else 0), cfg.epochs)
         if warm and score > best + 1e-4:
             best, best_epoch, stale = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
