@@ -65,12 +65,15 @@ def test_gather_is_the_identity_on_one_process():
     assert gather(x) is x
 
 
-def test_a_process_group_started_by_the_caller_trains_under_ddp_with_the_same_result(tmp_path):
+@pytest.mark.parametrize("pruned", [False, True])
+def test_a_process_group_started_by_the_caller_trains_under_ddp_with_the_same_result(tmp_path, pruned):
     """One rank in a gloo group (what benchmarks/gpu_check.sh does with NCCL on one GPU): the trainer
-    wraps the model in DDP and gives the same model as plain training, bit for bit on the CPU."""
+    wraps the model in DDP and gives the same model as plain training, bit for bit on the CPU; also when
+    the codes are pruned under the wrapper (new buffers, re-expressed weights)."""
     data = random_data(120, seed=5)
     split = np.array((["train"] * 4 + ["val", "test"]) * 20)
-    cfg = Config(d_model=16, d_stream=8, epochs=2, min_epochs=1, batch_size=32)
+    cfg = Config(d_model=16, d_stream=8, epochs=3 if pruned else 2, min_epochs=1, batch_size=32,
+                 code_prune_epoch=1, code_prune_r2=0.99 if pruned else 0.0)
     make = lambda: build_model(data.specs(), len(data.classes), cfg)  # noqa: E731
     plain = train_model(make, data, split, cfg, "cpu", progress=False)
     store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
@@ -89,6 +92,7 @@ def test_a_process_group_started_by_the_caller_trains_under_ddp_with_the_same_re
         torch.distributed.destroy_process_group()
     assert wrapped
     np.testing.assert_array_equal(ddp.proba, plain.proba)
+    assert (ddp.model.code_masks() is not None) == pruned
 
 
 @pytest.mark.slow  # two spawned interpreters importing torch: ~35 s of CPU

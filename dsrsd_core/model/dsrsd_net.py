@@ -150,7 +150,7 @@ class DSRSDNet(nn.Module):
                 continue
             c, c_hat = enc["c"][rows, j].double(), enc["z_hat"][rows, j].double()
             centred = c - c.mean(0)
-            cov = centred.T @ centred / (len(c) - 1) + 1e-6 * torch.eye(c.shape[1], dtype=c.dtype)
+            cov = centred.T @ centred / (len(c) - 1) + 1e-6 * torch.eye(c.shape[1], dtype=c.dtype, device=c.device)
             err = (c - c_hat).T @ (c - c_hat) / len(c)
             e, u = torch.linalg.eigh(cov)
             whiten = u @ torch.diag(e.clamp_min(1e-9).rsqrt()) @ u.T
