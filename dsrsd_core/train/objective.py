@@ -22,9 +22,10 @@ def _rows(x: torch.Tensor, rows: torch.Tensor, every: bool) -> torch.Tensor:
     return x if every else x[rows]
 
 
-def _kept(code: torch.Tensor, dims: torch.Tensor | None, m: int) -> torch.Tensor:
-    """Modality ``m``'s code without the coordinates its pruning dropped (all of it when unpruned)."""
-    return code if dims is None else code[:, dims[m].bool()]
+def _kept(codes: torch.Tensor, dims: torch.Tensor | None) -> list[torch.Tensor]:
+    """Each modality's code (B, M, q) without the coordinates its pruning dropped (all of it when
+    unpruned), selected once per call: the loops below reuse each one M times."""
+    return [codes[:, m] if dims is None else codes[:, m, dims[m].bool()] for m in range(codes.shape[1])]
 
 
 def alignment_terms(out: dict, present: torch.Tensor, cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,15 +107,16 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
             # (of pruned codes, the mean over every kept code coordinate)
             ind.append(linear_predictability(p_all, all_codes))
         elif cfg.w_independence > 0:
-            ind += [kernel_dependence(out["p"][:, m], _kept(codes[:, j], dims, j))
-                    for m in range(n_mod) for j in range(n_mod)]
+            kept_codes = _kept(codes, dims)
+            ind += [kernel_dependence(out["p"][:, m], kept_codes[j]) for m in range(n_mod) for j in range(n_mod)]
         return {"decorrelation": _mean(dec, zero), "orthogonality": _mean(orth, zero),
                 "independence": _mean(ind, zero), "private_decorrelation": _mean(spread, zero)}
+    own_codes, kept_codes = _kept(out["c"], dims), _kept(codes, dims)
     for m in range(n_mod):
         keep = present[:, m]
         if not every and keep.sum() < 2:
             continue
-        c = _kept(_rows(out["c"][:, m], keep, every), dims, m)
+        c = _rows(own_codes[m], keep, every)
         if cfg.code_floor == "total":
             dec.append(decorrelation(c, 0.0) + spread_floor(c, cfg.variance_floor))
         else:
@@ -127,7 +129,7 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
         for j in others:
             both = keep & present[:, j]
             if every or both.sum() >= 2:
-                code_j, p_m = _kept(_rows(codes[:, j], both, every), dims, j), _rows(out["p"][:, m], both, every)
+                code_j, p_m = _rows(kept_codes[j], both, every), _rows(out["p"][:, m], both, every)
                 orth.append(orthogonality(code_j, p_m))
                 if cfg.w_independence > 0:
                     dependence = kernel_dependence if cfg.independence == "rbf" else linear_predictability
