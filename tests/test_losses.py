@@ -169,7 +169,7 @@ def test_batched_objective_terms_equal_the_per_modality_loop():
     out["z"] = out["c"]
     out["z_hat"] = out["z_hat"] + 2 * out["c"] * torch.tensor([1.0, 0.3, 0.0]).view(1, 3, 1)  # modalities differ
     present = torch.ones(40, 3, dtype=torch.bool)
-    for cfg in (Config(), Config(code_floor="total", independence="rbf")):
+    for cfg in (Config(), Config(code_floor="total", private_floor="total", independence="rbf")):
         nce, reg = alignment_terms(out, present, cfg)
         per_dim = cfg.code_floor == "per_dim"
         ref_nce = torch.stack([info_nce(out["z"][:, m], out["z_hat"][:, m], cfg.temperature) for m in range(3)])
@@ -181,8 +181,14 @@ def test_batched_objective_terms_equal_the_per_modality_loop():
         ref_dec = [decorrelation(x, 0.0) + spread_floor(x, cfg.variance_floor) if not per_dim
                    else decorrelation(x, cfg.variance_floor) for x in c]
         assert torch.allclose(sep["decorrelation"], torch.stack(ref_dec).mean(), atol=1e-5)
-        ref_spread = [decorrelation(out["p"][:, m], cfg.variance_floor) for m in range(3)]
+        p = [out["p"][:, m] for m in range(3)]
+        ref_spread = [decorrelation(x, 0.0) + spread_floor(x, cfg.variance_floor) if cfg.private_floor == "total"
+                      else decorrelation(x, cfg.variance_floor) for x in p]
         assert torch.allclose(sep["private_decorrelation"], torch.stack(ref_spread).mean(), atol=1e-5)
+        masked = separation_terms(out, present.clone().index_fill_(0, torch.tensor([0]), False), cfg)
+        ref_masked = [decorrelation(x[1:], 0.0) + spread_floor(x[1:], cfg.variance_floor) if cfg.private_floor == "total"
+                      else decorrelation(x[1:], cfg.variance_floor) for x in p]
+        assert torch.allclose(masked["private_decorrelation"], torch.stack(ref_masked).mean(), atol=1e-5)
         dependence = kernel_dependence if cfg.independence == "rbf" else linear_predictability
         ref_ind = torch.stack([dependence(out["p"][:, m], out["c"][:, j]) for m in range(3) for j in range(3)])
         assert torch.allclose(sep["independence"], ref_ind.mean(), atol=1e-5)

@@ -13,7 +13,8 @@ from ..errors import DsrsdError
 # absent from it must take this value, not today's default: else `dsrsd rerun` would train something
 # else, and an old run's model would be rebuilt in a layout its weights do not fit.
 BEFORE_IT_EXISTED = {
-    "split": "learner", "alignment": "pairs", "code_dim": 8, "code_floor": "per_dim", "fusion": "sum",
+    "split": "learner", "alignment": "pairs", "code_dim": 8, "code_floor": "per_dim", "private_floor": "per_dim",
+    "fusion": "sum",
     "task_writes_code": True, "independence": "linear", "orthogonality_scope": "own", "variance_floor": 1.0,
     "stream_dropout": 0.0, "min_epochs": 0, "w_backprojection": 0.0, "w_independence": 0.0,
     "w_private_decorrelation": 0.0, "w_reconstruction": 0.0, "w_infonce": 1.0, "lr_decay": 1.0, "kt_window": 10,
@@ -55,6 +56,7 @@ class Config:
     code_prune_r2: float = 0.3
     code_prune_epoch: int = 8
     code_floor: str = "per_dim"  # variance floor on every code dimension, or on the code's "total" spread
+    private_floor: str = "per_dim"  # the same choice for the private decorrelation's floor
     fusion: str = "concat"  # "sum": gated weighted sum of streams; "concat": each stream keeps its slot
     # loss weights: total = task + w_align (w_infonce * InfoNCE + w_regression * regression) + w_decorrelation
     #   + w_orthogonality + w_independence + w_backprojection + w_private_decorrelation + w_reconstruction
@@ -151,6 +153,7 @@ class Config:
                 raise DsrsdError(f"{source}: '{name}' must be in [0, 1)")
         for name, allowed in (("split", ("learner", "temporal")), ("alignment", ("pairs", "rest")), ("fusion", ("sum", "concat")),
                               ("orthogonality_scope", ("own", "all")), ("code_floor", ("per_dim", "total")),
+                              ("private_floor", ("per_dim", "total")),
                               ("independence", ("linear", "rbf"))):
             if getattr(self, name) not in allowed:
                 raise DsrsdError(f"{source}: '{name}' must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")

@@ -65,14 +65,22 @@ def alignment_terms(out: dict, present: torch.Tensor, cfg: Config) -> tuple[torc
     return _mean(nce, zero), _mean(reg, zero)
 
 
+def _floored_decorrelation(x: torch.Tensor, floor: str, gamma: float, dims=None) -> torch.Tensor:
+    """Decorrelation with its spread floor on every dimension (``"per_dim"``) or on the overall spread
+    (``"total"``: dimensions with nothing to hold may fade instead of filling with whatever varies)."""
+    if floor == "total":
+        return decorrelation(x, 0.0, dims=dims) + spread_floor(x, gamma, dims=dims)
+    return decorrelation(x, gamma, dims=dims)
+
+
 def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str, torch.Tensor]:
     """Decorrelation of each shared code, and how far each private stream is from shared content.
 
     ``code_floor = "per_dim"`` keeps every code dimension's spread above the floor (VICReg);
     ``"total"`` only the code's overall spread, so dimensions with nothing shared may fade.
-    The private decorrelation (VICReg's variance and covariance terms on p_m) keeps every private
-    dimension spread and distinct, so the private stream holds what the modality alone carries even
-    where the label does not ask for it. Independence is ``linear``: how much of the shared code a ridge regression on the private
+    The private decorrelation (VICReg's variance and covariance terms on p_m) keeps the private
+    dimensions distinct and spread (each one: ``private_floor = "per_dim"``; overall: ``"total"``), so
+    the private stream holds what the modality alone carries even where the label does not ask for it. Independence is ``linear``: how much of the shared code a ridge regression on the private
     stream recovers (R^2), or ``rbf``: kernel CKA between the two.
 
     Orthogonality and (kernel) independence compare private stream p_m with shared code c_m
@@ -96,10 +104,9 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
         orth.append(orthogonality(all_codes, out["p"].flatten(1)))
         # and the per-modality terms as batched calls over the M modalities (each the mean of M losses)
         c_all, p_all = out["c"].transpose(0, 1), out["p"].transpose(0, 1)
-        dec.append(decorrelation(c_all, 0.0, dims=dims) + spread_floor(c_all, cfg.variance_floor, dims=dims)
-                   if cfg.code_floor == "total" else decorrelation(c_all, cfg.variance_floor, dims=dims))
+        dec.append(_floored_decorrelation(c_all, cfg.code_floor, cfg.variance_floor, dims))
         if cfg.w_private_decorrelation > 0:
-            spread.append(decorrelation(p_all, cfg.variance_floor))
+            spread.append(_floored_decorrelation(p_all, cfg.private_floor, cfg.variance_floor))
         if cfg.w_independence > 0 and cfg.independence == "linear":
             # each private stream regressed on every code at once: each code column has its own
             # least-squares fit, so the mean over the columns of the concatenation is the mean over
@@ -116,13 +123,10 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
         keep = present[:, m]
         if not every and keep.sum() < 2:
             continue
-        c = _rows(own_codes[m], keep, every)
-        if cfg.code_floor == "total":
-            dec.append(decorrelation(c, 0.0) + spread_floor(c, cfg.variance_floor))
-        else:
-            dec.append(decorrelation(c, cfg.variance_floor))
+        dec.append(_floored_decorrelation(_rows(own_codes[m], keep, every), cfg.code_floor, cfg.variance_floor))
         if cfg.w_private_decorrelation > 0:
-            spread.append(decorrelation(_rows(out["p"][:, m], keep, every), cfg.variance_floor))
+            spread.append(_floored_decorrelation(_rows(out["p"][:, m], keep, every), cfg.private_floor,
+                                                 cfg.variance_floor))
         others = range(n_mod) if cfg.orthogonality_scope == "all" else [m]
         # with "rest" alignment the shared code is defined by what the other modalities predict;
         # separation then moves the private stream only (else it can empty the shared code instead)
