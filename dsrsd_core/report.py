@@ -188,7 +188,7 @@ def _diagnostics(doc: _Doc, run: Run) -> None:
     doc.grid(lambda: doc.figure(F.effective_rank_figure(ranks, dims, "Effective rank")), lambda: doc.table(ranks))
     doc.grid(*[(lambda m=m: doc.figure(F.heatmap(per[m]["shared_correlation"], f"{m}: shared-stream correlation",
                                                  height=360))) for m in mods])
-    al = pd.DataFrame([{"pair": k, **v} for k, v in diag.get("alignment", {}).items()])
+    al = pd.DataFrame([{"pair": V.alignment_label(k), **v} for k, v in diag.get("alignment", {}).items()])
     if len(al):
         doc.add("<h3>Cross-modal alignment (test)</h3>")
         doc.table(al)

@@ -654,7 +654,14 @@ def join_and(items: Sequence[str]) -> str:
 
 COLLAPSE_RANK = 1.2
 LOW_RANK_FRACTION = 0.25
-CHANCE_FACTOR = 2.0
+CHANCE_FACTOR = 2.0  # top-1 retrieval, for runs recorded before the mean rank
+CHANCE_RANK_SDS = 3.0  # a mean rank within 3 chance standard deviations of 0.5 is at chance
+
+
+def alignment_label(key: str) -> str:
+    """``diagnostics.json:alignment`` key in words: "a~b" -> "a ~ b", "a~others" -> "a ~ the others"."""
+    a, _, b = key.partition("~")
+    return f"{a} ~ {'the others' if b == 'others' else b}"
 
 
 def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None = None,
@@ -666,7 +673,8 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
     (``warning`` or ``info``), ``subject`` (modality or pair) and ``text``. A shared stream is *collapsed*
     when ``decomposition.json:collapsed`` names it or its effective rank is below 1.2 (unless the model lets it
     span one direction only: ``decomposition.json:shared_widths``, a code pruned to width 1); retrieval is
-    *at chance* when top-1 retrieval ≤ 2 x chance; a rank is *low* below a quarter of the stream width, except
+    *at chance* when the mean rank of each learner's own partner (``diagnostics.json:alignment``, 0 first,
+    1 last) is within 3 chance standard deviations of 0.5, or before the rank was recorded, top-1 ≤ 2 x chance; a rank is *low* below a quarter of the stream width, except
     that with the low-rank code (``alignment == "rest"``) a rank at most the code's width (``shared_widths``,
     else ``code_dim``) is by design (an info, not a flag).
     *Spare directions* (info): a shared stream spans directions the other modalities do not predict
@@ -701,20 +709,20 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
                                   f"(under a quarter): most of its width is unused, close to collapsing."})
     at_chance = []
     for pair, a in (diagnostics.get("alignment", {}) or {}).items():
-        top1, chance = a.get("top1_retrieval"), a.get("chance_top1")
-        if top1 is not None and chance is not None and top1 <= CHANCE_FACTOR * chance:
-            at_chance.append((pair, top1, chance, a.get("n", "?")))
+        label = alignment_label(pair)
+        if a.get("mean_rank") is not None and a.get("chance_rank_sd") is not None:
+            if a["mean_rank"] >= 0.5 - CHANCE_RANK_SDS * a["chance_rank_sd"]:
+                at_chance.append((pair, f"{label} (own partner ranked at {a['mean_rank']:.0%} on average, "
+                                        f"chance 50%)"))
+        elif a.get("top1_retrieval") is not None and a.get("chance_top1") is not None:  # recorded before the rank
+            if a["top1_retrieval"] <= CHANCE_FACTOR * a["chance_top1"]:
+                at_chance.append((pair, f"{label} (top-1 {a['top1_retrieval']:.1%} vs chance {a['chance_top1']:.1%})"))
     if at_chance:
-        pairs = [f"{p.replace('~', ' ~ ')} (top-1 {t:.1%} vs chance {c:.1%})" for p, t, c, _ in at_chance]
-        low, high = min(widths.values(), default=code_dim), max(widths.values(), default=code_dim)
-        size = f"{low}-dimensional" if low == high else f"{low}- to {high}-dimensional"
-        note = (f" With a {size} code, picking one learner out of {at_chance[0][3]} is hard; the "
-                "cross-modal R² on Overview is the measure the verdict rests on.") if code_dim else ""
         flags.append({"kind": "retrieval_at_chance", "severity": "warning",
-                      "subject": ", ".join(p for p, *_ in at_chance),
-                      "text": f"Cross-modal retrieval at chance for {join_and(pairs)}: a learner's shared code in one "
-                              f"modality finds the same learner in the other no better than chance, so these shared "
-                              f"streams are not aligned learner by learner.{note}"})
+                      "subject": ", ".join(p for p, _ in at_chance),
+                      "text": f"Cross-modal retrieval at chance for {join_and([t for _, t in at_chance])}: a learner's "
+                              "aligned code ranks the same learner's partner no higher than a random learner, so "
+                              "these codes are not aligned learner by learner."})
     threshold = ((decomposition or {}).get("thresholds", {}) or {}).get("shared_direction_min", 0.3)
     spare = []
     for m, values in (((decomposition or {}).get("cross_modal_spectrum", {}) or {}).get("shared", {}) or {}).items():

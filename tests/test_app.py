@@ -545,6 +545,15 @@ def test_diagnostic_flags_on_hand_made_documents():
     assert kinds(diagnostic_flags(diag(20.0, top1=0.006, chance=0.003))) == [("retrieval_at_chance", "a~b")]
     assert diagnostic_flags(diag(20.0, top1=0.0061, chance=0.003)) == []
     assert "a ~ b (top-1 0.4% vs chance 0.3%)" in diagnostic_flags(diag(20.0, top1=0.004))[0]["text"]
+    # with the mean rank recorded, it decides: within 3 chance standard deviations of 0.5 is at chance
+    ranked = diag(20.0, top1=0.0)  # top-1 0: a low-dimensional code singles no one out
+    ranked["alignment"] = {"a~others": {**ranked["alignment"]["a~b"], "mean_rank": 0.2, "chance_rank_sd": 0.017},
+                           "b~others": {**ranked["alignment"]["a~b"], "mean_rank": 0.45, "chance_rank_sd": 0.017}}
+    flags = diagnostic_flags(ranked)
+    assert kinds(flags) == [("retrieval_at_chance", "b~others")]
+    assert "b ~ the others (own partner ranked at 45% on average, chance 50%)" in flags[0]["text"]
+    ranked["alignment"]["b~others"]["mean_rank"] = 0.448
+    assert diagnostic_flags(ranked) == []
     # low rank: under a quarter of the width is a warning, unless the low-rank code makes it the design
     low = diagnostic_flags(diag(3.0), config={"alignment": "pairs", "code_dim": 3})
     assert kinds(low) == [("low_rank", "a")] and low[0]["severity"] == "warning"
@@ -604,10 +613,13 @@ def test_diagnostics_page_flags(app_env, stored):
     text = " ".join(m.value for m in at.markdown)
     assert "What to watch in the shared space" in text
     al = stored["run"].diagnostics["alignment"]
-    at_chance = [k for k, a in al.items() if a["top1_retrieval"] <= 2 * a["chance_top1"]]
+    if stored["run"].config.get("alignment") == "rest":  # each code against its prediction from the others
+        assert set(al) == {f"{m}~others" for m in stored["run"].modalities}
+    at_chance = [k for k, a in al.items() if a["mean_rank"] >= 0.5 - 3 * a["chance_rank_sd"]]
     assert ("Cross-modal retrieval at chance" in text) == bool(at_chance)
     for pair, a in al.items():
-        assert (f"{pair.replace('~', ' ~ ')} (top-1 {a['top1_retrieval']:.1%}" in text) == (pair in at_chance), pair
+        label = f"{pair.split('~')[0]} ~ the others" if pair.endswith("~others") else pair.replace("~", " ~ ")
+        assert (f"{label} (own partner ranked at {a['mean_rank']:.0%}" in text) == (pair in at_chance), pair
     if stored["run"].config.get("alignment") == "rest":
         assert "by design" in text and "under a quarter" not in text
 

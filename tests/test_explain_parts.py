@@ -37,8 +37,26 @@ def test_correlation_and_alignment_references():
     assert np.allclose(correlation(x), np.corrcoef(x.T), atol=1e-6)
     al = alignment(x, x)
     assert al["top1_retrieval"] == 1.0 and np.isclose(al["paired_cosine"], 1.0)
+    assert al["mean_rank"] == 0.0
     shuffled = alignment(x, x[rng.permutation(400)])
     assert shuffled["top1_retrieval"] < 0.05
+    # a random pairing ranks the partner in the middle, within a few of its own standard deviations
+    assert abs(shuffled["mean_rank"] - 0.5) < 3 * shuffled["chance_rank_sd"]
+    assert shuffled["chance_rank_sd"] == np.sqrt(401 / (12 * 400 * 399))
+
+
+def test_mean_rank_sees_alignment_that_top1_cannot_and_splits_ties():
+    """A one-dimensional code cannot single a learner out (top-1 near chance), yet its own partner
+    ranks well above the middle; cosines of 1-D codes are +-1, so ties count half, as by hand."""
+    rng = np.random.default_rng(3)
+    c = rng.normal(size=(300, 2))
+    noisy = c + 0.3 * rng.normal(size=c.shape)
+    al = alignment(c, noisy)
+    assert al["top1_retrieval"] < 0.05 and al["mean_rank"] < 0.15
+    a, b = np.array([[1.0], [1.0], [-1.0], [2.0]]), np.array([[3.0], [-1.0], [-2.0], [1.0]])
+    sim = np.sign(a) @ np.sign(b).T  # the cosines of 1-D vectors
+    by_hand = [((sim[k] > sim[k, k]).sum() + ((sim[k] == sim[k, k]).sum() - 1) / 2) / 3 for k in range(4)]
+    assert alignment(a, b)["mean_rank"] == np.mean(by_hand)
 
 
 def test_mixing_and_separation_extremes():

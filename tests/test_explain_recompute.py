@@ -412,21 +412,30 @@ def test_diagnostics_equal_direct_formulas_on_the_test_split(explained):
         assert d["private_effective_rank"] == pytest.approx(_effective_rank(p[keep, j]), rel=1e-3)
     pooled = np.concatenate([s[present[:, j], j] for j in range(len(run.modalities))])
     assert diag["shared_effective_rank_pooled"] == pytest.approx(_effective_rank(pooled), rel=1e-3)
-    pairs = list(combinations(range(len(run.modalities)), 2))
-    assert set(diag["alignment"]) == {f"{run.modalities[i]}~{run.modalities[j]}" for i, j in pairs
-                                      if (present[:, i] & present[:, j]).sum() >= 3}
-    for i, j in pairs:
-        both = present[:, i] & present[:, j]
-        if both.sum() < 3:
+    # retrieval compares what the model aligns: with "rest", each code against its prediction from the others
+    mods = run.modalities
+    if "z_hat" in out:
+        z_hat = out["z_hat"].numpy().astype(np.float64)[test]
+        targets = {f"{m}~others": (z[:, j], z_hat[:, j], present[:, j] & (present.sum(1) >= 2))
+                   for j, m in enumerate(mods)}
+    else:
+        targets = {f"{mods[i]}~{mods[j]}": (z[:, i], z[:, j], present[:, i] & present[:, j])
+                   for i, j in combinations(range(len(mods)), 2)}
+    assert set(diag["alignment"]) == {k for k, (_, _, rows) in targets.items() if rows.sum() >= 3}
+    for key, (za, zb, rows) in targets.items():
+        if rows.sum() < 3:
             continue
-        a = z[both, i] / np.linalg.norm(z[both, i], axis=1, keepdims=True)
-        b = z[both, j] / np.linalg.norm(z[both, j], axis=1, keepdims=True)
+        a = za[rows] / np.linalg.norm(za[rows], axis=1, keepdims=True)
+        b = zb[rows] / np.linalg.norm(zb[rows], axis=1, keepdims=True)
         sim = a @ b.T
         n = len(a)
-        al = diag["alignment"][f"{run.modalities[i]}~{run.modalities[j]}"]
+        al = diag["alignment"][key]
         assert al["n"] == n
         assert al["paired_cosine"] == pytest.approx(np.mean([sim[k, k] for k in range(n)]), abs=1e-4)
         off = [sim[k, l] for k in range(n) for l in range(n) if k != l]
         assert al["random_cosine"] == pytest.approx(np.mean(off), abs=1e-4)
         assert al["top1_retrieval"] == pytest.approx(np.mean(sim.argmax(1) == np.arange(n)), abs=1e-9)
         assert al["chance_top1"] == pytest.approx(1 / n)
+        ranks = [(sum(sim[k, l] > sim[k, k] for l in range(n))
+                  + (sum(sim[k, l] == sim[k, k] for l in range(n)) - 1) / 2) / (n - 1) for k in range(n)]
+        assert al["mean_rank"] == pytest.approx(np.mean(ranks), abs=2e-3)  # float32 codes: near-ties may differ

@@ -24,7 +24,9 @@ with ui.guard():
         with st.container(border=True, key="diag_flags"):
             st.markdown("**What to watch in the shared space**",
                         help="Collapsed: a shared stream whose effective rank is under 1.2 (it barely varies). "
-                             "Retrieval at chance: top-1 retrieval at most twice chance. Low rank: a shared stream "
+                             "Retrieval at chance: each learner's aligned code ranks their own partner (the same "
+                             "learner in the other modality, or with alignment “rest” the code's prediction from "
+                             "the other modalities) no higher than a random learner, on average. Low rank: a shared stream "
                              "using under a quarter of its width, unless the model's low-rank code makes that "
                              "the design (alignment “rest”). Spare directions: directions of a shared stream the "
                              "other modalities do not predict (a code wider than what is shared).")
@@ -89,10 +91,13 @@ with ui.guard():
                              icon=":material/download:")
 
         st.subheader("Cross-modal alignment (test split)", anchor=False)
-        al = pd.DataFrame([{"pair": k.replace("~", " ~ "), **v} for k, v in diag.get("alignment", {}).items()])
-        st.caption("Paired cosine: similarity of the same learner's aligned shared streams in two modalities, "
-                   "against random pairs; top-1 retrieval: how often a learner's stream finds its own partner "
-                   "among all test learners, against chance.")
+        al = pd.DataFrame([{"pair": V.alignment_label(k), **v}
+                           for k, v in diag.get("alignment", {}).items()])
+        st.caption("What the model aligns, learner by learner: a modality's code and its prediction from the "
+                   "other modalities (alignment “rest”), or two modalities' aligned streams. Paired cosine: "
+                   "the same learner's pair against random pairs; top-1 retrieval: how often the partner comes "
+                   "first among all test learners (chance 1/n); mean rank: where the partner comes on average "
+                   "(0 first, 1 last; chance 0.5 ± chance_rank_sd).")
         ui.dataframe(al.round(4), "alignment", key="alignment_table")
     else:
         st.info(f"No diagnostics yet: run `dsrsd explain {run.path}` to add the shared-space diagnostics.")

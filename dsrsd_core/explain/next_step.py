@@ -197,7 +197,8 @@ def explain_next_step(run, run_dir, model, data: MultimodalData, progress: bool 
         tables[NEXT_PREFIX + "umap"] = umap
 
     with steps.step("diagnostics"):
-        diag = diagnostics(s_np[test], p_np[test], z_np[test], sub.present[test], mods, seed=seed)
+        z_hat = enc["z_hat"].numpy()[test] if "z_hat" in enc else None
+        diag = diagnostics(s_np[test], p_np[test], z_np[test], sub.present[test], mods, seed=seed, z_hat=z_hat)
         shares = {"all": stream_shares(phi_pred, streams, mods, slice(None)),
                   "test": stream_shares(phi_pred, streams, mods, test)}
 

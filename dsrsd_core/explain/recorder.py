@@ -41,17 +41,18 @@ UMAP_MAX_SAMPLES = 1500
 @torch.no_grad()
 def encode_all(model, tensors: dict, batch_size: int = 2048) -> dict[str, torch.Tensor]:
     """Streams and embeddings of every sample: encodings h (N, M, d), s, p, z (N, M, k), streams
-    (N, 2M, k), mask (N, 2M)."""
+    (N, 2M, k), mask (N, 2M), and (alignment ``rest``) z_hat (N, M, k), each code predicted from the others."""
     model.eval()
-    parts = {k: [] for k in ("h", "s", "p", "z", "streams", "mask")}
+    parts = {k: [] for k in ("h", "s", "p", "z", "z_hat", "streams", "mask")}
     for b in batches(len(tensors["y"]), batch_size):
         batch = select(tensors, b)
         enc = model.encode(batch)
-        for k in ("h", "s", "p", "z"):
-            parts[k].append(enc[k].float())
+        for k in ("h", "s", "p", "z", "z_hat"):
+            if k in enc:
+                parts[k].append(enc[k].float())
         parts["streams"].append(model.stream_tensor(enc).float())
         parts["mask"].append(model.stream_mask(batch["present"]))
-    return {k: torch.cat(v) for k, v in parts.items()}
+    return {k: torch.cat(v) for k, v in parts.items() if v}
 
 
 def input_variance(data: MultimodalData) -> dict[str, float]:
@@ -285,7 +286,8 @@ def explain(run_dir: str | Path, data: MultimodalData | None = None, progress: b
     tables.update(timeline_tables(data))
 
     with steps.step("diagnostics"):
-        diag = diagnostics(s_np[test], p_np[test], z_np[test], data.present[test], mods, seed=seed)
+        z_hat = enc["z_hat"].numpy()[test] if "z_hat" in enc else None
+        diag = diagnostics(s_np[test], p_np[test], z_np[test], data.present[test], mods, seed=seed, z_hat=z_hat)
         shares = {"all": stream_shares(phi_pred, streams, mods, slice(None)),
                   "test": stream_shares(phi_pred, streams, mods, test)}
         summary = {
