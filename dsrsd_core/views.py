@@ -707,7 +707,7 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
             flags.append({"kind": "low_rank", "severity": "warning", "subject": m,
                           "text": f"The {m} shared stream uses only about {rank:.1f} of its {dims} directions "
                                   f"(under a quarter): most of its width is unused, close to collapsing."})
-    at_chance = []
+    at_chance, top1_only = [], False
     for pair, a in (diagnostics.get("alignment", {}) or {}).items():
         label = alignment_label(pair)
         if a.get("mean_rank") is not None and a.get("chance_rank_sd") is not None:
@@ -717,12 +717,16 @@ def diagnostic_flags(diagnostics: Mapping | None, decomposition: Mapping | None 
         elif a.get("top1_retrieval") is not None and a.get("chance_top1") is not None:  # recorded before the rank
             if a["top1_retrieval"] <= CHANCE_FACTOR * a["chance_top1"]:
                 at_chance.append((pair, f"{label} (top-1 {a['top1_retrieval']:.1%} vs chance {a['chance_top1']:.1%})"))
+                top1_only = True
     if at_chance:
+        # a run explained before the mean rank existed: top-1 cannot single a learner out of a low-dimensional code
+        note = (" This run was explained before retrieval was ranked: with a low-dimensional code top-1 says "
+                "little; `dsrsd explain` again records the mean rank.") if top1_only and code_dim else ""
         flags.append({"kind": "retrieval_at_chance", "severity": "warning",
                       "subject": ", ".join(p for p, _ in at_chance),
                       "text": f"Cross-modal retrieval at chance for {join_and([t for _, t in at_chance])}: a learner's "
                               "aligned code ranks the same learner's partner no higher than a random learner, so "
-                              "these codes are not aligned learner by learner."})
+                              f"these codes are not aligned learner by learner.{note}"})
     threshold = ((decomposition or {}).get("thresholds", {}) or {}).get("shared_direction_min", 0.3)
     spare = []
     for m, values in (((decomposition or {}).get("cross_modal_spectrum", {}) or {}).get("shared", {}) or {}).items():

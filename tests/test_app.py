@@ -545,6 +545,8 @@ def test_diagnostic_flags_on_hand_made_documents():
     assert kinds(diagnostic_flags(diag(20.0, top1=0.006, chance=0.003))) == [("retrieval_at_chance", "a~b")]
     assert diagnostic_flags(diag(20.0, top1=0.0061, chance=0.003)) == []
     assert "a ~ b (top-1 0.4% vs chance 0.3%)" in diagnostic_flags(diag(20.0, top1=0.004))[0]["text"]
+    old_rest = diagnostic_flags(diag(3.0, top1=0.004), config={"alignment": "rest", "code_dim": 3})
+    assert "explained before retrieval was ranked" in old_rest[0]["text"]
     # with the mean rank recorded, it decides: within 3 chance standard deviations of 0.5 is at chance
     ranked = diag(20.0, top1=0.0)  # top-1 0: a low-dimensional code singles no one out
     ranked["alignment"] = {"a~others": {**ranked["alignment"]["a~b"], "mean_rank": 0.2, "chance_rank_sd": 0.017},
