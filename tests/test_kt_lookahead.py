@@ -45,6 +45,12 @@ def test_lpp_counts_are_exact(tmp_path):
     assert col(data, "history", "prev1_correct")[i] == -1 and col(data, "history", "prev2_correct")[i] == 1
     assert col(data, "history", "prev1_correct_same_skill")[i] == 0  # prev1 was skill 6
     assert col(data, "history", "prev4_correct")[i] == 0  # only 3 earlier responses
+    # recency: the last outcomes on skill 5 (responses 1 and 0, both right), on item 11 (response 1), and the
+    # moving averages 0.5 -> 0.3 c + 0.7 E on the skill (c = 1, 1) and 0.1 c + 0.9 E overall (c = 1, 1, 0)
+    assert [col(data, "history", f"skill_last{k}_correct")[i] for k in (1, 2, 3)] == [1, 1, 0]
+    assert col(data, "history", "item_last_correct")[i] == 1
+    assert col(data, "history", "skill_ewma_acc")[i] == pytest.approx(0.3 + 0.7 * (0.3 + 0.7 * 0.5))
+    assert col(data, "history", "ewma_acc")[i] == pytest.approx(0.9 * (0.1 + 0.9 * (0.1 + 0.9 * 0.5)), abs=1e-6)
     assert data.y[i] == 0
     # the first response of every learner is not a sample; user 2 has one response: no sample
     assert set(data.meta["position"]) >= {1} and 0 not in set(data.meta["position"])

@@ -20,7 +20,7 @@ from ..dataset import MultimodalData
 from . import assistments, ednet, lpp
 from .samples import DEFAULT_WINDOW, build_samples
 
-KT_LOADER_VERSION = 1
+KT_LOADER_VERSION = 2  # 2: recency features in history (EWMA, last outcomes on skill and item)
 SOURCES = {"lpp": lpp, "assistments_skill_builder": assistments, "ednet_kt1": ednet}
 
 

@@ -31,9 +31,10 @@ Modalities (all tabular, so that training on 280k responses fits on a CPU):
   responses whether it was on the target's skill or item, its (log) elapsed time / first-response
   time, attempts and hints; responses since the target skill / item was last practised.
 * ``history``:   past correctness: overall, on the target's skill and on the target item
-  (successes and failures over the whole visible history, and smoothed rates), and the
-  correctness of each of the last ``window`` visible responses (+1 right, -1 wrong, 0 none),
-  also masked to the target's skill.
+  (successes and failures over the whole visible history, and smoothed rates), recency-weighted
+  correctness overall and on the skill (exponential moving averages), the last outcome on the
+  item and the last three on the skill however far back, and the correctness of each of the last
+  ``window`` visible responses (+1 right, -1 wrong, 0 none), also masked to the target's skill.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ from ..dataset import Modality, MultimodalData
 
 CLASSES = ["incorrect", "correct"]
 DEFAULT_WINDOW = 10
+SKILL_LAST = 3  # the last outcomes on the target's skill, however far back
 BEHAVIOUR_FIELDS = ("elapsed_ms", "attempts", "hints")
 RESPONSE_COLUMNS = ["user", "order", "group", "item", "skill", "n_skills", "part", "correct", "scored", "split",
                     "timestamp_ms", "elapsed_ms", "attempts", "hints"]
@@ -80,6 +82,30 @@ def _exclusive_by_key(keys: list[np.ndarray], group_key: np.ndarray, correct: np
     return out_cnt, out_suc, out_last
 
 
+def _chain(last: np.ndarray, k: int) -> list[np.ndarray]:
+    """The 1st .. k-th previous rows of each row's key (-1: none), following ``last`` (from
+    :func:`_exclusive_by_key`: the key's last row in earlier groups) from row to row. A second row of
+    the key in one earlier group (simultaneous responses) is stepped over, never anything later."""
+    out, p = [], last
+    for _ in range(k):
+        out.append(p)
+        p = np.where(p >= 0, last[np.maximum(p, 0)], -1)
+    return out
+
+
+def _ewma(last: np.ndarray, correct: np.ndarray, rate: float) -> np.ndarray:
+    """Exponentially weighted correctness over each row's key in earlier groups (0.5 before any):
+    E_i = rate * correct_p + (1 - rate) * E_p with p = last_i. Rows are chronological within a learner,
+    so p < i and E_p is known when row i is reached."""
+    out = np.full(len(last), 0.5)
+    prev, c = last.tolist(), correct.astype(np.float64).tolist()
+    values = out.tolist()
+    for i, p in enumerate(prev):
+        if p >= 0:
+            values[i] = rate * c[p] + (1.0 - rate) * values[p]
+    return np.asarray(values)
+
+
 def build_samples(resp: pd.DataFrame, report: dict, window: int = DEFAULT_WINDOW) -> MultimodalData:
     """The next-response samples of ``resp`` (see the module docstring); ``report`` is extended."""
     resp = resp.sort_values(["user", "order"], kind="stable").reset_index(drop=True)
@@ -108,6 +134,7 @@ def build_samples(resp: pd.DataFrame, report: dict, window: int = DEFAULT_WINDOW
     s_cnt, s_suc, s_last = _exclusive_by_key([user_codes, skill_codes], gid, correct, order)
     i_cnt, i_suc, i_last = _exclusive_by_key([user_codes, item_codes], gid, correct, order)
     s_fail, i_fail = s_cnt - s_suc, i_cnt - i_suc
+    _, _, u_last = _exclusive_by_key([user_codes], gid, correct, order)
 
     # the last `window` visible responses: rows g_start-1, g_start-2, ...
     K = int(window)
@@ -127,7 +154,12 @@ def build_samples(resp: pd.DataFrame, report: dict, window: int = DEFAULT_WINDOW
         "skill_succ_log": log(s_suc), "skill_fail_log": log(s_fail), "skill_acc_smoothed": (s_suc + 1) / (s_cnt + 2),
         "item_succ_log": log(i_suc), "item_fail_log": log(i_fail), "item_acc_smoothed": (i_suc + 1) / (i_cnt + 2),
         "window_acc": window_acc,
+        # recency beyond the window: a skill last practised 30 responses ago is outside it
+        "ewma_acc": _ewma(u_last, correct, 0.1), "skill_ewma_acc": _ewma(s_last, correct, 0.3),
+        "item_last_correct": np.where(i_last >= 0, 2 * correct[np.maximum(i_last, 0)] - 1, 0),
     }
+    for k, p_k in enumerate(_chain(s_last, SKILL_LAST)):
+        hist_cols[f"skill_last{k + 1}_correct"] = np.where(p_k >= 0, 2 * correct[np.maximum(p_k, 0)] - 1, 0)
     for k in range(K):
         hist_cols[f"prev{k + 1}_correct"] = signed[:, k]
     for k in range(K):
