@@ -74,11 +74,24 @@ def test_benchmark_writes_documented_tables_and_resumes(cohort, tmp_path, monkey
                                config=Config(**FAST), device="cpu", progress=False)
     assert info["invocations"][-1]["cells_skipped"] == 4 and len(info["invocations"]) == 2
     assert (out / "cells" / "dsrsd_net" / "seed0.json").stat().st_mtime_ns == mtime
+    # a cell from other input columns of the same files (a newer loader): refuse; one written before the
+    # input columns were recorded is taken on trust
+    cell_file = out / "cells" / "dsrsd_net" / "seed0.json"
+    stored = json.loads(cell_file.read_text())
+    assert len(stored["inputs"]) == 16
+    cell_file.write_text(json.dumps({**stored, "inputs": "0" * 16}))
+    with pytest.raises(DsrsdError, match="other input columns"):
+        bench.run_benchmark(str(cohort), out, seeds=2, models=["dsrsd_net", "early_fusion"],
+                            config=Config(**FAST), device="cpu", progress=False)
+    cell_file.write_text(json.dumps({k: v for k, v in stored.items() if k != "inputs"}))
+    info = bench.run_benchmark(str(cohort), out, seeds=2, models=["dsrsd_net", "early_fusion"],
+                               config=Config(**FAST), device="cpu", progress=False)
+    assert info["invocations"][-1]["cells_skipped"] == 4
     # other settings for a finished cell: refuse, and say what to do
     with pytest.raises(DsrsdError, match="new --out"):
         bench.run_benchmark(str(cohort), out, seeds=1, models=["dsrsd_net"], config=Config(**{**FAST, "epochs": 2}),
                             device="cpu", progress=False)
-    assert len(json.loads((out / "benchmark.json").read_text())["invocations"]) == 2  # the refusal left no record
+    assert len(json.loads((out / "benchmark.json").read_text())["invocations"]) == 3  # the refusals left no record
     # a cell written before a setting existed is reused when today's value is the one it had then, not otherwise
     path = out / "cells" / "dsrsd_net" / "seed0.json"
     written = json.loads(path.read_text())
@@ -150,3 +163,16 @@ def test_benchmark_decomposition_metrics_are_computed(cohort_600, tmp_path):
             assert all(0 <= n <= 3 for n in d["shared_directions"].values())
     md = (out / "results.md").read_text()
     assert "## Decomposition" in md and "verdict T/P/N" in md and "min sh" in md
+
+
+def test_input_fingerprint_follows_the_input_columns_only():
+    from dataclasses import replace
+
+    from factories import random_data
+
+    data = random_data(40, seed=1)
+    same = random_data(60, seed=2)  # other values and sizes, the same columns
+    assert grid.input_fingerprint(data) == grid.input_fingerprint(same)
+    name, mod = next(iter(data.modalities.items()))
+    renamed = {**data.modalities, name: replace(mod, feature_names=list(mod.feature_names[:-1]) + ["new"])}
+    assert grid.input_fingerprint(replace(data, modalities=renamed)) != grid.input_fingerprint(data)

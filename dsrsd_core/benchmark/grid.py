@@ -39,6 +39,14 @@ def data_fingerprint(data) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def input_fingerprint(data) -> str:
+    """A short hash of every modality's input columns: a loader that adds or renames features (the same
+    files, other inputs) makes the cells it wrote before incomparable with new ones."""
+    blob = json.dumps({name: [list(m.feature_names), list(m.step_names or []), list(m.cat_names)]
+                       for name, m in data.modalities.items()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def _jsonable(obj):
     return json.loads(json.dumps(obj, default=str))
 
@@ -57,10 +65,14 @@ def _load_truth(data_dir: Path) -> dict | None:
         raise DsrsdError(f"{path} is unreadable ({e}); regenerate the synthetic cohort") from None
 
 
-def _check_cell(cell: dict, path: Path, cfg: Config, fingerprint: str) -> None:
+def _check_cell(cell: dict, path: Path, cfg: Config, fingerprint: str, inputs: str) -> None:
     expected = _jsonable(cfg.to_dict())
     if cell.get("cell_version") != CELL_VERSION or cell.get("data_fingerprint") != fingerprint:
         raise DsrsdError(f"{path} was made by another dsrsd version or from other data; "
+                         "use a new --out for this benchmark")
+    # cells written before the input columns were recorded carry no "inputs" and are taken on trust
+    if cell.get("inputs", inputs) != inputs:
+        raise DsrsdError(f"{path} was made from other input columns of the same files (a newer loader); "
                          "use a new --out for this benchmark")
     # a setting added after the cell was written had, for that cell, the value it had before it existed
     recorded = _jsonable({**BEFORE_IT_EXISTED, **cell.get("config", {})})
@@ -111,7 +123,7 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
         check_name(name, modalities)
     if len(set(models)) != len(models):
         raise DsrsdError("--models names a model twice")
-    fingerprint = data_fingerprint(data)
+    fingerprint, inputs = data_fingerprint(data), input_fingerprint(data)
     # the planted truth describes the final outcome; next-step targets are other labels
     truth = _load_truth(data_dir) if base.task == "final_outcome" else None
     meta_path = out / "benchmark.json"
@@ -138,7 +150,7 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
     for name, seed in cells:  # refuse before anything is recorded or trained
         path = cell_path(out, name, seed)
         if path.exists():
-            _check_cell(_read_cell(path), path, model_config(name, replace(base, seed=seed)), fingerprint)
+            _check_cell(_read_cell(path), path, model_config(name, replace(base, seed=seed)), fingerprint, inputs)
     save_record()
     bar = tqdm(cells, desc="benchmark", unit="cell", disable=not progress)
     for name, seed in bar:
@@ -153,13 +165,14 @@ def run_benchmark(data_arg: str, out_dir: str | Path, seeds: int | list[int], mo
         result = run_cell(name, *splits[seed], cfg, dev, truth)
         write_json(path, {"cell_version": CELL_VERSION, "model": name, "display_name": display_name(name),
                           "seed": seed, "config": _jsonable(cfg.to_dict()), "data_fingerprint": fingerprint,
+                          "inputs": inputs,
                           "n_samples": len(data), "device": dev,
                           "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **result})
         ran.append(f"{name}/seed{seed}")
         save_record()
     bar.close()
 
-    all_cells = collect_cells(out, base, fingerprint)
+    all_cells = collect_cells(out, base, fingerprint, inputs)
     invocation.update(cells_run=len(ran), cells_skipped=len(skipped), wall_seconds=time.perf_counter() - t_start,
                       finished=True)
     info = {**setup, "source": str(data_dir), "n_samples": len(data), "classes": data.classes,
@@ -189,12 +202,12 @@ def _seed_data(data_arg: str, data, base: Config, seed: int, progress: bool):
     return data, make_split(data.meta, data.y, base.split, seed, base.val_fraction, base.test_fraction)
 
 
-def collect_cells(out: Path, base: Config, fingerprint: str) -> list[dict]:
+def collect_cells(out: Path, base: Config, fingerprint: str, inputs: str) -> list[dict]:
     """Every finished cell in ``out`` (checked against the base settings), grid order."""
     found = []
     for path in sorted((out / "cells").glob("*/seed*.json")):
         cell = _read_cell(path)
-        _check_cell(cell, path, model_config(cell["model"], replace(base, seed=cell["seed"])), fingerprint)
+        _check_cell(cell, path, model_config(cell["model"], replace(base, seed=cell["seed"])), fingerprint, inputs)
         found.append(cell)
     return sorted(found, key=lambda c: (_order(c["model"]), c["seed"]))
 
