@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,11 +50,23 @@ def _explain_problem(path: str, sig: str) -> str | None:
     return None
 
 
+SIGNATURE_TTL = 1.0  # s: a run rewritten on disk is noticed within this long
+_signatures: dict[str, tuple[float, str]] = {}
+
+
 def signature(path: str | Path) -> str:
     """The run's file signature (paths, mtimes, sizes) as one short string: the cache key part that says
     "these files, as they are now". A digest, because Streamlit hashes every cached call's arguments on every
-    rerun, and a tuple of every file's stat costs ~10 ms a call to hash, a short string next to nothing."""
-    return hashlib.sha1(repr(file_signature(path)).encode()).hexdigest()
+    rerun, and a tuple of every file's stat costs ~10 ms a call to hash, a short string next to nothing.
+    Reused for ``SIGNATURE_TTL`` seconds: a page asks for it some twenty times per rerun, and each fresh one
+    stats every file of the run."""
+    key, now = str(path), time.monotonic()
+    hit = _signatures.get(key)
+    if hit is not None and now - hit[0] < SIGNATURE_TTL:
+        return hit[1]
+    sig = hashlib.sha1(repr(file_signature(path)).encode()).hexdigest()
+    _signatures[key] = (now, sig)
+    return sig
 
 
 def open_run(path: str | Path) -> Run:

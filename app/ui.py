@@ -107,6 +107,12 @@ def chart(fig, key: str | None = None, config: dict | None = None, **kw):
     return st.plotly_chart(fig, key=key, config=config or PLOTLY_CONFIG, **kw)
 
 
+def svg(markup: str) -> None:
+    """An inline SVG chart (app/svg.py): drawn by the browser at once, without plotly.js. Through markdown:
+    st.html's sanitiser drops SVG elements (Streamlit 1.67)."""
+    st.markdown(markup, unsafe_allow_html=True)
+
+
 def open_learner(sample: int, id_student=None) -> None:
     """Make ``sample`` the learner the Learner explorer shows (call from callbacks or other pages)."""
     st.session_state[LEARNER_KEY] = int(sample)

@@ -771,9 +771,12 @@ def stream_drop_frame(rows: pd.DataFrame, modalities: Sequence[str], value: str)
     alone and its private stream alone (mode ``stream``). ``rows``: ``removed``, ``mode``, ``value``
     (e.g. :func:`drop_table` rows and ``delta_auc``, or one learner's drop rows and ``delta_<class>``).
     Columns: ``modality``, ``whole``, ``shared``, ``private`` (NaN where absent)."""
+    first = {}  # (removed, mode) -> value of its first row; one pass, not a filter per cell (learner switch)
+    for key, v in zip(zip(rows["removed"], rows["mode"]), rows[value]):
+        first.setdefault(key, float(v))
+
     def get(removed: str, mode: str) -> float:
-        hit = rows[(rows["removed"] == removed) & (rows["mode"] == mode)]
-        return float(hit[value].iloc[0]) if len(hit) else np.nan
+        return first.get((removed, mode), np.nan)
     return pd.DataFrame([{"modality": m, "whole": get(m, "mask"), "shared": get(f"{m}.shared", "stream"),
                           "private": get(f"{m}.private", "stream")} for m in modalities])
 

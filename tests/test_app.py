@@ -71,6 +71,19 @@ def svg_charts(at: AppTest) -> list[str]:
     return [m.value for m in at.markdown if m.value.startswith("<svg")]
 
 
+def svg_marks(at: AppTest, attribute: str) -> list[list[dict]]:
+    """Per inline SVG chart, the data attributes of its marks that carry ``attribute`` (app/svg.py)."""
+    import xml.etree.ElementTree as ET
+
+    out = []
+    for chart in svg_charts(at):
+        marks = [{k[5:]: v for k, v in el.attrib.items() if k.startswith("data-")}
+                 for el in ET.fromstring(chart).iter() if f"data-{attribute}" in el.attrib]
+        if marks:
+            out.append(marks)
+    return out
+
+
 def download_labels(at: AppTest) -> list[str]:
     return [d.proto.label for d in at.get("download_button")]
 
@@ -148,8 +161,10 @@ def test_learner_pick_by_id_shows_stored_values(app_env, stored):
     assert any(m.value.startswith("**In plain words.**") for m in at.markdown)
     assert any(c.value.startswith("How the model weighs it: The model predicts") for c in at.caption)
     # the waterfall ends on the stored probability of the predicted class
-    waterfall = next(c for c in charts(at) if any(t.get("y") == ["prediction"] for t in c["data"]))
-    final = next(t for t in waterfall["data"] if t.get("y") == ["prediction"])["x"][0]
+    waterfall = next(c for c in svg_marks(at, "label") if c[-1]["label"] == "prediction")
+    final = float(waterfall[-1]["value"])
+    steps = float(waterfall[0]["value"]) + sum(float(m["value"]) for m in waterfall[1:-1])
+    assert steps == pytest.approx(final, abs=1e-4)
     assert final == pytest.approx(float(pred.loc[target, f"proba_{classes[int(pred.loc[target, 'pred'])]}"]), abs=1e-5)
     # the nearest learners are the stored ones
     nn = stored["run"].table("neighbours").set_index("sample").loc[target]
@@ -170,6 +185,23 @@ def test_learner_unknown_id_and_state_from_other_pages(app_env, stored):
     assert metric(at, f"Chance: {cls.replace('_', ' ')}") == f"{stored['pred'].loc[target, f'proba_{cls}']:.1%}"
 
 
+def test_learner_record_charts_show_the_stored_timeline(app_env, stored):
+    """The clicks and assessment charts (SVG) draw the learner's stored timeline tables, up to the cut-off."""
+    at = open_page("learner")
+    assert_clean(at)
+    sample = int(at.session_state["learner_sample"])
+    run = stored["run"]
+    clicks = run.table("timeline_clickstream")
+    mine = clicks[clicks["sample"] == sample].groupby("step_name", observed=True)["value"].sum()
+    (bars,) = [c for c in svg_marks(at, "activity")]
+    drawn = pd.DataFrame(bars).astype({"value": float}).groupby("week")["value"].sum()
+    assert drawn.to_dict() == pytest.approx({str(k): v for k, v in mine.items() if v > 0})
+    points = next(c for c in svg_marks(at, "score"))
+    assessments = run.table("timeline_assessments")
+    assert len(points) == int((assessments["sample"] == sample).sum())
+    assert {p["status"] for p in points} <= {"scored", "submitted, no score", "not submitted"}
+
+
 def test_learner_modality_drop_values(app_env, stored):
     at = open_page("learner")
     sample = int(at.session_state["learner_sample"])
@@ -178,10 +210,11 @@ def test_learner_modality_drop_values(app_env, stored):
     for mode in ("mask", "mean"):
         at.radio(key="learner_drop_mode").set_value(mode).run()
         assert_clean(at)
-        fig = next(c for c in charts(at) if any(str(y).startswith("without") for t in c["data"] for y in t.get("y", [])))
+        bars = next(c for c in svg_marks(at, "label") if c[0]["label"].startswith("without"))
         mine = drops[(drops["sample"] == sample) & (drops["mode"] == mode)]
-        assert values(fig["data"][0]["x"]) == pytest.approx(list(mine[f"proba_{pred_cls}"]), abs=1e-6)
-        assert fig["data"][0]["y"] == [f"without {r}" for r in mine["removed"]]
+        assert [float(b["value"]) for b in bars] == pytest.approx(list(mine[f"proba_{pred_cls}"]), abs=1e-5)
+        assert [b["label"] for b in bars] == [f"without {r}" for r in mine["removed"]]
+        assert [int(b["flipped"]) for b in bars] == [int(f) for f in mine["flipped"]]
 
 
 def test_embedding_colours_and_selection_mapping(app_env, stored):
@@ -660,11 +693,12 @@ def test_stream_drop_on_learner_and_drop_lab(app_env, stored):
     sample = int(at.session_state["learner_sample"])
     pred_cls = stored["run"].classes[int(stored["pred"].loc[sample, "pred"])]
     mine = drops[drops["sample"] == sample].set_index("removed")
-    fig = next(c for c in charts(at) if any(t.get("name") == "shared stream only" for t in c["data"]))
-    for kind in ("shared", "private"):
-        trace = next(t for t in fig["data"] if t.get("name") == f"{kind} stream only")
-        want = [mine.loc[f"{m}.{kind}", f"delta_{pred_cls}"] for m in trace["x"]]
-        assert values(trace["y"]) == pytest.approx(want, abs=1e-6)
+    (bars,) = [c for c in svg_marks(at, "kind") if {b["kind"] for b in c} == {"whole", "shared", "private"}]
+    assert {b["modality"] for b in bars} == set(stored["run"].modalities)
+    for b in bars:
+        removed, mode = (b["modality"], "mask") if b["kind"] == "whole" else (f"{b['modality']}.{b['kind']}", "stream")
+        want = mine[mine["mode"] == mode].loc[removed, f"delta_{pred_cls}"]
+        assert float(b["value"]) == pytest.approx(want, abs=1e-5)
     assert any("its contribution" in m.value or "changes little" in m.value or "both its streams" in m.value
                for m in at.markdown)
     at = open_page("drop")
@@ -694,6 +728,7 @@ def test_run_without_stream_drop_hides_it(monkeypatch, variant_runs):
         assert_clean(at)
         assert any("whole-modality removal only" in c.value for c in at.caption), page
         assert not any(any(t.get("name") == "shared stream only" for t in c["data"]) for c in charts(at)), page
+        assert not svg_marks(at, "kind"), page
 
 
 def test_share_columns_are_recognised_by_whole_word():

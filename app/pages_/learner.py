@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import runs, ui
+from app import runs, svg, ui
 from app.text import input_words, learner_summary
 from dsrsd_core import educator as E
 from dsrsd_core import figures as F
@@ -142,9 +142,7 @@ def what_if_section(run, row, sample: int) -> None:
     ui.csv_button(frame, f"what-if {row['id_student']}", key="csv_whatif")
 
 
-ctx = ui.context()
-st.title("Learner explorer", anchor=False)  # also when the page cannot be drawn
-with ui.guard():
+def body() -> None:
     run = ctx.require_explained()
     learners = runs.learners(run)
     cohort = ctx.cohort_learners(allow_empty=True)
@@ -255,7 +253,7 @@ with ui.guard():
         cls = st.radio("Explain the chance of", run.classes, index=run.classes.index(pred), horizontal=True,
                        format_func=V.humanize, key=f"waterfall_class_{sample}")
         base, contrib = V.waterfall_frame(shap, run.streams, cls)
-        ui.chart(F.waterfall_figure(base, contrib, cls), key="waterfall")
+        ui.svg(svg.waterfall(base, contrib, cls))
     with w2:
         st.markdown("**Stream contributions** (exact Shapley values)",
                     help="Each modality's encoding is split into a shared stream (what it has in common with the "
@@ -302,8 +300,7 @@ with ui.guard():
             attr = runs.frame(run, steps).loc[sample].drop(labels="sample") if run.has_table(steps) else None
             weeks = [w for w in spec["clickstream"]["step_names"]  # this learner's weeks: up to its cut-off
                      if E.week_number(w) is None or E.week_number(w) <= E.cutoff_week(row["cutoff_day"])]
-            ui.chart(F.clicks_timeline(clicks, weeks, attr, title="Clicks per week, up to the cut-off"),
-                     key="clicks")
+            ui.svg(svg.clicks_timeline(clicks, weeks, attr, title="Clicks per week, up to the cut-off"))
             ui.csv_button(clicks.drop(columns="step"), f"clicks {row['id_student']}", key="csv_clicks")
         elif "clickstream" in spec:
             st.info("This run has no timeline tables; rerun `dsrsd explain` on it to add them.")
@@ -314,8 +311,7 @@ with ui.guard():
             attr = runs.frame(run, steps).loc[sample] if run.has_table(steps) else None
             pts, x_title, cut_x = V.assessment_points(ta[ta["sample"] == sample], row,
                                                       run.info["data"]["report"].get("cutoff", {}), attr)
-            ui.chart(F.assessment_timeline(pts, cut_x, x_title, title="Assessment scores against due dates"),
-                     key="assessments")
+            ui.svg(svg.assessment_timeline(pts, cut_x, x_title, title="Assessment scores against due dates"))
             ui.csv_button(pts.drop(columns="label"), f"assessments {row['id_student']}", key="csv_assess")
 
     # ---- neighbours and modality drop
@@ -352,7 +348,7 @@ with ui.guard():
                               "new_pred": [run.classes[int(p)] for p in part["pred"]],
                               f"delta_{pred}": part[f"delta_{pred}"]})
         if len(frame):
-            ui.chart(F.learner_drop_figure(frame, full, pred, run.modalities), key="learner_drop")
+            ui.svg(svg.learner_drop(frame, full, pred, run.modalities))
             flips = frame[frame["flipped"]]
             st.caption(f"Dashed line: the probability with all modalities ({full:.2f}). Hatched bars flip the "
                        f"prediction; it flips without: {', '.join(flips['removed']) if len(flips) else 'none'}.")
@@ -365,7 +361,7 @@ with ui.guard():
         if V.has_stream_drop(mine):
             sframe = V.stream_drop_frame(mine, run.modalities, f"delta_{pred}")
             what = f"p({V.humanize(pred)})"
-            ui.chart(F.stream_drop_figure(sframe, f"change in {what}", run.modalities), key="learner_stream_drop")
+            ui.svg(svg.stream_drop(sframe, f"change in {what}", run.modalities))
             st.markdown("\n".join(f"- {t}" for t in V.stream_drop_sentences(sframe, what,
                                                                              V.STREAM_DROP_TOL["probability"])))
             ui.csv_button(sframe.rename(columns=V.STREAM_DROP_COLUMNS), f"stream drop {row['id_student']}",
@@ -373,3 +369,17 @@ with ui.guard():
         else:
             st.caption("This run records whole-modality removal only; rerun `dsrsd explain` on it to add "
                        "stream-level removal.")
+
+
+@st.fragment
+def learner_view() -> None:
+    """The page below its title, as a fragment: picking a learner (a row, an id, a neighbour) or changing one
+    of the learner's views reruns this part only, not the sidebar and its cohort filters, so the browser
+    redraws a third fewer elements on every learner switch (docs/benchmarks.md)."""
+    with ui.guard():
+        body()
+
+
+ctx = ui.context()
+st.title("Learner explorer", anchor=False)  # also when the page cannot be drawn
+learner_view()

@@ -100,7 +100,7 @@ with ui.guard():
         c1, c2 = st.columns([1, 1])
         with c1:
             # an SVG, not a plotly chart: plotly.js would add seconds to the Overview's first render (app/svg.py)
-            st.markdown(svg.modality_stream_bar(shares), unsafe_allow_html=True)
+            ui.svg(svg.modality_stream_bar(shares))
         with c2:
             st.markdown("Shares of mean absolute **exact Shapley value** over the streams, for the predicted "
                         "class. Solid: the part a modality shares with the others; hatched: its private part. "
