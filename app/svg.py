@@ -434,3 +434,43 @@ def assessment_timeline(frame: pd.DataFrame, cutoff_x: float | None, x_title: st
         svg.text((left + width - right) / 2, (top + height - bottom) / 2,
                  "no assessments due or submitted before the cut-off", "middle", MUTED)
     return svg.render()
+
+
+def paired_bars(frame: pd.DataFrame, x: str, value: str, group: str, title: str | None = None,
+                value_title: str = "", fmt: str = "+.3f", uid: str = "paired") -> str:
+    """One bar per (``x``, ``group``) side by side, one colour per group, each labelled with its value
+    (e.g. the what-if's stream contributions before and after): the twin of
+    :func:`dsrsd_core.figures.paired_bars`."""
+    cats = list(dict.fromkeys(str(c) for c in frame[x]))
+    groups = list(dict.fromkeys(str(g) for g in frame[group]))
+    val = {(str(c), str(g)): float(v) for c, g, v in zip(frame[x], frame[group], frame[value])}
+    colours = {g: CATEGORY_COLOURS[(2 * i) % len(CATEGORY_COLOURS)] for i, g in enumerate(groups)}
+    finite = [v for v in val.values() if np.isfinite(v)]
+    lo, hi = min([0.0, *finite]), max([0.0, *finite])
+    pad = 0.12 * max(hi - lo, 1e-3)  # room for the value labels
+    ticks = nice_ticks(lo - (pad if lo < 0 else 0), hi + (pad if hi > 0 or lo == 0 else 0), 5)
+    width, height, left, right, bottom = 1000, 360, 70, 10, 50
+    svg = Svg(width, height, title or value_title or value, uid)
+    top = 10
+    if title:
+        svg.text(4, 20, title, size=15, bold=True)
+        top = 34
+    top = svg.legend([(g, {"fill": colours[g]}) for g in groups], left, top + 8, width) + 4
+    y = Linear(ticks[0], ticks[-1], height - bottom, top)
+    _y_axis(svg, y, ticks, left, width - right, fmt.replace("+", "") if ticks[0] >= 0 else fmt, value_title)
+    slot = (width - left - right) / max(1, len(cats))
+    w = slot * 0.8 / max(1, len(groups))
+    for i, c in enumerate(cats):
+        for j, g in enumerate(groups):
+            v = val.get((c, g), np.nan)
+            if not np.isfinite(v):
+                continue
+            x0, y0, y1 = left + slot * (i + 0.1) + w * j, y(0), y(v)
+            if abs(y1 - y0) < 1:  # a zero still shows as a hairline
+                y1 = y0 - 1
+            svg.rect(x0, y0, x0 + w, y1, colours[g], None, f"{c}\n{g}: {v:{fmt}}",
+                     {"x": c, "group": g, "value": f"{v:.6g}"})
+            svg.text(x0 + w / 2, y1 - 5 if v >= 0 else y1 + 14, f"{v:{fmt}}", "middle", size=11)
+        svg.text(left + slot * (i + 0.5), height - bottom + 18, c, "middle")
+    svg.line(left, y(0), width - right, y(0), INK)
+    return svg.render()

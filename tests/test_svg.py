@@ -117,3 +117,13 @@ def test_assessment_timeline_places_every_point_and_the_cutoff():
     root = ET.fromstring(out)
     assert "cut-off" in [t.text for t in root.iter(f"{NS}text")]
     assert "assessment 1\nscored 70" in [t.text for t in root.iter(f"{NS}title")]
+
+
+def test_paired_bars_one_bar_per_category_and_group():
+    frame = pd.DataFrame({"stream": ["a", "b", "a", "b"], "when": ["before", "before", "after", "after"],
+                          "contribution": [0.1, -0.2, 0.0, -0.25]})
+    out = svg.paired_bars(frame, "stream", "contribution", "when", "title", "exact Shapley value")
+    got = {(m["x"], m["group"]): float(m["value"]) for m in marks(out, "group")}
+    assert got == {("a", "before"): 0.1, ("b", "before"): -0.2, ("a", "after"): 0.0, ("b", "after"): -0.25}
+    texts = [t.text for t in ET.fromstring(out).iter(f"{NS}text")]
+    assert {"before", "after", "+0.000", "-0.250"} <= set(texts)  # legend and value labels, a zero included

@@ -9,7 +9,6 @@ import streamlit as st
 from app import runs, svg, ui
 from app.text import input_words, learner_summary
 from dsrsd_core import educator as E
-from dsrsd_core import figures as F
 from dsrsd_core import views as V
 from dsrsd_core import whatif as W
 from dsrsd_core.errors import DsrsdError
@@ -136,9 +135,9 @@ def what_if_section(run, row, sample: int) -> None:
             rows.append({"when": when, "stream": s.replace(".", " · "),
                          "contribution": sum(out[when]["phi"][c][s] for c in risk)})
     frame = pd.DataFrame(rows)
-    ui.chart(F.paired_bars(frame, "stream", "contribution", "when",
+    ui.svg(svg.paired_bars(frame, "stream", "contribution", "when",
                            f"Stream contributions to the chance of being {E.risk_name(run.classes)}, before and after",
-                           "exact Shapley value", fmt="+.3f"), key="whatif_chart")
+                           "exact Shapley value"))
     ui.csv_button(frame, f"what-if {row['id_student']}", key="csv_whatif")
 
 
