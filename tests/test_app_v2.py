@@ -18,7 +18,7 @@ APP = ROOT / "app" / "main.py"
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from test_app import PAGES, assert_clean, charts, metric  # noqa: E402
+from test_app import PAGES, assert_clean, charts, metric, svg_charts, svg_marks  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -153,11 +153,19 @@ def test_learner_in_plain_words_names_the_learners_own_values(env, stored_run):
     meaning = next(m.value for m in at.markdown if m.value.startswith("**What it means"))
     assert f"at {samples.loc[target, 'proba_at_risk']:.0%}" in meaning
     # the click chart stops at the learner's cut-off week; the assessment chart has a legend
-    clicks_fig = next(c for c in charts(at) if "Clicks per week" in c["layout"].get("title", {}).get("text", ""))
-    xs = {x for t in clicks_fig["data"] if t.get("type") == "bar" for x in t["x"]}
-    assert max(int(x.split()[1]) for x in xs) <= cut_week
-    assess = next(c for c in charts(at) if "Assessment scores" in c["layout"].get("title", {}).get("text", ""))
-    assert assess["layout"].get("showlegend") is True and any(t.get("name") == "cut-off" for t in assess["data"])
+    import xml.etree.ElementTree as ET
+
+    def texts(chart: str) -> list[str]:
+        return [t.text for t in ET.fromstring(chart).iter("{http://www.w3.org/2000/svg}text")]
+
+    clicks_svg = next(c for c in svg_charts(at) if "Clicks per week, up to the cut-off" in texts(c))
+    axis = [w for w in texts(clicks_svg) if w.startswith("week ")]  # the x axis: one label per week
+    assert axis and max(int(w.split()[1]) for w in axis) <= cut_week
+    (bars,) = svg_marks(at, "activity")
+    assert max(int(b["week"].split()[1]) for b in bars) <= cut_week
+    assess = next(c for c in svg_charts(at) if "Assessment scores against due dates" in texts(c))
+    legend = texts(assess)
+    assert "cut-off" in legend and any(s in legend for s in ("scored", "not submitted", "submitted, no score"))
 
 
 @pytest.fixture(scope="module")
