@@ -185,6 +185,24 @@ def _stream_paint(svg: Svg, stream: str, modalities: Sequence[str]) -> tuple[str
     return (svg.hatch(lighten(colour), colour) if kind == "private" else colour), colour
 
 
+def _signed_ticks(values) -> list[float]:
+    """Ticks for bars from 0 to each of ``values`` (either sign), with room beyond them for value labels."""
+    finite = [float(v) for v in values if np.isfinite(v)]
+    lo, hi = min([0.0, *finite]), max([0.0, *finite])
+    pad = 0.12 * max(hi - lo, 1e-3)
+    return nice_ticks(lo - (pad if lo < 0 else 0), hi + (pad if hi > 0 or lo == 0 else 0), 5)
+
+
+def _signed_bar(svg: Svg, x0: float, w: float, y: Linear, v: float, fill: str, stroke: str | None, title: str,
+                data: Mapping, label: str) -> None:
+    """A bar from 0 to ``v`` with ``label`` beyond its end; a zero still shows, as a hairline."""
+    y0, y1 = y(0), y(v)
+    if abs(y1 - y0) < 1:
+        y1 = y0 - 1
+    svg.rect(x0, y0, x0 + w, y1, fill, stroke, title, data)
+    svg.text(x0 + w / 2, y1 - 5 if v >= 0 else y1 + 14, label, "middle", size=11)
+
+
 # ---- Overview -----------------------------------------------------------------------------------------
 def modality_stream_bar(shares: pd.DataFrame, axis_title: str = "share of attribution", uid: str = "shares") -> str:
     """One bar per modality, stacked shared (solid, bottom) + private (light, hatched): the SVG twin of
@@ -283,11 +301,7 @@ def stream_drop(frame: pd.DataFrame, value_title: str, modalities: Sequence[str]
     its private stream alone (hatched) (``frame``: :func:`dsrsd_core.views.stream_drop_frame`): the twin of
     :func:`dsrsd_core.figures.stream_drop_figure`."""
     mods = list(frame["modality"])
-    vals = frame[["whole", "shared", "private"]].to_numpy(float)
-    finite = vals[np.isfinite(vals)]
-    lo, hi = min(0.0, float(finite.min(initial=0.0))), max(0.0, float(finite.max(initial=0.0)))
-    pad = 0.12 * max(hi - lo, 1e-3)  # room for the value labels
-    ticks = nice_ticks(lo - (pad if lo < 0 else 0), hi + (pad if hi > 0 or lo == 0 else 0), 5)
+    ticks = _signed_ticks(frame[["whole", "shared", "private"]].to_numpy(float).ravel())
     width, height, top, bottom, left, right = 520, 360, 52, 30, 70, 10
     svg = Svg(width, height, value_title, uid)
     y = Linear(ticks[0], ticks[-1], height - bottom, top)
@@ -303,15 +317,10 @@ def stream_drop(frame: pd.DataFrame, value_title: str, modalities: Sequence[str]
             if not np.isfinite(v):
                 continue
             fill, colour = ("#bbbbbb", INK) if kind == "whole" else _stream_paint(svg, f"{m}.{kind}", modalities)
-            x0 = left + slot * (i + 0.1) + w * j
-            y0, y1 = y(0), y(v)
-            if abs(y1 - y0) < 1:  # a zero still shows as a hairline
-                y1 = y0 - 1
             what = "whole modality" if kind == "whole" else f"{kind} stream only"
-            svg.rect(x0, y0, x0 + w, y1, fill, colour, f"without {m} ({what}): {v:{fmt}}",
-                     {"modality": m, "kind": kind, "value": f"{v:.6g}"})
-            label = "0" if abs(v) < 5e-4 else f"{v:{fmt}}"
-            svg.text(x0 + w / 2, y1 - 5 if v >= 0 else y1 + 14, label, "middle", size=11)
+            _signed_bar(svg, left + slot * (i + 0.1) + w * j, w, y, v, fill, colour,
+                        f"without {m} ({what}): {v:{fmt}}", {"modality": m, "kind": kind, "value": f"{v:.6g}"},
+                        "0" if abs(v) < 5e-4 else f"{v:{fmt}}")
         svg.text(left + slot * (i + 0.5), height - 10, m, "middle")
     svg.line(left, y(0), width - right, y(0), INK)
     svg.legend(legend, left - 60, 14, width)
@@ -332,7 +341,7 @@ def clicks_timeline(clicks: pd.DataFrame, step_names: Sequence[str], attribution
     if title:
         svg.text(4, 20, title, size=15, bold=True)
     plot_r = width - legend_w - right_axis
-    # plain dicts over the learner's few hundred rows: a pandas pivot here was a sixth of a learner switch
+    # plain dicts over the learner's few hundred rows: a pandas pivot here was ~14 % of the server's rerun (py-spy)
     feats, wks = [str(f) for f in clicks["feature"]], [str(w) for w in clicks["step_name"]]
     values = clicks["value"].to_numpy(float)
     totals: dict[str, float] = {}
@@ -445,10 +454,7 @@ def paired_bars(frame: pd.DataFrame, x: str, value: str, group: str, title: str 
     groups = list(dict.fromkeys(str(g) for g in frame[group]))
     val = {(str(c), str(g)): float(v) for c, g, v in zip(frame[x], frame[group], frame[value])}
     colours = {g: CATEGORY_COLOURS[(2 * i) % len(CATEGORY_COLOURS)] for i, g in enumerate(groups)}
-    finite = [v for v in val.values() if np.isfinite(v)]
-    lo, hi = min([0.0, *finite]), max([0.0, *finite])
-    pad = 0.12 * max(hi - lo, 1e-3)  # room for the value labels
-    ticks = nice_ticks(lo - (pad if lo < 0 else 0), hi + (pad if hi > 0 or lo == 0 else 0), 5)
+    ticks = _signed_ticks(list(val.values()))
     width, height, left, right, bottom = 1000, 360, 70, 10, 50
     svg = Svg(width, height, title or value_title or value, uid)
     top = 10
@@ -465,12 +471,8 @@ def paired_bars(frame: pd.DataFrame, x: str, value: str, group: str, title: str 
             v = val.get((c, g), np.nan)
             if not np.isfinite(v):
                 continue
-            x0, y0, y1 = left + slot * (i + 0.1) + w * j, y(0), y(v)
-            if abs(y1 - y0) < 1:  # a zero still shows as a hairline
-                y1 = y0 - 1
-            svg.rect(x0, y0, x0 + w, y1, colours[g], None, f"{c}\n{g}: {v:{fmt}}",
-                     {"x": c, "group": g, "value": f"{v:.6g}"})
-            svg.text(x0 + w / 2, y1 - 5 if v >= 0 else y1 + 14, f"{v:{fmt}}", "middle", size=11)
+            _signed_bar(svg, left + slot * (i + 0.1) + w * j, w, y, v, colours[g], None, f"{c}\n{g}: {v:{fmt}}",
+                        {"x": c, "group": g, "value": f"{v:.6g}"}, f"{v:{fmt}}")
         svg.text(left + slot * (i + 0.5), height - bottom + 18, c, "middle")
     svg.line(left, y(0), width - right, y(0), INK)
     return svg.render()
