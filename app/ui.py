@@ -89,18 +89,32 @@ def is_share_column(name) -> bool:
     return re.search(r"(?<![a-z])(shares?|rate)(?![a-z])", str(name)) is not None
 
 
+def share_columns(frame: pd.DataFrame, percent: list | None = None) -> list:
+    return [c for c in frame.columns if (c in (percent or []) or is_share_column(c))
+            and pd.api.types.is_numeric_dtype(frame[c])]
+
+
 def dataframe(frame: pd.DataFrame, name: str, key: str | None = None, height: int | str = "auto",
               percent: list | None = None, **kw):
     """A dataframe followed by its CSV button. Shares (columns named ``*share*`` or ``*rate*``, and those in
     ``percent``) are shown as percentages, as in the charts beside them; the CSV keeps the fractions."""
     config = dict(kw.pop("column_config", None) or {})
-    for col in frame.columns:
-        if (col in (percent or []) or is_share_column(col)) and col not in config \
-                and pd.api.types.is_numeric_dtype(frame[col]):
-            config[col] = st.column_config.NumberColumn(format="percent")
+    for col in share_columns(frame, percent):
+        config.setdefault(col, st.column_config.NumberColumn(format="percent"))
     out = st.dataframe(frame, hide_index=True, height=height, key=key, column_config=config or None, **kw)
     csv_button(frame, name, key=f"csv_{key or slug(name)}")
     return out
+
+
+def table(frame: pd.DataFrame, name: str, key: str | None = None, formats: dict | None = None,
+          percent: list | None = None) -> None:
+    """A small static table followed by its CSV button, for tables of a few rows that need no sorting or
+    scrolling: the interactive grid of st.dataframe costs the browser about 0.1 s per draw, a static table a
+    tenth of that (docs/benchmarks.md, "Dashboard speed"). Numbers show 4 decimals and shares percentages, unless
+    ``formats`` (column -> format string) says otherwise; the CSV keeps the numbers as they are."""
+    shown = {c: "{:.1%}" for c in share_columns(frame, percent)} | (formats or {})
+    st.table(frame.style.format(shown, precision=4, na_rep="—"), hide_index=True)
+    csv_button(frame, name, key=f"csv_{key or slug(name)}")
 
 
 def chart(fig, key: str | None = None, config: dict | None = None, **kw):
@@ -354,15 +368,11 @@ def _factor_table(run, dec, key: str) -> None:
     heads = {f: f"{f} {mark}" for f, mark in zip(tbl["factor"], tbl["as planted"])}
     view = tbl.set_index("factor")[list(run.streams)].T.rename(columns=heads)
     view.insert(0, "stream", [s.replace(".", " · ") for s in view.index])
-    helps = {heads[r["factor"]]: f"{r['factor']}: a {r['kind']} factor, observed by {r['observed by']}; it "
-             + ("sits where it was planted." if r["as planted"] == "✓" else "is not where it was planted.")
-             for r in tbl.to_dict("records")}
-    st.dataframe(view.style.map(_mark_style, subset=list(heads.values())), hide_index=True,
-                 key=f"{key}_factor_table",
-                 column_config={"stream": st.column_config.TextColumn(width=150, pinned=True),
-                                **{h: st.column_config.TextColumn(h, width=112, help=helps[h]) for h in heads.values()}})
+    # a static table (a grid here cost the Overview's first render ~0.3 s: docs/benchmarks.md)
+    st.table(view.style.map(_mark_style, subset=list(heads.values())), hide_index=True)
     csv_button(tbl, "factor placement", key=f"csv_{key}_factor_table")
-    st.caption(V.placement_legend(dec))
+    st.caption(" · ".join(f"**{r['factor']}** {r['kind']}, observed by {r['observed by']}"
+                          for r in tbl.to_dict("records")) + ". " + V.placement_legend(dec))
     if dec.get("proxy_verdict"):
         pv = V.verdict_view({"verdict": dec["proxy_verdict"]})
         with st.expander(f"Measures that need no planted truth (as on real data) would say: {pv['label']}"):
@@ -381,5 +391,5 @@ def _mark_style(cell) -> str:
 
 def _cross_modal(run, dec, key: str) -> None:
     st.markdown("**Cross-modal measures** (test split)", help=V.cross_modal_legend(dec))
-    dataframe(V.cross_modal_table(dec, run.modalities).round(3), "cross-modal measures", key=f"{key}_cross_modal")
+    table(V.cross_modal_table(dec, run.modalities), "cross-modal measures", key=f"{key}_cross_modal")
     st.caption(V.cross_modal_legend(dec))

@@ -131,7 +131,8 @@ class Chromium:
 
     def open_page(self, base_url: str, page: str, title: str, timeout: float = 90) -> float:
         """Switch to ``page`` through the sidebar navigation (no reload) when the app is already open,
-        else load its URL; wait until its title shows and it has finished drawing. Returns seconds."""
+        else load its URL; wait until its title shows and it has finished drawing. Returns the seconds until
+        it was drawn (not counting the settle time that confirms it)."""
         t0 = time.monotonic()
         link = f'[data-testid="stSidebarNav"] a[href$="/{page}"]' if page != "overview" else \
             '[data-testid="stSidebarNav"] a[href$="/"]'
@@ -141,8 +142,8 @@ class Chromium:
             if self.evaluate("(document.querySelector('h1') || {}).innerText") == title:
                 break
             time.sleep(0.1)
-        self.wait_rendered(timeout=max(1.0, timeout - (time.monotonic() - t0)))
-        return time.monotonic() - t0
+        waited = time.monotonic()
+        return waited + self.wait_rendered(timeout=max(1.0, timeout - (waited - t0))) - t0
 
     def errors(self) -> list[str]:
         return self.evaluate(ERRORS_JS) or []

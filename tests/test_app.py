@@ -45,6 +45,11 @@ def assert_clean(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+def tables(at: AppTest) -> list:
+    """Every table on the page: interactive grids (st.dataframe) and static tables (st.table)."""
+    return [*at.dataframe, *at.table]
+
+
 def metric(at: AppTest, label: str) -> str:
     found = [m.value for m in at.metric if m.label == label]
     assert found, f"no metric {label!r}; have {[m.label for m in at.metric]}"
@@ -122,7 +127,7 @@ def test_overview(app_env, stored):
     for stream, share in shares.items():
         modality, kind = stream.split(".")
         assert f"<title>{modality} · {kind}: {share:.3f}</title>" in chart
-    metrics = at.dataframe[[i for i, d in enumerate(at.dataframe) if "auc" in d.value.columns][0]].value
+    metrics = next(d.value for d in tables(at) if "auc" in d.value.columns)
     test_auc = float(metrics.set_index("split").loc["test", "auc"])
     assert test_auc == pytest.approx(stored["run"].metrics["test"]["auc"], abs=1e-4)
 
@@ -168,8 +173,16 @@ def test_learner_pick_by_id_shows_stored_values(app_env, stored):
     assert final == pytest.approx(float(pred.loc[target, f"proba_{classes[int(pred.loc[target, 'pred'])]}"]), abs=1e-5)
     # the nearest learners are the stored ones
     nn = stored["run"].table("neighbours").set_index("sample").loc[target]
-    table = next(d.value for d in at.dataframe if "rank" in d.value.columns)
+    table = next(d.value for d in at.table if "rank" in d.value.columns)
     assert list(table["student"]) == [samples.loc[int(nn[f"n{i}"]), "id_student"] for i in range(10)]
+    # a neighbour's button opens that learner, and the new learner's buttons start with none picked
+    third = int(nn["n2"])
+    at.button_group(key=f"nn_open_{target}").set_value(third).run()
+    assert_clean(at)
+    assert int(at.session_state["learner_sample"]) == third
+    assert at.button_group(key=f"nn_open_{third}").value is None
+    cls = classes[-1]
+    assert metric(at, f"Chance: {cls.replace('_', ' ')}") == f"{pred.loc[third, f'proba_{cls}']:.1%}"
 
 
 def test_learner_unknown_id_and_state_from_other_pages(app_env, stored):
@@ -251,7 +264,7 @@ def test_drop_lab_flips_match_the_stored_table(app_env, stored):
             assert_clean(at)
             part = drops[(drops["removed"] == removed) & (drops["mode"] == mode)]
             assert metric(at, "Learners whose prediction flips") == f"{int(part['flipped'].sum()):,}"
-    table = next(d.value for d in at.dataframe if "delta_auc" in d.value.columns)
+    table = next(d.value for d in tables(at) if "delta_auc" in d.value.columns)
     stored_test = stored["run"].table("modality_drop").query("split == 'test'").set_index(["removed", "mode"])
     for _, row in table.iterrows():
         assert row["auc"] == pytest.approx(stored_test.loc[(row["removed"], row["mode"]), "auc"], abs=1e-4)
@@ -261,7 +274,7 @@ def test_diagnostics_values(app_env, stored):
     at = open_page("diagnostics")
     assert_clean(at)
     diag = stored["run"].diagnostics["per_modality"]
-    ranks = next(d.value for d in at.dataframe if "mean_abs_cross_correlation" in d.value.columns)
+    ranks = next(d.value for d in tables(at) if "mean_abs_cross_correlation" in d.value.columns)
     for _, row in ranks.iterrows():
         assert row["shared"] == pytest.approx(diag[row["modality"]]["shared_effective_rank"], abs=1e-4)
     # the code widths pruning kept, with the R^2 of every direction, as the history recorded them
@@ -303,19 +316,19 @@ def runs_folder(tmp_path, default_run, monkeypatch):
 def test_compare_runs(runs_folder):
     at = open_page("compare")
     assert_clean(at)
-    runs = pd.concat([d.value for d in at.dataframe if "problem" in d.value.columns])  # one table per kind of data
+    runs = pd.concat([d.value for d in tables(at) if "problem" in d.value.columns])  # one table per kind of data
     by_run = runs.set_index("run")
     assert by_run.loc["early_fusion_s0", "model"] == "early_fusion"
     assert by_run.loc["early_fusion_s0", "test_auc"] == pytest.approx(0.75)
     assert "format version 0" in by_run.loc["old_run", "problem"]
     assert "unreadable" in by_run.loc["corrupt_run", "problem"]
-    bench = next(d.value for d in at.dataframe if "auc" in d.value.columns and "model" in d.value.columns
+    bench = next(d.value for d in tables(at) if "auc" in d.value.columns and "model" in d.value.columns
                  and "run" not in d.value.columns)
     assert bench.set_index("model").loc["dsrsd_net", "auc"] == "0.880 ± 0.010"
     # the overview lists the baseline beside this run
     at = open_page("overview")
     assert_clean(at)
-    base = next(d.value for d in at.dataframe if "n_test" in d.value.columns)
+    base = next(d.value for d in tables(at) if "n_test" in d.value.columns)
     assert set(base["model"]) == {"dsrsd_net", "early_fusion"}
     # picking a broken run from the sidebar gives a message, not a traceback
     at.sidebar.selectbox(key="run_choice").set_value(str(runs_folder / "old_run")).run()
@@ -408,7 +421,7 @@ def test_app_modules_do_not_import_torch():
 def factor_view(at: AppTest) -> pd.DataFrame | None:
     """The factor table as shown (streams as rows, one column per factor headed by its ✓ / ✗) turned back
     into factor rows: ``as planted`` and one column per stream; None when the page shows none."""
-    shown = [d.value for d in at.dataframe if "stream" in d.value.columns
+    shown = [d.value for d in tables(at) if "stream" in d.value.columns
              and any(str(c).endswith((" ✓", " ✗")) for c in d.value.columns)]
     if not shown:
         return None
@@ -514,7 +527,7 @@ def test_real_data_run_shows_cross_modal_measures(monkeypatch, variant_runs):
     assert_clean(at)
     dec = json.loads((variant_runs["real"] / "explain" / "decomposition.json").read_text())
     assert factor_view(at) is None
-    table = next(d.value for d in at.dataframe if "RBF CKA" in d.value.columns).set_index("modality")
+    table = next(d.value for d in tables(at) if "RBF CKA" in d.value.columns).set_index("modality")
     for m, r2 in dec["cross_modal_r2"]["shared"].items():
         assert table.loc[m, "shared R² from others"] == pytest.approx(r2, abs=1e-3)
         assert table.loc[m, "RBF CKA"] == pytest.approx(dec["shared_private_dependence"][m]["rbf_cka"], abs=1e-3)
@@ -703,7 +716,7 @@ def test_stream_drop_on_learner_and_drop_lab(app_env, stored):
                for m in at.markdown)
     at = open_page("drop")
     assert_clean(at)
-    table = next(d.value for d in at.dataframe if "without its shared stream" in d.value.columns).set_index("modality")
+    table = next(d.value for d in tables(at) if "without its shared stream" in d.value.columns).set_index("modality")
     test = stored["run"].table("modality_drop").query("split == 'test'").set_index("removed")
     full = test.loc["none", "auc"]
     for m in stored["run"].modalities:
@@ -711,7 +724,7 @@ def test_stream_drop_on_learner_and_drop_lab(app_env, stored):
         assert table.loc[m, "without its private stream"] == pytest.approx(test.loc[f"{m}.private", "auc"] - full,
                                                                            abs=1e-4)
     # stream rows stay out of the whole-modality table, and the flip list offers the stream mode for a stream
-    whole = next(d.value for d in at.dataframe if "delta_auc" in d.value.columns)
+    whole = next(d.value for d in tables(at) if "delta_auc" in d.value.columns)
     assert "stream" not in set(whole["mode"])
     at.selectbox(key="flip_removed").set_value("assessments.shared").run()
     assert_clean(at)

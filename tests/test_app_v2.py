@@ -18,7 +18,7 @@ APP = ROOT / "app" / "main.py"
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from test_app import PAGES, assert_clean, charts, metric, svg_charts, svg_marks  # noqa: E402
+from test_app import PAGES, assert_clean, charts, metric, svg_charts, svg_marks, tables  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_data_card_describes_the_selected_presentations(monkeypatch, subset_run)
     assert f"{n_unreg:,} enrolments of the selected presentations unregistered" in text
     assert "clicks cover 2 of the 2 selected presentations" in text
     assert report["class_counts"]["at_risk"] != counts["at_risk"]  # the folder's count would be wrong here
-    table = next(d.value for d in at.dataframe if "cutoff_day" in d.value.columns)
+    table = next(d.value for d in tables(at) if "cutoff_day" in d.value.columns)
     assert sorted(table["presentation"]) == ["AAA 2013J", "BBB 2014J"]
     assert int(table["samples"].sum()) == len(samples)
 
@@ -116,17 +116,17 @@ def test_comparisons_are_like_with_like(monkeypatch, default_run, subset_run, tm
     monkeypatch.setenv("DSRSD_RUNS", str(folder))
     at = start()
     assert_clean(at)
-    base = next(d.value for d in at.dataframe if "n_test" in d.value.columns)
+    base = next(d.value for d in tables(at) if "n_test" in d.value.columns)
     assert sorted(base["run"]) == ["same_data", "this run"]  # the subset run is other data: not a baseline
     assert any("1 run(s) trained on other data" in c.value for c in at.caption)
     at.switch_page(PAGES["compare"]).run()
     assert_clean(at)
-    same = next(d.value for d in at.dataframe if "problem" in d.value.columns)
+    same = next(d.value for d in tables(at) if "problem" in d.value.columns)
     assert sorted(same["run"]) == ["default", "same_data"] or "subset" not in set(same["run"])
     groups = [s.value for s in at.subheader]
     assert groups[:2] == ["Same data as the selected run", "Other data (1)"]
-    tables = [d.value for d in at.dataframe if "problem" in d.value.columns]
-    assert [sorted(t["run"]) for t in tables][1] == ["subset"]
+    by_data = [d.value for d in tables(at) if "problem" in d.value.columns]
+    assert [sorted(t["run"]) for t in by_data][1] == ["subset"]
 
 
 def test_learner_in_plain_words_names_the_learners_own_values(env, stored_run):
@@ -180,16 +180,16 @@ def test_at_risk_list_defaults_to_unseen_learners_and_pages(env, stored_run):
     run, samples = stored_run
     at = start(page="learner")
     assert_clean(at)
-    table = next(d.value for d in at.dataframe if "seen in training" in d.value.columns)
+    table = next(d.value for d in tables(at) if "seen in training" in d.value.columns)
     assert set(table["seen in training"]) == {"no"}
     assert len(table) == int((samples["split"] == "test").sum())
     at.segmented_control(key="risk_scope").set_value("all").run()
     assert_clean(at)
-    table = next(d.value for d in at.dataframe if "seen in training" in d.value.columns)
+    table = next(d.value for d in tables(at) if "seen in training" in d.value.columns)
     assert len(table) == 500  # one page
     assert any(f"{len(samples):,} learners in the list" in c.value for c in at.caption)
     at.number_input(key="risk_page").set_value(5).run()
-    table = next(d.value for d in at.dataframe if "seen in training" in d.value.columns)
+    table = next(d.value for d in tables(at) if "seen in training" in d.value.columns)
     assert len(table) == len(samples) - 4 * 500  # the last page holds the rest: every learner is reachable
     assert set(table["seen in training"]) == {"yes: trained on", "partly: chose the epoch", "no"}
     # a student with several enrolments: the search opens the one the list shows first (the most at risk),
@@ -204,7 +204,7 @@ def test_at_risk_list_defaults_to_unseen_learners_and_pages(env, stored_run):
     # the educator export: flagged learners of the list, with reasons in words, as CSV
     at.toggle(key="export_open").set_value(True).run()
     assert_clean(at)
-    export = next(d.value for d in at.dataframe if "top reasons" in d.value.columns)
+    export = next(d.value for d in tables(at) if "top reasons" in d.value.columns)
     risk = samples["proba_at_risk"]
     assert len(export) == int((risk >= 0.5).sum())
     assert export["top reasons"].str.contains("points").all()
@@ -226,7 +226,7 @@ def test_model_quality_page_draws_the_stored_predictions(env, stored_run):
     cells = [t for t in cm["data"] if t.get("type") == "heatmap"][0]["text"]
     tp = int(((test["label"] == 1) & (test["pred"] == 1)).sum())
     assert cells[1][1].startswith(f"{tp:,}<br>")
-    per = next(d.value for d in at.dataframe if "AUC" in d.value.columns)
+    per = next(d.value for d in tables(at) if "AUC" in d.value.columns)
     assert int(per["n"].sum()) == len(test)
     at.selectbox(key="quality_split").set_value("val").run()
     assert_clean(at)
@@ -248,7 +248,7 @@ def test_dominance_and_learner_show_the_chosen_attribution_method(env, stored_ru
     target = int(at.session_state["learner_sample"])
     at.segmented_control(key="learner_method").set_value("ig").run()
     assert_clean(at)
-    table = next(d.value for d in at.dataframe if "gate weight" in d.value.columns)
+    table = next(d.value for d in at.table if "gate weight" in d.value.columns)
     assert list(table["contribution"]) == pytest.approx([ig.loc[target, f"ig_{s}"] for s in run.streams], abs=1e-4)
 
 
@@ -261,7 +261,7 @@ def test_compare_two_cohorts_side_by_side(env, stored_run):
     at.selectbox(key="coh_a").set_value(values[0])
     at.selectbox(key="coh_b").set_value(values[-1]).run()
     assert_clean(at)
-    summary = next(d.value for d in at.dataframe if "test AUC" in d.value.columns).set_index("cohort")
+    summary = next(d.value for d in tables(at) if "test AUC" in d.value.columns).set_index("cohort")
     from sklearn.metrics import roc_auc_score
 
     for name, v in ((f"A: {values[0]}", values[0]), (f"B: {values[-1]}", values[-1])):
@@ -271,7 +271,7 @@ def test_compare_two_cohorts_side_by_side(env, stored_run):
         assert summary.loc[name, "test AUC"] == pytest.approx(roc_auc_score(t["label"], t["proba_at_risk"]))
         drops = run.table("modality_drop_samples")
         d = drops[drops["sample"].isin(mine.index) & (drops["removed"] == "assessments") & (drops["mode"] == "mask")]
-        table = next(x.value for x in at.dataframe if "removal" in x.value.columns).set_index("removal")
+        table = next(x.value for x in tables(at) if "removal" in x.value.columns).set_index("removal")
         assert table.loc["without assessments", f"{name} · flip rate"] == pytest.approx(d["flipped"].mean(), abs=1e-4)
 
 

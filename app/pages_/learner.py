@@ -21,6 +21,16 @@ SCOPES = {"unseen": "not seen in training (test split)", "all": "all learners (t
 LIST_GEN = "_risk_list_gen"  # bumped when a learner is opened another way, so no stale row stays selected
 
 
+def forget_list_row() -> None:
+    """A learner is opened another way than by a row of the at-risk list: a row still checked there would name
+    another learner, so the list gets a new key, which clears it. Only when a row is checked: the new key
+    redraws the whole grid, about 0.3 s in the browser."""
+    gen = st.session_state.get(LIST_GEN, 0)
+    picked = st.session_state.get(f"risk_list_{gen}")
+    if picked is not None and picked.selection.rows:
+        st.session_state[LIST_GEN] = gen + 1
+
+
 def find_by_id(learners: pd.DataFrame, listed: list) -> None:
     text = str(st.session_state.get("learner_id", "")).strip()
     if not text:
@@ -32,7 +42,7 @@ def find_by_id(learners: pd.DataFrame, listed: list) -> None:
     # several enrolments: the one the list shows first (most at risk in the list), else the most at risk
     order = {s: i for i, s in enumerate(listed)}
     best = sorted(hits.index, key=lambda s: (order.get(s, len(order)), -float(hits.loc[s, "risk"])))[0]
-    st.session_state[LIST_GEN] = st.session_state.get(LIST_GEN, 0) + 1
+    forget_list_row()
     ui.open_learner(int(best))
 
 
@@ -42,14 +52,15 @@ def pick_from_table(key: str, samples: list, ids: list) -> None:
         ui.open_learner(int(samples[rows[0]]), ids[rows[0]])
 
 
-def pick_other(key: str, samples: list, ids: list) -> None:
-    """A neighbour was opened: the at-risk list's selection no longer names the learner shown."""
-    st.session_state[LIST_GEN] = st.session_state.get(LIST_GEN, 0) + 1
-    pick_from_table(key, samples, ids)
+def pick_neighbour(key: str, ids: list) -> None:
+    sample = st.session_state.get(key)
+    if sample is not None:
+        forget_list_row()
+        ui.open_learner(int(sample), ids[int(sample)])
 
 
 def pick_enrolment(key: str) -> None:
-    st.session_state[LIST_GEN] = st.session_state.get(LIST_GEN, 0) + 1
+    forget_list_row()
     ui.open_learner(int(st.session_state[key]))
 
 
@@ -273,12 +284,11 @@ def body() -> None:
         contrib_table = pd.DataFrame({"stream": [s.replace(".", " · ") for s in run.streams],
                                       "contribution": [round(float(values[s]), 4) for s in run.streams],
                                       "gate weight": [round(float(gates[s]), 4) for s in run.streams]})
-        ui.dataframe(contrib_table, f"contributions {row['id_student']}", key="contrib_table", column_config={
-            "contribution": st.column_config.NumberColumn(
-                help=f"{words[0].upper() + words[1:]}: the change in {what} this stream brings."),
-            "gate weight": st.column_config.NumberColumn(
-                help="The fusion gate: how much weight the model puts on this stream (0-1, the streams present sum "
-                     "to 1). Weight is where the model looks; the contribution is what changes the prediction.")})
+        ui.table(contrib_table, f"contributions {row['id_student']}", key="contrib_table",
+                 formats={"contribution": "{:+.4f}", "gate weight": "{:.4f}"})
+        st.caption(f"Contribution: {words}, the change in {what} this stream brings. Gate weight: how much weight "
+                   "the fusion gate puts on the stream (0-1, the streams present sum to 1); weight is where the "
+                   "model looks, the contribution is what changes the prediction.")
         if table == "shapley":
             st.caption(f"baseline {base:.3f} + sum {contrib['phi'].sum():+.3f} = {base + contrib['phi'].sum():.3f}")
 
@@ -322,16 +332,18 @@ def body() -> None:
         near = learners.loc[ids]
         same_true = int((near["label"] == row["label"]).sum())
         same_pred = int((near["pred"] == row["pred"]).sum())
-        st.caption(f"{same_true} of {len(ids)} share this learner's true class, {same_pred} its prediction. "
-                   "Click a row to open that learner.")
+        st.caption(f"{same_true} of {len(ids)} share this learner's true class, {same_pred} its prediction.")
         nview = pd.DataFrame({"student": near["id_student"], "presentation": near["presentation"],
                               "true class": near["label_name"].map(V.humanize),
                               "predicted": near["pred_name"].map(V.humanize),
                               "chance at risk": (near["risk"] * 100).round(0).astype(int).astype(str) + "%"})
         nview.insert(0, "rank", range(1, len(ids) + 1))
-        st.dataframe(nview, hide_index=True, key="nn_table", selection_mode="single-row",
-                     on_select=partial(pick_other, "nn_table", ids, list(near["id_student"])))
-        ui.csv_button(nview, f"neighbours {row['id_student']}", key="csv_nn")
+        # a static table and one button per neighbour: redrawn on every switch, a selectable grid cost ~0.1 s more
+        ui.table(nview, f"neighbours {row['id_student']}", key="nn")
+        key = f"nn_open_{sample}"  # a new widget per learner: no neighbour stays picked
+        st.pills("Open a nearest learner", ids, key=key, on_change=pick_neighbour, wrap=True,
+                 args=(key, dict(zip(ids, near["id_student"]))),
+                 format_func=lambda s: f"{ids.index(s) + 1} · {learners.loc[s, 'id_student']}")
     with n2:
         st.subheader("Without each modality", anchor=False)
         drops = runs.frame(run, "modality_drop_samples")

@@ -67,17 +67,17 @@ with ui.guard():
         st.markdown("\n".join(f"- **{k}**: {v}" for k, v in card["facts"].items()))
         if len(card["presentations"]):
             with st.expander("Presentations and cut-off days"):
-                ui.dataframe(card["presentations"], "presentations", key="presentations")
+                ui.table(card["presentations"], "presentations", key="presentations")
     with right:
         st.subheader("Metrics", anchor=False)
         metrics = V.metrics_table(run.metrics)
-        ui.dataframe(metrics.round(4), "metrics", key="metrics")
+        ui.table(metrics, "metrics", key="metrics")
         base, other = baselines(ctx, run)
         if len(base) > 1:
             st.markdown("**Beside the baselines found** (test split; runs on the same data: same data files, "
                         "presentations, task, target and cut-off)")
             ui.chart(F.metric_compare_figure(base, label="run"), key="baseline_chart")
-            ui.dataframe(base.round(4), "baselines", key="baselines")
+            ui.table(base, "baselines", key="baselines")
         else:
             st.caption("No baseline or ablation run on the same data found beside this one. Name a runs folder in "
                        "the sidebar (or set DSRSD_RUNS) that holds them; **Compare runs** lists everything found.")
@@ -92,7 +92,7 @@ with ui.guard():
                 st.caption(f"{path}: {e}")
                 continue
             st.markdown(f"**Benchmark** `{path}` (test, mean ± std over seeds)")
-            ui.dataframe(res, f"benchmark {path.parent.name}", key=f"bench_{ui.slug(str(path))}")
+            ui.table(res, f"benchmark {path.parent.name}", key=f"bench_{ui.slug(str(path))}")
 
     if not problem:
         st.subheader("Attribution per modality and stream (test split)", anchor=False)
@@ -106,5 +106,4 @@ with ui.guard():
                         "class. Solid: the part a modality shares with the others; hatched: its private part. "
                         "**Modality dominance** breaks this down by class, cohort and gate; the **Learner "
                         "explorer** shows it for one learner.")
-            ui.dataframe(shares[["stream", "modality", "kind", "share"]].round(4), "stream shares test",
-                     key="overview_share_table")
+            ui.table(shares[["stream", "modality", "kind", "share"]], "stream shares test", key="overview_share_table")
