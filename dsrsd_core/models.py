@@ -58,12 +58,13 @@ ABLATIONS = {
     "dsrsd_no_lr_decay": {"lr_decay": 1.0},
     "dsrsd_low_dropout": {"dropout": 0.1},
     "dsrsd_no_code_prune": {"code_prune_r2": 0.0},
+    "dsrsd_full_floor": {"variance_floor": 1.0},
     # the paper's form as first built (before the probes): every setting back to its old default
     "dsrsd_paper_form": {"alignment": "pairs", "fusion": "sum", "w_regression": 0.1, "w_decorrelation": 0.05,
                          "w_orthogonality": 0.1, "orthogonality_scope": "own", "w_backprojection": 0.0,
                          "w_private_decorrelation": 0.0, "stream_dropout": 0.0, "min_epochs": 0, "batch_size": 256, "epochs": 30,
                          "w_independence": 0.0, "task_writes_code": True, "w_reconstruction": 0.0, "w_infonce": 1.0,
-                         "dropout": 0.1, "lr_decay": 1.0, "code_prune_r2": 0.0},
+                         "dropout": 0.1, "lr_decay": 1.0, "code_prune_r2": 0.0, "variance_floor": 1.0},
 }
 
 KT_BASELINES = {"kt_logreg": KTLogReg, "dkt": DKT, "sakt": SAKT}
@@ -93,6 +94,7 @@ DISPLAY = {
     "dsrsd_no_lr_decay": "DSRSD-Net without the learning-rate decay after min_epochs",
     "dsrsd_low_dropout": "DSRSD-Net with dropout 0.1",
     "dsrsd_no_code_prune": "DSRSD-Net keeping every modality's code at code_dim (no pruning)",
+    "dsrsd_full_floor": "DSRSD-Net with the variance floor at 1.0 (the default before section 11)",
     "dsrsd_paper_form": "DSRSD-Net, the paper's form (pre-probe defaults)",
 }
 
