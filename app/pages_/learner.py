@@ -52,7 +52,8 @@ def pick_from_table(key: str, samples: list, ids: list) -> None:
         ui.open_learner(int(samples[rows[0]]), ids[rows[0]])
 
 
-def pick_neighbour(key: str, ids: list) -> None:
+def pick_neighbour(key: str, ids: dict) -> None:
+    """A nearest learner's button was pressed (``ids``: sample -> student id)."""
     sample = st.session_state.get(key)
     if sample is not None:
         forget_list_row()

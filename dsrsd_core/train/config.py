@@ -77,8 +77,8 @@ class Config:
     orthogonality_scope: str = "all"  # private stream vs its own shared code, or vs "all" shared codes
     temperature: float = 0.1
     # the std every code and private dimension must keep (a hinge): at 1.0 the private dimensions with little
-    # to hold were pushed to fill with whatever varies; 0.5 bought +0.008 AUC on both planted routings and
-    # +0.003 on OULAD with the factors where they were planted (docs/benchmarks.md, 11)
+    # to hold were pushed to fill with whatever varies; 0.5 bought +0.006 / +0.010 AUC on the two planted routings
+    # (5 seeds) and +0.002 on OULAD, with the factors still where they were planted (docs/benchmarks.md, 11)
     variance_floor: float = 0.5
     # training
     modality_dropout: float = 0.2
