@@ -106,14 +106,13 @@ def dataframe(frame: pd.DataFrame, name: str, key: str | None = None, height: in
     return out
 
 
-def table(frame: pd.DataFrame, name: str, key: str | None = None, formats: dict | None = None,
-          percent: list | None = None) -> None:
+def table(frame: pd.DataFrame, name: str, key: str | None = None, formats: dict | None = None) -> None:
     """A small static table followed by its CSV button, for tables of a few rows that need no sorting or
     scrolling: the interactive grid of st.dataframe costs the browser ~0.05 s per draw and keeps drawing after
     the page reads as done, a static table ~0.01 s (docs/benchmarks.md, "Dashboard speed"). Numbers show 4
     decimals and shares percentages, unless ``formats`` (column -> format string) says otherwise; the CSV
     keeps the numbers as they are."""
-    shown = {c: "{:.1%}" for c in share_columns(frame, percent)} | (formats or {})
+    shown = {c: "{:.1%}" for c in share_columns(frame)} | (formats or {})
     st.table(frame.style.format(shown, precision=4, na_rep="—"), hide_index=True)
     csv_button(frame, name, key=f"csv_{key or slug(name)}")
 

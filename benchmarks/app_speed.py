@@ -49,19 +49,10 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-# The settle rule (the page reads as drawn for 0.3 s, polled every 0.1 s) overstates short actions by up to
-# ~0.15 s, so each action is also timed to the page's last DOM change, from a MutationObserver in the page.
-OBSERVE = ("(() => { window.__dsrsdLast = performance.now(); if (!window.__dsrsdObs) { window.__dsrsdObs = "
-           "new MutationObserver(() => { window.__dsrsdLast = performance.now(); }); window.__dsrsdObs.observe("
-           "document.body, {subtree: true, childList: true, attributes: true, characterData: true}); } "
-           "return performance.now(); })()")
-
-
-# page loads: the same observer, installed in every new document before its scripts run; performance.now()
-# counts from the navigation's start, so the last change is the load's time
-OBSERVE_LOADS = ("window.__dsrsdLast = 0; window.__dsrsdObs = new MutationObserver(() => { window.__dsrsdLast = "
-                 "performance.now(); }); window.__dsrsdObs.observe(document, {subtree: true, childList: true, "
-                 "attributes: true, characterData: true});")
+# Each action is also timed to the page's last DOM change: a MutationObserver installed in every new document
+# before its scripts run (so performance.now(), counted from the navigation's start, times a page load).
+OBSERVE = ("window.__dsrsdLast = 0; new MutationObserver(() => { window.__dsrsdLast = performance.now(); })"
+           ".observe(document, {subtree: true, childList: true, attributes: true, characterData: true});")
 
 
 def load(browser: Chromium, url: str, page: str, title: str) -> tuple[float, float]:
@@ -72,7 +63,7 @@ def load(browser: Chromium, url: str, page: str, title: str) -> tuple[float, flo
 
 def timed(browser: Chromium, action, *args) -> tuple[float, float]:
     """(seconds by the settle rule, seconds to the last DOM change) of ``action(browser, *args)``."""
-    t0 = browser.evaluate(OBSERVE)
+    t0 = browser.evaluate("window.__dsrsdLast = performance.now()")
     settled = action(browser, *args)
     return settled, (browser.evaluate("window.__dsrsdLast") - t0) / 1000
 
@@ -137,7 +128,7 @@ def main() -> int:
     tabs = []
     try:
         out["server_start_s"] = round(server.started, 2)
-        browser.call("Page.addScriptToEvaluateOnNewDocument", source=OBSERVE_LOADS)
+        browser.call("Page.addScriptToEvaluateOnNewDocument", source=OBSERVE)
         record(out, "cold_overview", [load(browser, server.url, "overview", "Overview")])
         out["cold_overview_since_start_s"] = round(time.monotonic() - t_start, 2)
         warm = []
