@@ -59,12 +59,14 @@ ABLATIONS = {
     "dsrsd_low_dropout": {"dropout": 0.1},
     "dsrsd_no_code_prune": {"code_prune_r2": 0.0},
     "dsrsd_full_floor": {"variance_floor": 1.0},
+    "dsrsd_onehot_reconstruction": {"reconstruction_categories": "onehot", "w_reconstruction": 1.0},
     # the paper's form as first built (before the probes): every setting back to its old default
     "dsrsd_paper_form": {"alignment": "pairs", "fusion": "sum", "w_regression": 0.1, "w_decorrelation": 0.05,
                          "w_orthogonality": 0.1, "orthogonality_scope": "own", "w_backprojection": 0.0,
                          "w_private_decorrelation": 0.0, "stream_dropout": 0.0, "min_epochs": 0, "batch_size": 256, "epochs": 30,
                          "w_independence": 0.0, "task_writes_code": True, "w_reconstruction": 0.0, "w_infonce": 1.0,
-                         "dropout": 0.1, "lr_decay": 1.0, "code_prune_r2": 0.0, "variance_floor": 1.0},
+                         "dropout": 0.1, "lr_decay": 1.0, "code_prune_r2": 0.0, "variance_floor": 1.0,
+                         "reconstruction_categories": "onehot"},
 }
 
 KT_BASELINES = {"kt_logreg": KTLogReg, "dkt": DKT, "sakt": SAKT}
@@ -95,6 +97,7 @@ DISPLAY = {
     "dsrsd_low_dropout": "DSRSD-Net with dropout 0.1",
     "dsrsd_no_code_prune": "DSRSD-Net keeping every modality's code at code_dim (no pruning)",
     "dsrsd_full_floor": "DSRSD-Net with the variance floor at 1.0 (the default before section 11)",
+    "dsrsd_onehot_reconstruction": "DSRSD-Net giving categories back as one-hot columns, weight 1 (before section 12)",
     "dsrsd_paper_form": "DSRSD-Net, the paper's form (pre-probe defaults)",
 }
 
@@ -128,7 +131,7 @@ def dsrsd_from_config(specs: list[dict], n_classes: int, cfg: Config) -> DSRSDNe
     """DSRSD-Net for modalities ``specs``, sized by ``cfg``: the one place its settings reach the model."""
     return DSRSDNet(specs, n_classes, cfg.d_model, cfg.d_stream, cfg.dropout, cfg.residual, cfg.alignment,
                     cfg.code_dim, cfg.fusion, cfg.stream_dropout, cfg.task_writes_code,
-                    cfg.w_reconstruction > 0)
+                    cfg.w_reconstruction > 0, cfg.reconstruction_categories)
 
 
 def build_model(specs: list[dict], n_classes: int, cfg: Config, name: str = "dsrsd_net"):

@@ -16,7 +16,7 @@ def random_data(n: int = 64, seed: int = 0, n_classes: int = 2, signal: bool = T
     if not signal:
         y = rng.integers(0, n_classes, n)
     profile = Modality("profile", "tabular", rng.normal(size=(n, 3)).astype(np.float32), ["a", "b", "c"],
-                       cat=rng.integers(0, 4, size=(n, 2)), cat_names=["g", "r"], cat_cardinalities=[4, 4])
+                       cat=rng.integers(0, 4, size=(n, 2)), cat_names=["gender", "imd_band"], cat_cardinalities=[4, 4])
     t_click, t_ass = 6, 4
     clicks = (rng.normal(size=(n, t_click, 5)) + factor[:, None, None]).astype(np.float32)
     click_steps = np.arange(t_click)[None, :] < rng.integers(1, t_click + 1, n)[:, None]

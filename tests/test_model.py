@@ -198,6 +198,49 @@ def test_reconstruction_is_decoded_from_both_streams_and_never_writes_the_code()
     assert abs(float(reconstruction_error(target.mean(0).expand_as(target), target)) - 1) < 0.1
 
 
+def test_a_category_is_given_back_as_one_softmax_and_an_ordered_one_also_as_its_rank():
+    """``softmax``: one cross-entropy term per category, 0 for a perfect decoder and 1 for the batch's
+    shares; an ordered category's code is appended as a number (missing: the middle rank)."""
+    from dsrsd_core.model.reconstruction import category_blocks, input_summary, reconstruction_error, summary_size
+
+    model, data, t = default_model()
+    enc, spec = model.encoders["profile"], data.specs()[0]
+    assert spec["cat_ordered"] == [False, True] and enc.ordered == [1]
+    plain = input_summary(enc, t["profile"])
+    ranked = input_summary(enc, t["profile"], ranks=True)
+    assert ranked.shape[1] == plain.shape[1] + 1 == summary_size(enc, spec, ranks=True)
+    assert torch.equal(ranked[:, :-1], plain)
+    code = t["profile"]["cat"][:, 1]
+    assert torch.equal(ranked[:, -1], torch.where(code > 0, code.float(), torch.tensor(2.0)))  # 4 codes: middle 2
+    blocks = category_blocks(enc)
+    assert blocks == [(3, 7), (7, 11)]
+    logits = plain.clone()
+    for a, b in blocks:
+        logits[:, a:b] = plain[:, a:b] * 50  # the right category far ahead of the others
+    assert float(reconstruction_error(logits, plain, blocks=blocks)) < 1e-3
+    for a, b in blocks:
+        logits[:, a:b] = plain[:, a:b].mean(0).clamp_min(1e-12).log()  # the shares, for everyone
+    numbers = plain[:, :3].mean(0)
+    logits[:, :3] = numbers
+    assert abs(float(reconstruction_error(logits, plain, blocks=blocks)) - 1) < 0.05
+    # the first form: squared error on the one-hot columns, each column a term
+    assert float(reconstruction_error(plain, plain)) == 0
+
+
+def test_onehot_reconstruction_keeps_the_first_layout_and_is_what_old_runs_get():
+    from dsrsd_core.models import build_model
+    from dsrsd_core.model.reconstruction import summary_size
+    from dsrsd_core.train.config import Config
+
+    data = random_data(32, seed=2)
+    old = build_model(data.specs(), 2, Config(reconstruction_categories="onehot"))
+    new = build_model(data.specs(), 2, Config())
+    spec = data.specs()[0]
+    assert old.decoders["profile"].out_features == summary_size(old.encoders["profile"], spec) == 11
+    assert new.decoders["profile"].out_features == 12 and not old.category_blocks["profile"]
+    assert Config.from_record({}).reconstruction_categories == "onehot"
+
+
 def test_in_evaluation_input_gradients_reach_the_code_whatever_task_writes_code_says():
     """Attribution differentiates the prediction by the inputs: the stop-gradient of training must not
     cut the path through the shared code, or input-level integrated gradients lose its part."""
@@ -256,18 +299,27 @@ def test_backprojection_and_reconstruction_terms_equal_their_row_indexed_definit
         t[m]["x"][rows] = float("nan")
     out = model.train()(t)
     bp, rc = [], []
+    assert model.category_blocks["profile"] == [(3, 7), (7, 11)]  # the default gives categories back as softmaxes
     for j, m in enumerate(model.modalities):
         keep = t["present"][:, j]
         h = out["h"][keep, j].detach()
         fit = model.dual[m].back(out["s"][:, j].detach())[keep]
         bp.append((h - fit).pow(2).sum(1).mean() / h.var(0).sum())
         b = {k: v for k, v in t[m].items() if v is not None and k != "emb"}
-        target = input_summary(model.encoders[m], b)[keep]
+        target = input_summary(model.encoders[m], b, ranks=True)[keep]
         pred = model.decoders[m](torch.cat([out["s"][:, j], out["p"][:, j]], -1))[keep]
         var = target.var(0)
         cols = var > 1e-4
-        rc.append(((pred - target).pow(2).mean(0)[cols] / var[cols]).mean())
-        assert torch.allclose(reconstruction_error(pred, target), rc[-1], atol=1e-5)
+        terms = []
+        for a, e in model.category_blocks[m]:  # one term per category: cross-entropy over entropy
+            cols[a:e] = False
+            share = target[:, a:e].mean(0)
+            entropy = -(share[share > 0] * share[share > 0].log()).sum()
+            nll = -(target[:, a:e] * torch.log_softmax(pred[:, a:e], -1)).sum(-1).mean()
+            terms.append(nll / entropy)
+        terms += list((pred - target).pow(2).mean(0)[cols] / var[cols])
+        rc.append(torch.stack(terms).mean())
+        assert torch.allclose(reconstruction_error(pred, target, blocks=model.category_blocks[m]), rc[-1], atol=1e-5)
     assert torch.allclose(out["backprojection"], torch.stack(bp).mean(), rtol=1e-5)
     assert torch.allclose(out["reconstruction"], torch.stack(rc).mean(), rtol=1e-5)
 

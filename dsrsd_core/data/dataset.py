@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import DsrsdError
 from ..io import atomic_path, write_json
+from .schema import ORDERED_CATEGORICAL
 
 CACHE_FORMAT = 1
 
@@ -48,6 +49,8 @@ class Modality:
             "step_names": list(self.step_names or []),
             "cat_names": list(self.cat_names),
             "cat_cardinalities": [int(c) for c in self.cat_cardinalities],
+            # codes 1.. of these columns follow their rank (code 0: missing); none on knowledge-tracing data
+            "cat_ordered": [c in ORDERED_CATEGORICAL for c in self.cat_names],
         }
 
     def take(self, idx: np.ndarray) -> "Modality":

@@ -106,3 +106,5 @@ CATEGORICAL_COLUMNS: dict[str, list[str]] = {
 # Profile fields used as features. date_unregistration is never a feature (it leaks the outcome).
 PROFILE_CATEGORICAL = ["gender", "region", "highest_education", "imd_band", "age_band", "disability"]
 PROFILE_NUMERIC = ["num_of_prev_attempts", "studied_credits", "date_registration"]
+# Category columns whose VOCAB order is a rank (lowest first): a model may read them as ordered.
+ORDERED_CATEGORICAL = ["highest_education", "imd_band", "age_band"]

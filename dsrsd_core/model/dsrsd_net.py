@@ -8,7 +8,7 @@ from ..train.distributed import gather  # under torchrun: the global batch (iden
 from .dual_stream import AlignmentHead, ResidualDualStream, RestPredictor
 from .encoders import fit_encoders, make_encoder
 from .fusion import GatedFusion
-from .reconstruction import input_summary, reconstruction_error, summary_size
+from .reconstruction import category_blocks, input_summary, reconstruction_error, summary_size
 
 
 def stream_names(modalities: list[str]) -> list[str]:
@@ -38,7 +38,7 @@ class DSRSDNet(nn.Module):
     def __init__(self, specs: list[dict], n_classes: int, d_model: int = 64, d_stream: int = 32,
                  dropout: float = 0.1, residual: bool = True, alignment: str = "pairs", code_dim: int = 8,
                  fusion: str = "sum", stream_dropout: float = 0.0, task_writes_code: bool = True,
-                 reconstruction: bool = False):
+                 reconstruction: bool = False, reconstruction_categories: str = "onehot"):
         super().__init__()
         if alignment not in ("pairs", "rest"):
             raise ValueError(f"unknown alignment {alignment!r}")
@@ -56,9 +56,15 @@ class DSRSDNet(nn.Module):
         else:
             self.dual = nn.ModuleDict({m: ResidualDualStream(d_model, d_stream, residual) for m in self.modalities})
             self.align = AlignmentHead(d_stream)
+        if reconstruction_categories not in ("onehot", "softmax"):
+            raise ValueError(f"unknown reconstruction_categories {reconstruction_categories!r}")
+        self.summary_ranks = reconstruction_categories == "softmax"
+        self.category_blocks = {m: category_blocks(self.encoders[m]) if self.summary_ranks else []
+                                for m in self.modalities}
         # a linear decoder per modality from [s_m, p_m] to its input summary (model/reconstruction.py)
         self.decoders = nn.ModuleDict(
-            {s["name"]: nn.Linear(2 * d_stream, summary_size(self.encoders[s["name"]], s)) for s in specs}
+            {s["name"]: nn.Linear(2 * d_stream, summary_size(self.encoders[s["name"]], s, self.summary_ranks))
+             for s in specs}
         ) if reconstruction else None
         self.fusion = GatedFusion(len(self.streams), d_stream, fusion)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.fusion.out_dim, d_stream), nn.GELU(),
@@ -202,10 +208,11 @@ class DSRSDNet(nn.Module):
         for m in self.modalities:
             b = {k: v for k, v in tensors[m].items() if v is not None and k not in ("emb", "summary")}
             n = len(next(iter(b.values())))
-            width = input_summary(self.encoders[m], {k: v[:1] for k, v in b.items()}).shape[-1]
+            width = input_summary(self.encoders[m], {k: v[:1] for k, v in b.items()}, self.summary_ranks).shape[-1]
             if n * width * 4 > max_bytes:
                 continue
-            out[m] = torch.cat([input_summary(self.encoders[m], {k: v[i:i + chunk] for k, v in b.items()})
+            out[m] = torch.cat([input_summary(self.encoders[m], {k: v[i:i + chunk] for k, v in b.items()},
+                                              self.summary_ranks)
                                 for i in range(0, n, chunk)])
         return out
 
@@ -222,9 +229,9 @@ class DSRSDNet(nn.Module):
                     target = gather(batch[m]["summary"])
                 else:
                     b = {k: v for k, v in batch[m].items() if v is not None and k != "emb"}
-                    target = gather(input_summary(self.encoders[m], b))
+                    target = gather(input_summary(self.encoders[m], b, self.summary_ranks))
                 pred = gather(self.decoders[m](torch.cat([enc["s"][:, j], enc["p"][:, j]], -1)))
-                errors.append(reconstruction_error(pred, target, rows=keep))
+                errors.append(reconstruction_error(pred, target, rows=keep, blocks=self.category_blocks[m]))
         return torch.stack(errors).mean() if errors else enc["h"].new_zeros(())
 
     def stream_tensor(self, enc: dict) -> torch.Tensor:

@@ -44,6 +44,8 @@ class TabularEncoder(nn.Module):
         )
         n_in = spec["n_features"] + sum(e.embedding_dim for e in self.embeddings)
         self.mlp = _mlp(n_in, d, dropout)
+        # the category columns whose codes are ranks (read by the reconstruction target only)
+        self.ordered = [i for i, o in enumerate(spec.get("cat_ordered", [])) if o]
 
     def fit(self, x, steps=None, cat=None):
         self.norm.fit(x)

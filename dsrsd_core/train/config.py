@@ -18,7 +18,7 @@ BEFORE_IT_EXISTED = {
     "task_writes_code": True, "independence": "linear", "orthogonality_scope": "own", "variance_floor": 1.0,
     "stream_dropout": 0.0, "min_epochs": 0, "w_backprojection": 0.0, "w_independence": 0.0,
     "w_private_decorrelation": 0.0, "w_reconstruction": 0.0, "w_infonce": 1.0, "lr_decay": 1.0, "kt_window": 10,
-    "code_prune_r2": 0.0, "code_prune_epoch": 8,
+    "code_prune_r2": 0.0, "code_prune_epoch": 8, "reconstruction_categories": "onehot",
 }
 
 
@@ -72,7 +72,12 @@ class Config:
     w_private_decorrelation: float = 1.0
     # decode each modality's input summary from [s, p] (model/reconstruction.py), so that label-poor
     # private content is kept (without it the profile's planted background missed R^2 0.5 on 3 of 3 seeds)
-    w_reconstruction: float = 1.0
+    w_reconstruction: float = 2.0
+    # how a category column is given back: "softmax" (cross-entropy, one term per column; an ordered
+    # one also as its rank) or "onehot" (squared error on its one-hot columns). With one-hot at weight 1
+    # the background sat at R^2 0.44-0.60 in profile.private (0.5 needed); softmax at weight 2: see
+    # docs/benchmarks.md, section 12
+    reconstruction_categories: str = "softmax"
     independence: str = "linear"  # "linear": R^2 of the shared code from the private stream; "rbf": kernel CKA
     orthogonality_scope: str = "all"  # private stream vs its own shared code, or vs "all" shared codes
     temperature: float = 0.1
@@ -157,6 +162,7 @@ class Config:
         for name, allowed in (("split", ("learner", "temporal")), ("alignment", ("pairs", "rest")), ("fusion", ("sum", "concat")),
                               ("orthogonality_scope", ("own", "all")), ("code_floor", ("per_dim", "total")),
                               ("private_floor", ("per_dim", "total")),
+                              ("reconstruction_categories", ("onehot", "softmax")),
                               ("independence", ("linear", "rbf"))):
             if getattr(self, name) not in allowed:
                 raise DsrsdError(f"{source}: '{name}' must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
