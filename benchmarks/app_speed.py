@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.browser import LEARNER_HEADING as HEADING  # noqa: E402
-from tests.browser import Chromium, StreamlitServer, find_chromium, switch_learner_by_row  # noqa: E402
+from tests.browser import Chromium, StreamlitServer, find_chromium, list_students, switch_learner_by_row  # noqa: E402
 
 def rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and its children, in MB (Linux /proc)."""
@@ -141,15 +141,9 @@ def main() -> int:
                                                                                 "Learner explorer"))])
         out["rss_one_session_mb"] = round(rss_mb(server.proc.pid), 1)
         record(out, "switch_by_row", [timed(browser, switch_learner_by_row, 2 + i % 3) for i in range(args.repeat)])
-        ids = browser.evaluate("(() => Array.from(document.querySelectorAll('[data-testid=\"stDataFrame\"]'))"
-                               ".length)()")
-        students = [s for s in browser.evaluate(
-            "(() => { const t = document.querySelector('[data-testid=\"stDataFrame\"]'); return t ? "
-            "Array.from(t.querySelectorAll('[role=\"gridcell\"]')).map(c => c.innerText) : []; })()") or []
-            if s.isdigit() and len(s) >= 4][:args.repeat + 1]
-        if ids and students:
-            # the first search after a row click clears the list's checked row (a redraw of the list), the next ones
-            # do not: the median is the usual case, the first is reported beside it
+        students = [s for s in list_students(browser) if s.isdigit()][:args.repeat + 1]
+        if students:
+            # the first learner is the one open: search the next ones (the first search is reported beside the median)
             by_id = [timed(browser, switch_by_id, s) for s in students[1:]]
             record(out, "switch_by_id", by_id)
             out["switch_by_id_first_s"] = round(by_id[0][0], 2)

@@ -194,17 +194,34 @@ LEARNER_HEADING = ("(() => { for (const h of document.querySelectorAll('h3')) if
                    "return h.innerText; return ''; })()")
 
 
+# the rows of the at-risk list (app/pick_list.py), inside the component's shadow root
+LIST_ROWS = ("(() => { for (const el of document.querySelectorAll('*')) if (el.shadowRoot) { "
+             "const rows = el.shadowRoot.querySelectorAll('.dsrsd-list tbody tr'); if (rows.length) return rows; } "
+             "return []; })()")
+
+
+def list_row_centre(browser: Chromium, row: int) -> dict | None:
+    """The centre ``{x, y}`` of row ``row`` (1-based) of the at-risk list, scrolled into view; None without a list."""
+    return browser.evaluate(f"(() => {{ const tr = {LIST_ROWS}[{row - 1}]; if (!tr) return null; "
+                            "tr.scrollIntoView({block: 'nearest'}); const r = tr.getBoundingClientRect(); "
+                            "return {x: r.left + 20, y: r.top + r.height / 2}; })()")
+
+
+def list_students(browser: Chromium) -> list[str]:
+    """The student ids of the at-risk list's rows, in the order shown."""
+    return browser.evaluate(f"Array.from({LIST_ROWS}).map(tr => tr.cells[0].innerText)") or []
+
+
 def switch_learner_by_row(browser: Chromium, row: int = 2) -> float:
     """On the Learner explorer, click row ``row`` (1-based) of the at-risk list; seconds until the new learner
     has been drawn (the screenshot script and benchmarks/app_speed.py time this)."""
     before = browser.evaluate(LEARNER_HEADING)
-    box = browser.evaluate("(() => { const r = document.querySelector('[data-testid=\"stDataFrame\"]')"
-                           ".getBoundingClientRect(); return {x: r.left, y: r.top}; })()")
-    if box is None:  # a next-step run's Learner explorer has no at-risk list
+    centre = list_row_centre(browser, row)
+    if centre is None:  # a next-step run's Learner explorer has no at-risk list
         raise RuntimeError("the Learner explorer shows no at-risk list on this run")
     t0 = time.monotonic()
     for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-        browser.call("Input.dispatchMouseEvent", type=kind, x=box["x"] + 18, y=box["y"] + 35 * row + 17,
+        browser.call("Input.dispatchMouseEvent", type=kind, x=centre["x"], y=centre["y"],
                      button="left", clickCount=0 if kind == "mouseMoved" else 1)
     while browser.evaluate(LEARNER_HEADING) == before and time.monotonic() - t0 < 30:
         time.sleep(0.02)

@@ -45,9 +45,23 @@ def assert_clean(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+class PickList:
+    """A clickable list (app/pick_list.py) as the browser receives it: ``value`` its rows as shown (text),
+    ``samples`` the learner of each row, ``open`` the learner it marks as open."""
+
+    def __init__(self, data: dict):
+        self.value = pd.DataFrame(data["rows"], columns=data["columns"])
+        self.samples, self.open = data["samples"], data["open"]
+
+
+def pick_lists(at: AppTest) -> list[PickList]:
+    return [PickList(json.loads(e.proto.json)) for e in at.get("bidi_component")
+            if e.proto.component_name == "dsrsd_pick_list"]
+
+
 def tables(at: AppTest) -> list:
-    """Every table on the page: interactive grids (st.dataframe) and static tables (st.table)."""
-    return [*at.dataframe, *at.table]
+    """Every table on the page: interactive grids (st.dataframe), static tables (st.table) and pick lists."""
+    return [*at.dataframe, *at.table, *pick_lists(at)]
 
 
 def metric(at: AppTest, label: str) -> str:

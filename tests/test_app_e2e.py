@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser import Chromium, StreamlitServer, find_chromium  # noqa: E402
+from browser import LIST_ROWS, Chromium, StreamlitServer, find_chromium, list_row_centre, list_students  # noqa: E402
 
 PAGES = {"overview": "Overview", "dominance": "Modality dominance", "learner": "Learner explorer",
          "embedding": "Embedding space", "drop": "Modality-drop lab", "diagnostics": "Training diagnostics",
@@ -129,9 +129,9 @@ def test_clicking_a_row_of_the_at_risk_list_opens_that_learner(served, default_r
     browser.wait_rendered(timeout=90)
     first = learner_heading(browser)
     # the list is sorted by risk: its second row is the second learner most at risk
-    box = browser.evaluate("""(() => { const g = document.querySelector('[data-testid="stDataFrame"]');
-      const r = g.getBoundingClientRect(); return {x: r.left, y: r.top, w: r.width}; })()""")
-    click(browser, box["x"] + 18, box["y"] + 35 + 35 + 17)  # header row, first row, middle of the second row
+    centre = list_row_centre(browser, 2)
+    assert centre is not None, "no at-risk list on the page"
+    click(browser, centre["x"], centre["y"])
     import json
 
     from dsrsd_core.views import risk_score
@@ -145,6 +145,14 @@ def test_clicking_a_row_of_the_at_risk_list_opens_that_learner(served, default_r
     browser.wait_rendered(timeout=60)
     for c in classes:
         assert shown_metric(browser, f"Chance: {c.replace('_', ' ')}") == f"{second[f'proba_{c}']:.1%}"
+    # the opened row is marked; a click on a column's header sorts by it (here: least at risk first)
+    marked = browser.evaluate(f"Array.from({LIST_ROWS}).filter(tr => tr.className === 'open').map(tr => tr.cells[0].innerText)")
+    assert marked == [str(second["id_student"])]
+    header = browser.evaluate(f"(() => {{ const th = Array.from({LIST_ROWS}[0].closest('table').tHead.rows[0].cells)"
+                              ".find(c => c.innerText.startsWith('chance at risk')); const r = th.getBoundingClientRect(); "
+                              "return {x: r.left + 10, y: r.top + r.height / 2}; })()")
+    click(browser, header["x"], header["y"])
+    assert wait_for(lambda: list_students(browser)[:1] == [str(ranked.iloc[-1]["id_student"])], timeout=10)
     assert browser.errors() == []
 
 

@@ -18,7 +18,7 @@ APP = ROOT / "app" / "main.py"
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from test_app import PAGES, assert_clean, charts, metric, svg_charts, svg_marks, tables  # noqa: E402
+from test_app import PAGES, assert_clean, charts, metric, pick_lists, svg_charts, svg_marks, tables  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +201,11 @@ def test_at_risk_list_defaults_to_unseen_learners_and_pages(env, stored_run):
     assert_clean(at)
     mine = samples[samples["id_student"] == student]
     assert int(at.session_state["learner_sample"]) == int(mine["proba_at_risk"].idxmax())
+    # the list marks the learner Python has open, whichever way it was opened: no row stays checked
+    # from an earlier click (the grid's old stale-row bug)
+    listed = next(t for t in pick_lists(at) if "seen in training" in t.value.columns)
+    assert listed.open == int(mine["proba_at_risk"].idxmax())
+    assert len(listed.samples) == len(listed.value)
     # the educator export: flagged learners of the list, with reasons in words, as CSV
     at.toggle(key="export_open").set_value(True).run()
     assert_clean(at)

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import runs, svg, ui
+from app.pick_list import pick_list
 from app.text import input_words, learner_summary
 from dsrsd_core import educator as E
 from dsrsd_core import views as V
@@ -18,19 +19,6 @@ LIST_COLUMNS = {"id_student": "student", "presentation": "presentation", "risk":
                 "pred_name": "predicted", "seen": "seen in training", "final_result": "final result"}
 PAGE_SIZE = 500  # rows of the at-risk list per page (every learner is reachable through the pages)
 SCOPES = {"unseen": "not seen in training (test split)", "all": "all learners (train, validation and test)"}
-LIST_GEN = "_risk_list_gen"  # bumped when a learner is opened another way, so no stale row stays selected
-
-
-def forget_list_row() -> None:
-    """A learner is opened another way than by a row of the at-risk list: a row still checked there would name
-    another learner, so the list gets a new key, which clears it. Only when a row is checked: the new key
-    redraws the whole grid, about 0.3 s in the browser."""
-    gen = st.session_state.get(LIST_GEN, 0)
-    picked = st.session_state.get(f"risk_list_{gen}")
-    if picked is not None and picked.selection.rows:
-        st.session_state[LIST_GEN] = gen + 1
-
-
 def find_by_id(learners: pd.DataFrame, listed: list) -> None:
     text = str(st.session_state.get("learner_id", "")).strip()
     if not text:
@@ -42,26 +30,22 @@ def find_by_id(learners: pd.DataFrame, listed: list) -> None:
     # several enrolments: the one the list shows first (most at risk in the list), else the most at risk
     order = {s: i for i, s in enumerate(listed)}
     best = sorted(hits.index, key=lambda s: (order.get(s, len(order)), -float(hits.loc[s, "risk"])))[0]
-    forget_list_row()
     ui.open_learner(int(best))
 
 
-def pick_from_table(key: str, samples: list, ids: list) -> None:
-    rows = st.session_state[key].selection.rows
-    if rows:
-        ui.open_learner(int(samples[rows[0]]), ids[rows[0]])
+def pick_from_list(ids: dict, sample: int) -> None:
+    """A row of the at-risk list was clicked (``ids``: sample -> student id of the rows shown)."""
+    ui.open_learner(sample, ids.get(sample))
 
 
 def pick_neighbour(key: str, ids: dict) -> None:
     """A nearest learner's button was pressed (``ids``: sample -> student id)."""
     sample = st.session_state.get(key)
     if sample is not None:
-        forget_list_row()
         ui.open_learner(int(sample), ids[int(sample)])
 
 
 def pick_enrolment(key: str) -> None:
-    forget_list_row()
     ui.open_learner(int(st.session_state[key]))
 
 
@@ -198,16 +182,12 @@ def body() -> None:
                             pred_name=shown["pred_name"].map(V.humanize))
         view = view[[c for c in LIST_COLUMNS if c in view]].rename(columns=LIST_COLUMNS)
         view["chance at risk"] = view["chance at risk"] * 100
-        gen = st.session_state.get(LIST_GEN, 0)
-        st.dataframe(view, hide_index=True, height=230, key=f"risk_list_{gen}", selection_mode="single-row",
-                     on_select=partial(pick_from_table, f"risk_list_{gen}", list(shown.index),
-                                       list(shown["id_student"])),
-                     column_config={"chance at risk": st.column_config.ProgressColumn(
-                         "chance at risk", min_value=0, max_value=100, format="%.0f%%",
-                         help=f"The model's probability {V.risk_label(run.classes)}, in percent."),
-                         "seen in training": st.column_config.TextColumn(
-                             help="yes: the model was fitted on this learner; partly: the learner's split chose the "
-                                  "training epoch; no: test split, never seen.")})
+        pick_list(view, list(shown.index), sample, key="risk_list", bar="chance at risk",
+                  on_open=partial(pick_from_list, dict(zip(shown.index, shown["id_student"]))),
+                  formats={"chance at risk": "{:.0f}%"},
+                  help={"chance at risk": f"The model's probability {V.risk_label(run.classes)}, in percent.",
+                        "seen in training": "yes: the model was fitted on this learner; partly: the learner's split "
+                                            "chose the training epoch; no: test split, never seen."})
         ui.csv_button(ranked.assign(seen=ranked["split"].map(E.SEEN))[list(LIST_COLUMNS) + ["split", "sample"]],
                       "at-risk list", key="csv_risk_list")
     if st.toggle("Educator export: the at-risk learners of this list with the top reasons in words",

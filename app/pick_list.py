@@ -1,0 +1,146 @@
+"""The at-risk list as a light clickable table: a click on a row opens that learner.
+
+Streamlit's data grid took ~0.26 s from a click to a redrawn heading even in an app with nothing
+else in it; this table (an ``st.components.v2`` component: plain HTML in the page, no iframe) takes
+~0.14 s there (docs/benchmarks.md, "Dashboard speed"). It keeps what the list needs from the grid:
+a scrolling body under a fixed header, sorting by a column, a bar for the chance at risk, keyboard
+use. Python decides which learner is open, so no row stays checked after another learner is opened.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+
+CSS = """
+.dsrsd-list { max-height: var(--list-height, 230px); overflow: auto; border: 1px solid rgba(128, 128, 128, 0.25);
+  border-radius: 0.5rem; font-family: var(--st-font, sans-serif); font-size: 0.875rem; }
+.dsrsd-list table { border-collapse: collapse; width: 100%; }
+.dsrsd-list th { position: sticky; top: 0; background: var(--st-secondary-background-color, #f0f2f6);
+  color: var(--st-text-color, inherit); font-weight: 600; text-align: left; padding: 0.35rem 0.6rem;
+  cursor: pointer; user-select: none; white-space: nowrap; }
+.dsrsd-list th[aria-sort="ascending"]::after { content: " ▲"; font-size: 0.7em; }
+.dsrsd-list th[aria-sort="descending"]::after { content: " ▼"; font-size: 0.7em; }
+.dsrsd-list td { padding: 0.3rem 0.6rem; border-top: 1px solid rgba(128, 128, 128, 0.15);
+  color: var(--st-text-color, inherit); white-space: nowrap; }
+.dsrsd-list tbody tr { cursor: pointer; }
+.dsrsd-list tbody tr:hover, .dsrsd-list tbody tr:focus { background: var(--st-secondary-background-color, #f0f2f6);
+  outline: none; }
+.dsrsd-list tbody tr.open { box-shadow: inset 3px 0 0 var(--st-primary-color, #ff4b4b); font-weight: 600; }
+.dsrsd-list .bar { display: inline-block; width: 4rem; height: 0.5rem; margin-right: 0.4rem; border-radius: 0.25rem;
+  background: rgba(128, 128, 128, 0.2); vertical-align: middle; overflow: hidden; }
+.dsrsd-list .bar span { display: block; height: 100%; background: var(--st-primary-color, #ff4b4b); }
+"""
+
+# Cells are set as text, never as HTML: student ids and presentation names come from data files.
+JS = """
+export default function(component) {
+  const { data, setTriggerValue, parentElement } = component;
+  let box = parentElement.querySelector('.dsrsd-list');
+  if (!box) {
+    box = document.createElement('div');
+    box.className = 'dsrsd-list';
+    parentElement.appendChild(box);
+  }
+  box.style.setProperty('--list-height', data.height + 'px');
+  const state = box.__dsrsd || (box.__dsrsd = { sortBy: null, descending: false });
+  const open = (tr) => setTriggerValue('open', Number(tr.dataset.sample));
+
+  function draw() {
+    const order = data.rows.map((_, i) => i);
+    if (state.sortBy !== null && state.sortBy < data.columns.length) {
+      const keys = data.sort_keys[state.sortBy], sign = state.descending ? -1 : 1;
+      order.sort((a, b) => (keys[a] < keys[b] ? -sign : keys[a] > keys[b] ? sign : a - b));
+    }
+    const table = document.createElement('table');
+    const head = table.createTHead().insertRow();
+    data.columns.forEach((name, c) => {
+      const th = document.createElement('th');
+      th.textContent = name;
+      th.title = data.help[c] || 'Sort by ' + name;
+      if (state.sortBy === c) th.setAttribute('aria-sort', state.descending ? 'descending' : 'ascending');
+      th.onclick = () => {
+        state.descending = state.sortBy === c ? !state.descending : false;
+        state.sortBy = c;
+        draw();
+      };
+      head.appendChild(th);
+    });
+    const body = table.createTBody();
+    for (const i of order) {
+      const tr = body.insertRow();
+      tr.tabIndex = 0;
+      tr.dataset.sample = data.samples[i];
+      if (data.samples[i] === data.open) tr.className = 'open';
+      data.rows[i].forEach((text, c) => {
+        const td = tr.insertCell();
+        if (c === data.bar_column) {
+          const bar = document.createElement('span'), fill = document.createElement('span');
+          bar.className = 'bar';
+          fill.style.width = Math.max(0, Math.min(100, data.bars[i])) + '%';
+          bar.appendChild(fill);
+          td.appendChild(bar);
+        }
+        td.appendChild(document.createTextNode(text));
+      });
+    }
+    body.onclick = (e) => { const tr = e.target.closest('tr'); if (tr) open(tr); };
+    body.onkeydown = (e) => {
+      const tr = e.target.closest('tr');
+      if (!tr) return;
+      if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open(tr); }
+      if (e.key === 'ArrowDown' && tr.nextElementSibling) { e.preventDefault(); tr.nextElementSibling.focus(); }
+      if (e.key === 'ArrowUp' && tr.previousElementSibling) { e.preventDefault(); tr.previousElementSibling.focus(); }
+    };
+    const top = box.scrollTop;
+    box.replaceChildren(table);
+    box.scrollTop = top;
+  }
+  draw();
+}
+"""
+
+_COMPONENT = st.components.v2.component("dsrsd_pick_list", css=CSS, js=JS)
+
+
+def pick_list(frame: pd.DataFrame, samples: list[int], open_sample: int | None, key: str,
+              on_open: Callable[[int], None], bar: str | None = None, formats: dict | None = None,
+              help: dict | None = None, height: int = 230) -> None:
+    """Show ``frame`` (one row per learner, ``samples`` in the same order) as a clickable table; a click or
+    Enter on a row calls ``on_open(sample)``. ``bar``: a column of percentages (0-100) drawn as a bar beside
+    its number; ``formats``: column -> format string for the shown text (sorting uses the values)."""
+    formats = formats or {}
+    columns = list(frame.columns)
+    text = [[_format(v, formats.get(c)) for c, v in zip(columns, row)] for row in frame.itertuples(index=False)]
+    data = {
+        "columns": columns,
+        "rows": text,
+        "sort_keys": [_sort_keys(frame[c]) for c in columns],
+        "samples": [int(s) for s in samples],
+        "open": None if open_sample is None else int(open_sample),
+        "bar_column": columns.index(bar) if bar in columns else -1,
+        "bars": [float(v) for v in frame[bar]] if bar in columns else [],
+        "help": [(help or {}).get(c, "") for c in columns],
+        "height": int(height),
+    }
+
+    def clicked() -> None:
+        value = getattr(st.session_state[key], "open", None)
+        if value is not None:
+            on_open(int(value))
+
+    _COMPONENT(data=data, key=key, on_open_change=clicked)
+
+
+def _format(value, fmt: str | None) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    return fmt.format(value) if fmt else str(value)
+
+
+def _sort_keys(column: pd.Series) -> list:
+    """Values the browser can compare: numbers as numbers, anything else as its text."""
+    if pd.api.types.is_numeric_dtype(column):
+        return [float(v) if pd.notna(v) else -1e300 for v in column]  # JSON has no -inf; missing sorts first
+    return [str(v) for v in column]
