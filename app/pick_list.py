@@ -106,10 +106,11 @@ _COMPONENT = st.components.v2.component("dsrsd_pick_list", css=CSS, js=JS)
 
 def pick_list(frame: pd.DataFrame, samples: list[int], open_sample: int | None, key: str,
               on_open: Callable[[int], None], bar: str | None = None, formats: dict | None = None,
-              help: dict | None = None, height: int = 230) -> None:
+              tips: dict | None = None, height: int = 230) -> None:
     """Show ``frame`` (one row per learner, ``samples`` in the same order) as a clickable table; a click or
     Enter on a row calls ``on_open(sample)``. ``bar``: a column of percentages (0-100) drawn as a bar beside
-    its number; ``formats``: column -> format string for the shown text (sorting uses the values)."""
+    its number; ``formats``: column -> format string for the shown text (sorting uses the values); ``tips``:
+    column -> the tooltip of its header."""
     formats = formats or {}
     columns = list(frame.columns)
     text = [[_format(v, formats.get(c)) for c, v in zip(columns, row)] for row in frame.itertuples(index=False)]
@@ -121,7 +122,7 @@ def pick_list(frame: pd.DataFrame, samples: list[int], open_sample: int | None, 
         "open": None if open_sample is None else int(open_sample),
         "bar_column": columns.index(bar) if bar in columns else -1,
         "bars": [float(v) for v in frame[bar]] if bar in columns else [],
-        "help": [(help or {}).get(c, "") for c in columns],
+        "help": [(tips or {}).get(c, "") for c in columns],
         "height": int(height),
     }
 

@@ -206,6 +206,9 @@ def test_at_risk_list_defaults_to_unseen_learners_and_pages(env, stored_run):
     listed = next(t for t in pick_lists(at) if "seen in training" in t.value.columns)
     assert listed.open == int(mine["proba_at_risk"].idxmax())
     assert len(listed.samples) == len(listed.value)
+    shown = samples.loc[listed.samples]
+    assert list(listed.value["student"]) == [str(i) for i in shown["id_student"]]  # each row names its learner
+    assert list(listed.value["chance at risk"]) == [f"{p:.0%}" for p in shown["proba_at_risk"]]
     # the educator export: flagged learners of the list, with reasons in words, as CSV
     at.toggle(key="export_open").set_value(True).run()
     assert_clean(at)

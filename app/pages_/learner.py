@@ -185,7 +185,7 @@ def body() -> None:
         pick_list(view, list(shown.index), sample, key="risk_list", bar="chance at risk",
                   on_open=partial(pick_from_list, dict(zip(shown.index, shown["id_student"]))),
                   formats={"chance at risk": "{:.0f}%"},
-                  help={"chance at risk": f"The model's probability {V.risk_label(run.classes)}, in percent.",
+                  tips={"chance at risk": f"The model's probability {V.risk_label(run.classes)}, in percent.",
                         "seen in training": "yes: the model was fitted on this learner; partly: the learner's split "
                                             "chose the training epoch; no: test split, never seen."})
         ui.csv_button(ranked.assign(seen=ranked["split"].map(E.SEEN))[list(LIST_COLUMNS) + ["split", "sample"]],
