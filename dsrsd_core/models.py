@@ -60,6 +60,8 @@ ABLATIONS = {
     "dsrsd_no_code_prune": {"code_prune_r2": 0.0},
     "dsrsd_full_floor": {"variance_floor": 1.0},
     "dsrsd_onehot_reconstruction": {"reconstruction_categories": "onehot", "w_reconstruction": 1.0},
+    "dsrsd_linear_independence": {"independence": "linear"},
+    "dsrsd_low_stream_dropout": {"stream_dropout": 0.1},
     # the paper's form as first built (before the probes): every setting back to its old default
     "dsrsd_paper_form": {"alignment": "pairs", "fusion": "sum", "w_regression": 0.1, "w_decorrelation": 0.05,
                          "w_orthogonality": 0.1, "orthogonality_scope": "own", "w_backprojection": 0.0,
@@ -98,6 +100,8 @@ DISPLAY = {
     "dsrsd_no_code_prune": "DSRSD-Net keeping every modality's code at code_dim (no pruning)",
     "dsrsd_full_floor": "DSRSD-Net with the variance floor at 1.0 (the default before section 11)",
     "dsrsd_onehot_reconstruction": "DSRSD-Net giving categories back as one-hot columns, weight 1 (before section 12)",
+    "dsrsd_linear_independence": "DSRSD-Net with the linear independence term (before section 12)",
+    "dsrsd_low_stream_dropout": "DSRSD-Net with stream dropout 0.1 (before section 12)",
     "dsrsd_paper_form": "DSRSD-Net, the paper's form (pre-probe defaults)",
 }
 

@@ -249,8 +249,13 @@ def test_objective_of_a_pruned_code_leaves_the_dropped_coordinates_out():
     out["z_hat"] = (out["c"] + torch.randn(48, 3, 3, generator=g)) * mask
     kept = [mask[m].bool() for m in range(3)]
     ref = {"c": torch.cat([out["c"][:, m][:, kept[m]] for m in range(3)], 1)}  # codes side by side
-    for cfg in (Config(), Config(code_floor="total")):
-        present = torch.ones(48, 3, dtype=torch.bool)
+    present = torch.ones(48, 3, dtype=torch.bool)
+    # the kernel form: the mean over every (private stream, kept code) pair
+    rbf = separation_terms(out, present, Config(independence="rbf"))["independence"]
+    ref_rbf = torch.stack([kernel_dependence(out["p"][:, m], out["c"][:, j][:, kept[j]])
+                           for m in range(3) for j in range(3)]).mean()
+    assert torch.allclose(rbf, ref_rbf, atol=1e-5)
+    for cfg in (Config(independence="linear"), Config(code_floor="total", independence="linear")):
         nce, reg = alignment_terms(out, present, cfg)
         sep = separation_terms(out, present, cfg)
         loop = separation_terms(out, present.clone().index_fill_(0, torch.tensor([0]), False), cfg)  # masked path

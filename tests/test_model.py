@@ -1,5 +1,6 @@
 """DSRSD-Net's structural properties."""
 import numpy as np
+import pytest
 import torch
 from factories import random_data
 
@@ -252,9 +253,10 @@ def test_in_evaluation_input_gradients_reach_the_code_whatever_task_writes_code_
     assert float(g.abs().sum()) > 0
 
 
-def test_batch_statistic_losses_run_in_float32_outside_autocast(monkeypatch):
-    """Under bf16 autocast (CUDA training) the covariances and the linear solve must not run in bf16:
-    on the GPU linalg.solve raised on a float32 Gram matrix against a bf16 right-hand side."""
+@pytest.mark.parametrize("independence, dependence", [("linear", "linear_predictability"), ("rbf", "kernel_dependence")])
+def test_batch_statistic_losses_run_in_float32_outside_autocast(monkeypatch, independence, dependence):
+    """Under bf16 autocast (CUDA training) the covariances, the linear solve and the kernels must not run in
+    bf16: on the GPU linalg.solve raised on a float32 Gram matrix against a bf16 right-hand side."""
     from dsrsd_core.models import build_model
     from dsrsd_core.train import objective
     from dsrsd_core.train.config import Config
@@ -266,11 +268,11 @@ def test_batch_statistic_losses_run_in_float32_outside_autocast(monkeypatch):
             seen.append((fn.__name__, torch.is_autocast_enabled("cpu"), {a.dtype for a in args[:2]}))
             return fn(*args, **kw)
         return wrapped
-    monkeypatch.setattr(objective, "linear_predictability", spy(objective.linear_predictability))
-    monkeypatch.setattr(objective, "info_nce", spy(objective.info_nce))
+    for name in ("linear_predictability", "kernel_dependence", "info_nce"):
+        monkeypatch.setattr(objective, name, spy(getattr(objective, name)))
     torch.manual_seed(0)
     data = random_data(64, seed=3)
-    cfg = Config()
+    cfg = Config(independence=independence)
     model = build_model(data.specs(), len(data.classes), cfg)
     t = to_tensors(data)
     model.fit_normalisation(t)
@@ -279,7 +281,7 @@ def test_batch_statistic_losses_run_in_float32_outside_autocast(monkeypatch):
         assert out["z"].dtype == torch.bfloat16  # autocast is really on for the model
         terms = objective.loss_terms(out, t["y"], t["present"], cfg)
     terms["total"].backward()
-    assert {name for name, _, _ in seen} == {"linear_predictability", "info_nce"}
+    assert {name for name, _, _ in seen} == {dependence, "info_nce"}
     assert all(not on and dtypes == {torch.float32} for _, on, dtypes in seen), seen
     assert all(torch.isfinite(v) for v in terms.values())
 
