@@ -64,7 +64,8 @@ def test_regression_zero_for_identical_direction():
     assert abs(alignment_regression(z, -z).item() - 4.0) < 1e-5  # opposite unit vectors are 2 apart
 
 
-from dsrsd_core.losses import kernel_dependence, linear_predictability, spread_floor, unexplained_variance  # noqa: E402
+from dsrsd_core.losses import (kernel_dependence, kernel_dependence_matrix, linear_predictability,  # noqa: E402
+                               spread_floor, unexplained_variance)
 
 
 def test_unexplained_variance_is_zero_for_a_perfect_prediction_one_for_the_mean_and_scale_free():
@@ -110,6 +111,15 @@ def test_kernel_dependence_sees_a_non_linear_link_that_a_correlation_misses():
     assert abs(torch.corrcoef(torch.cat([x, y], 1).T)[0, 1].item()) < 0.2
     assert kernel_dependence(x, y).item() > 0.3
     assert kernel_dependence(x, torch.randn(400, 1, generator=g)).item() < 0.05
+    # every pair at once equals pair by pair, with a constant column (a pruned code coordinate) left in
+    xs = torch.randn(3, 40, 4, generator=g)
+    ys = torch.randn(2, 40, 3, generator=g)
+    ys[1, :, 0] = xs[0, :, 0] ** 2
+    ys[0, :, 2] = 0.0
+    pairs = torch.stack([torch.stack([kernel_dependence(xs[m], ys[j][:, ys[j].std(0) > 0]) for j in range(2)])
+                         for m in range(3)])
+    assert torch.allclose(kernel_dependence_matrix(xs, ys), pairs, atol=1e-5)
+    assert kernel_dependence_matrix(xs, ys)[0, 1] > kernel_dependence_matrix(xs, ys)[2, 1]
 
 
 def test_full_batch_orthogonality_is_the_mean_over_every_pair():

@@ -268,7 +268,7 @@ def test_batch_statistic_losses_run_in_float32_outside_autocast(monkeypatch, ind
             seen.append((fn.__name__, torch.is_autocast_enabled("cpu"), {a.dtype for a in args[:2]}))
             return fn(*args, **kw)
         return wrapped
-    for name in ("linear_predictability", "kernel_dependence", "info_nce"):
+    for name in ("linear_predictability", "kernel_dependence", "kernel_dependence_matrix", "info_nce"):
         monkeypatch.setattr(objective, name, spy(getattr(objective, name)))
     torch.manual_seed(0)
     data = random_data(64, seed=3)

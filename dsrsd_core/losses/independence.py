@@ -30,10 +30,11 @@ def linear_predictability(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3)
 
 
 def _centred_rbf(x: torch.Tensor) -> torch.Tensor:
+    """Double-centred RBF Gram matrix of ``x`` (..., B, d), median-heuristic bandwidth per leading index."""
     d2 = torch.cdist(x, x).pow(2)
-    bandwidth = d2.detach().median().clamp_min(1e-6)
+    bandwidth = d2.detach().flatten(-2).median(-1).values.clamp_min(1e-6)[..., None, None]
     k = torch.exp(-d2 / bandwidth)
-    return k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
+    return k - k.mean(-2, keepdim=True) - k.mean(-1, keepdim=True) + k.mean((-2, -1), keepdim=True)
 
 
 def kernel_dependence(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -45,8 +46,17 @@ def kernel_dependence(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     Near 0 when x and y are independent; unlike a cross-correlation it also sees dependence that
     is not linear (e.g. y = x^2).
     """
+    return kernel_dependence_matrix(x.unsqueeze(0), y.unsqueeze(0))[0, 0]
+
+
+def kernel_dependence_matrix(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """:func:`kernel_dependence` of every pair: ``x`` (M, B, d), ``y`` (J, B, k) -> (M, J), entry (m, j) the
+    alignment of x[m] with y[j]. Each Gram matrix is built once, not once per pair (9 pairs of 3 modalities
+    built 18 in the training loop). A column constant over the batch (a pruned code coordinate) adds no
+    distance, so it can stay in ``y``."""
     x, y = x.float(), y.float()
-    if len(x) < 4:
-        return x.sum() * 0.0
+    if x.shape[-2] < 4:
+        return x.new_zeros(len(x), len(y)) + 0.0 * (x.sum() + y.sum())
     k, l_ = _centred_rbf(_standardise(x)), _centred_rbf(_standardise(y))
-    return (k * l_).sum() / (k.norm() * l_.norm() + 1e-8)
+    inner = torch.einsum("mab,jab->mj", k, l_)
+    return inner / (k.flatten(1).norm(dim=1)[:, None] * l_.flatten(1).norm(dim=1)[None, :] + 1e-8)

@@ -6,7 +6,8 @@ from itertools import combinations
 import torch
 import torch.nn.functional as F
 
-from ..losses import (alignment_regression, decorrelation, info_nce, kernel_dependence, linear_predictability,
+from ..losses import (alignment_regression, decorrelation, info_nce, kernel_dependence, kernel_dependence_matrix,
+                      linear_predictability,
                       orthogonality, spread_floor, unexplained_variance)
 from .config import Config
 from .distributed import gather
@@ -114,8 +115,8 @@ def separation_terms(out: dict, present: torch.Tensor, cfg: Config) -> dict[str,
             # (of pruned codes, the mean over every kept code coordinate)
             ind.append(linear_predictability(p_all, all_codes))
         elif cfg.w_independence > 0:
-            kept_codes = _kept(codes, dims)
-            ind += [kernel_dependence(out["p"][:, m], kept_codes[j]) for m in range(n_mod) for j in range(n_mod)]
+            # every (p_m, c_j) pair at once; a pruned coordinate is constant 0 and adds no distance
+            ind.append(kernel_dependence_matrix(p_all, codes.transpose(0, 1)).mean())
         return {"decorrelation": _mean(dec, zero), "orthogonality": _mean(orth, zero),
                 "independence": _mean(ind, zero), "private_decorrelation": _mean(spread, zero)}
     own_codes, kept_codes = _kept(out["c"], dims), _kept(codes, dims)
