@@ -35,6 +35,64 @@ CSS = """
 
 # Cells are set as text, never as HTML: student ids and presentation names come from data files.
 JS = """
+function markOpen(box, sample) {
+  for (const tr of box.querySelectorAll('tbody tr')) tr.className = Number(tr.dataset.sample) === sample ? 'open' : '';
+}
+
+// Builds the table from state.data; handlers read state at event time, so they always use the latest render's
+// data and setTriggerValue.
+function draw(box, state) {
+  const data = state.data;
+  const order = data.rows.map((_, i) => i);
+  if (state.sortBy !== null && state.sortBy < data.columns.length) {
+    const keys = data.sort_keys[state.sortBy], sign = state.descending ? -1 : 1;
+    order.sort((a, b) => (keys[a] < keys[b] ? -sign : keys[a] > keys[b] ? sign : a - b));
+  }
+  const table = document.createElement('table');
+  const head = table.createTHead().insertRow();
+  data.columns.forEach((name, c) => {
+    const th = document.createElement('th');
+    th.textContent = name;
+    th.title = data.help[c] || 'Sort by ' + name;
+    if (state.sortBy === c) th.setAttribute('aria-sort', state.descending ? 'descending' : 'ascending');
+    th.onclick = () => {
+      state.descending = state.sortBy === c ? !state.descending : false;
+      state.sortBy = c;
+      draw(box, state);
+    };
+    head.appendChild(th);
+  });
+  const body = table.createTBody();
+  for (const i of order) {
+    const tr = body.insertRow();
+    tr.tabIndex = 0;
+    tr.dataset.sample = data.samples[i];
+    data.rows[i].forEach((text, c) => {
+      const td = tr.insertCell();
+      if (c === data.bar_column) {
+        const bar = document.createElement('span'), fill = document.createElement('span');
+        bar.className = 'bar';
+        fill.style.width = Math.max(0, Math.min(100, data.bars[i])) + '%';
+        bar.appendChild(fill);
+        td.appendChild(bar);
+      }
+      td.appendChild(document.createTextNode(text));
+    });
+  }
+  body.onclick = (e) => { const tr = e.target.closest('tr'); if (tr) state.open(tr); };
+  body.onkeydown = (e) => {
+    const tr = e.target.closest('tr');
+    if (!tr) return;
+    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); state.open(tr); }
+    if (e.key === 'ArrowDown' && tr.nextElementSibling) { e.preventDefault(); tr.nextElementSibling.focus(); }
+    if (e.key === 'ArrowUp' && tr.previousElementSibling) { e.preventDefault(); tr.previousElementSibling.focus(); }
+  };
+  const top = box.scrollTop;
+  box.replaceChildren(table);
+  box.scrollTop = top;
+  markOpen(box, data.open);
+}
+
 export default function(component) {
   const { data, setTriggerValue, parentElement } = component;
   let box = parentElement.querySelector('.dsrsd-list');
@@ -44,60 +102,15 @@ export default function(component) {
     parentElement.appendChild(box);
   }
   box.style.setProperty('--list-height', data.height + 'px');
-  const state = box.__dsrsd || (box.__dsrsd = { sortBy: null, descending: false });
-  const open = (tr) => setTriggerValue('open', Number(tr.dataset.sample));
-
-  function draw() {
-    const order = data.rows.map((_, i) => i);
-    if (state.sortBy !== null && state.sortBy < data.columns.length) {
-      const keys = data.sort_keys[state.sortBy], sign = state.descending ? -1 : 1;
-      order.sort((a, b) => (keys[a] < keys[b] ? -sign : keys[a] > keys[b] ? sign : a - b));
-    }
-    const table = document.createElement('table');
-    const head = table.createTHead().insertRow();
-    data.columns.forEach((name, c) => {
-      const th = document.createElement('th');
-      th.textContent = name;
-      th.title = data.help[c] || 'Sort by ' + name;
-      if (state.sortBy === c) th.setAttribute('aria-sort', state.descending ? 'descending' : 'ascending');
-      th.onclick = () => {
-        state.descending = state.sortBy === c ? !state.descending : false;
-        state.sortBy = c;
-        draw();
-      };
-      head.appendChild(th);
-    });
-    const body = table.createTBody();
-    for (const i of order) {
-      const tr = body.insertRow();
-      tr.tabIndex = 0;
-      tr.dataset.sample = data.samples[i];
-      if (data.samples[i] === data.open) tr.className = 'open';
-      data.rows[i].forEach((text, c) => {
-        const td = tr.insertCell();
-        if (c === data.bar_column) {
-          const bar = document.createElement('span'), fill = document.createElement('span');
-          bar.className = 'bar';
-          fill.style.width = Math.max(0, Math.min(100, data.bars[i])) + '%';
-          bar.appendChild(fill);
-          td.appendChild(bar);
-        }
-        td.appendChild(document.createTextNode(text));
-      });
-    }
-    body.onclick = (e) => { const tr = e.target.closest('tr'); if (tr) open(tr); };
-    body.onkeydown = (e) => {
-      const tr = e.target.closest('tr');
-      if (!tr) return;
-      if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open(tr); }
-      if (e.key === 'ArrowDown' && tr.nextElementSibling) { e.preventDefault(); tr.nextElementSibling.focus(); }
-      if (e.key === 'ArrowUp' && tr.previousElementSibling) { e.preventDefault(); tr.previousElementSibling.focus(); }
-    };
-    const top = box.scrollTop;
-    box.replaceChildren(table);
-    box.scrollTop = top;
+  const state = box.__dsrsd || (box.__dsrsd = { sortBy: null, descending: false, rowsKey: null });
+  state.data = data;
+  state.open = (tr) => setTriggerValue('open', Number(tr.dataset.sample));
+  if (state.rowsKey === data.rows_key && box.querySelector('tbody')) {
+    markOpen(box, data.open);  // the same rows (a learner switch): only the open row's mark moves
+    return;
   }
-  draw();
+  state.rowsKey = data.rows_key;
+  draw(box, state);
 }
 """
 
@@ -115,6 +128,8 @@ def pick_list(frame: pd.DataFrame, samples: list[int], open_sample: int | None, 
     columns = list(frame.columns)
     text = [[_format(v, formats.get(c)) for c, v in zip(columns, row)] for row in frame.itertuples(index=False)]
     data = {
+        # what the rows are: the browser rebuilds the table only when it changes
+        "rows_key": str(int(pd.util.hash_pandas_object(frame.assign(_sample=list(samples)), index=False).sum())),
         "columns": columns,
         "rows": text,
         "sort_keys": [_sort_keys(frame[c]) for c in columns],

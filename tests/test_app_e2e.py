@@ -145,9 +145,15 @@ def test_clicking_a_row_of_the_at_risk_list_opens_that_learner(served, default_r
     browser.wait_rendered(timeout=60)
     for c in classes:
         assert shown_metric(browser, f"Chance: {c.replace('_', ' ')}") == f"{second[f'proba_{c}']:.1%}"
-    # the opened row is marked; a click on a column's header sorts by it (here: least at risk first)
-    marked = browser.evaluate(f"Array.from({LIST_ROWS}).filter(tr => tr.className === 'open').map(tr => tr.cells[0].innerText)")
-    assert marked == [str(second["id_student"])]
+    # the opened row is marked; the list is not rebuilt, and its next click opens the next learner
+    marked = f"Array.from({LIST_ROWS}).filter(tr => tr.className === 'open').map(tr => tr.cells[0].innerText)"
+    assert browser.evaluate(marked) == [str(second["id_student"])]
+    third = ranked.iloc[2]
+    centre = list_row_centre(browser, 3)
+    click(browser, centre["x"], centre["y"])
+    assert wait_for(lambda: browser.evaluate(marked) == [str(third["id_student"])], timeout=30)
+    assert wait_for(lambda: learner_heading(browser).startswith(f"Student {third['id_student']} "), timeout=30)
+    # a click on a column's header sorts by it (here: least at risk first)
     header = browser.evaluate(f"(() => {{ const th = Array.from({LIST_ROWS}[0].closest('table').tHead.rows[0].cells)"
                               ".find(c => c.innerText.startsWith('chance at risk')); const r = th.getBoundingClientRect(); "
                               "return {x: r.left + 10, y: r.top + r.height / 2}; })()")
