@@ -5,6 +5,5 @@ from .independence import kernel_dependence, kernel_dependence_matrix, linear_pr
 from .orthogonality import orthogonality
 from .prediction import unexplained_variance
 
-__all__ = ["info_nce", "alignment_regression", "decorrelation", "spread_floor", "kernel_dependence", "kernel_dependence_matrix",
-           "linear_predictability", "orthogonality",
-           "unexplained_variance"]
+__all__ = ["info_nce", "alignment_regression", "decorrelation", "spread_floor", "kernel_dependence",
+           "kernel_dependence_matrix", "linear_predictability", "orthogonality", "unexplained_variance"]

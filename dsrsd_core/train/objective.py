@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import (alignment_regression, decorrelation, info_nce, kernel_dependence, kernel_dependence_matrix,
-                      linear_predictability,
-                      orthogonality, spread_floor, unexplained_variance)
+                      linear_predictability, orthogonality, spread_floor, unexplained_variance)
 from .config import Config
 from .distributed import gather
 
