@@ -74,9 +74,9 @@ class Config:
     # private content is kept (without it the profile's planted background missed R^2 0.5 on 3 of 3 seeds)
     w_reconstruction: float = 2.0
     # how a category column is given back: "softmax" (cross-entropy, one term per column; an ordered
-    # one also as its rank) or "onehot" (squared error on its one-hot columns). With one-hot at weight 1
-    # the background sat at R^2 0.44-0.60 in profile.private (0.5 needed); softmax at weight 2: 0.54-0.65
-    # (docs/benchmarks.md, section 12)
+    # one also as its rank) or "onehot" (squared error on its one-hot columns). The planted background in
+    # profile.private per seed (0.5 needed): 0.58-0.65 with these defaults, 0.51-0.62 with one-hot at weight 1
+    # beside them, 0.44-0.60 with section 11's defaults (docs/benchmarks.md, section 12)
     reconstruction_categories: str = "softmax"
     # "linear": R^2 of the shared code from the private stream; "rbf": kernel CKA, which also sees a shared
     # factor held non-linearly in a private stream (with stream_dropout 0.2: docs/benchmarks.md, section 12)
