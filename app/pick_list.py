@@ -72,7 +72,7 @@ function draw(box, state) {
       if (c === data.bar_column) {
         const bar = document.createElement('span'), fill = document.createElement('span');
         bar.className = 'bar';
-        fill.style.width = Math.max(0, Math.min(100, data.bars[i])) + '%';
+        fill.style.width = Math.max(0, Math.min(100, data.sort_keys[c][i])) + '%';
         bar.appendChild(fill);
         td.appendChild(bar);
       }
@@ -136,7 +136,6 @@ def pick_list(frame: pd.DataFrame, samples: list[int], open_sample: int | None, 
         "samples": [int(s) for s in samples],
         "open": None if open_sample is None else int(open_sample),
         "bar_column": columns.index(bar) if bar in columns else -1,
-        "bars": [float(v) if pd.notna(v) else 0.0 for v in frame[bar]] if bar in columns else [],  # JSON has no NaN
         "help": [(tips or {}).get(c, "") for c in columns],
         "height": int(height),
     }

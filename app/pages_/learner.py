@@ -19,6 +19,8 @@ LIST_COLUMNS = {"id_student": "student", "presentation": "presentation", "risk":
                 "pred_name": "predicted", "seen": "seen in training", "final_result": "final result"}
 PAGE_SIZE = 500  # rows of the at-risk list per page (every learner is reachable through the pages)
 SCOPES = {"unseen": "not seen in training (test split)", "all": "all learners (train, validation and test)"}
+
+
 def find_by_id(learners: pd.DataFrame, listed: list) -> None:
     text = str(st.session_state.get("learner_id", "")).strip()
     if not text:
