@@ -36,7 +36,9 @@ CSS = """
 # Cells are set as text, never as HTML: student ids and presentation names come from data files.
 JS = """
 function markOpen(box, sample) {
-  for (const tr of box.querySelectorAll('tbody tr')) tr.className = Number(tr.dataset.sample) === sample ? 'open' : '';
+  for (const tr of box.querySelectorAll('tbody tr.open')) if (Number(tr.dataset.sample) !== sample) tr.className = '';
+  const tr = box.querySelector(`tbody tr[data-sample="${sample}"]`);
+  if (tr && tr.className !== 'open') tr.className = 'open';
 }
 
 // Builds the table from state.data; handlers read state at event time, so they always use the latest render's
@@ -45,7 +47,8 @@ function draw(box, state) {
   const data = state.data;
   const order = data.rows.map((_, i) => i);
   if (state.sortBy !== null && state.sortBy < data.columns.length) {
-    const keys = data.sort_keys[state.sortBy], sign = state.descending ? -1 : 1;
+    const c = state.sortBy, sign = state.descending ? -1 : 1;
+    const keys = data.sort_keys[c] || data.rows.map((r) => r[c]);  // a text column sorts by its text
     order.sort((a, b) => (keys[a] < keys[b] ? -sign : keys[a] > keys[b] ? sign : a - b));
   }
   const table = document.createElement('table');
@@ -127,15 +130,16 @@ def pick_list(frame: pd.DataFrame, samples: list[int], open_sample: int | None, 
     formats = formats or {}
     columns = list(frame.columns)
     text = [[_format(v, formats.get(c)) for c, v in zip(columns, row)] for row in frame.itertuples(index=False)]
+    keys = [_sort_keys(frame[c]) for c in columns]
     data = {
         # what the rows are: the browser rebuilds the table only when it changes
         "rows_key": str(int(pd.util.hash_pandas_object(frame.assign(_sample=list(samples)), index=False).sum())),
         "columns": columns,
         "rows": text,
-        "sort_keys": [_sort_keys(frame[c]) for c in columns],
+        "sort_keys": keys,
         "samples": [int(s) for s in samples],
         "open": None if open_sample is None else int(open_sample),
-        "bar_column": columns.index(bar) if bar in columns else -1,
+        "bar_column": columns.index(bar) if bar in columns and keys[columns.index(bar)] is not None else -1,
         "help": [(tips or {}).get(c, "") for c in columns],
         "height": int(height),
     }
@@ -154,8 +158,9 @@ def _format(value, fmt: str | None) -> str:
     return fmt.format(value) if fmt else str(value)
 
 
-def _sort_keys(column: pd.Series) -> list:
-    """Values the browser can compare: numbers as numbers, anything else as its text."""
-    if pd.api.types.is_numeric_dtype(column):
+def _sort_keys(column: pd.Series) -> list | None:
+    """What the browser sorts a numeric column by (None for any other column: it sorts by the shown text,
+    which is not sent twice)."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         return [float(v) if pd.notna(v) else -1e300 for v in column]  # JSON has no -inf; missing sorts first
-    return [str(v) for v in column]
+    return None

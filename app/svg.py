@@ -14,6 +14,7 @@ and two charts defining ``hatch0`` would share one colour.
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from html import escape
@@ -331,7 +332,12 @@ def clicks_timeline(clicks: pd.DataFrame, step_names: Sequence[str], attribution
                     top_k: int = 6, title: str | None = None, uid: str = "clicks") -> str:
     """Stacked clicks per week by activity type (the ``top_k`` types, the rest as 'other'; ``clicks``:
     ``step_name``, ``feature``, ``value``), with the week's attribution as a dotted line on a right-hand
-    axis."""
+    axis.
+
+    Drawn light, because a learner switch redraws it: one path per activity type (all its bars), one path
+    for the attribution's dots, and one invisible band per week that holds the week's numbers (hover title;
+    ``data-week``, ``data-clicks`` as JSON activity -> clicks, ``data-attribution``). A rectangle and a
+    title per bar made it ~300 SVG nodes that the browser rebuilt on every switch."""
     weeks = [str(w) for w in step_names]
     width, height, top, left = 1000, 380, 34 if title else 10, 64
     right_axis = 70 if attribution is not None else 10
@@ -359,17 +365,21 @@ def clicks_timeline(clicks: pd.DataFrame, step_names: Sequence[str], attribution
     y = Linear(0.0, ticks[-1], height - bottom, top)
     _y_axis(svg, y, ticks, left, plot_r, ".0f", "clicks")
     slot = (plot_r - left) / max(1, len(weeks))
+    bar_w = slot * 0.76
+    paths: dict[str, list[str]] = {a: [] for a in order}
     for i, wk in enumerate(weeks):
         x0, base = left + slot * (i + 0.12), 0.0
         for a in order:
             v = cells.get((wk, a), 0.0)
             if v > 0:
-                svg.rect(x0, y(base), x0 + slot * 0.76, y(base + v), colours[a], None, f"{wk}\n{a}: {v:.0f} clicks",
-                         {"week": wk, "activity": a, "value": f"{v:.6g}"})
+                paths[a].append(f"M{_num(x0)},{_num(y(base + v))}h{_num(bar_w)}V{_num(y(base))}h{_num(-bar_w)}z")
                 base += v
         svg.text(left + slot * (i + 0.5) + 4, height - bottom + 10, wk, "end", MUTED, size=11, rotate=-45)
-    if attribution is not None:
-        att = attribution.reindex(weeks).to_numpy(float)
+    for a in order:
+        if paths[a]:
+            svg.add(f'<path d="{"".join(paths[a])}" fill="{colours[a]}"/>')
+    att = attribution.reindex(weeks).to_numpy(float) if attribution is not None else None
+    if att is not None:
         finite = att[np.isfinite(att)]
         span = float(np.abs(finite).max()) if len(finite) else 0.0
         a_ticks = nice_ticks(-span or -1e-3, span or 1e-3, 4)
@@ -383,11 +393,18 @@ def clicks_timeline(clicks: pd.DataFrame, step_names: Sequence[str], attribution
         if pts:
             svg.add(f'<polyline points="{" ".join(f"{_num(px)},{_num(py)}" for px, py in pts)}" fill="none" '
                     f'stroke="#000" stroke-width="2" stroke-dasharray="2,3"/>')
-        for i, v in enumerate(att):
-            if np.isfinite(v):
-                svg.marker(left + slot * (i + 0.5), ya(v), "circle", "#000", "#000", size=6,
-                           title=f"{weeks[i]}\nattribution {v:+.4f}",
-                           data={"week": weeks[i], "attribution": f"{v:.6g}"})
+            dots = "".join(f"M{_num(px - 3)},{_num(py)}a3,3 0 1,0 6,0a3,3 0 1,0 -6,0" for px, py in pts)
+            svg.add(f'<path d="{dots}" fill="#000"/>')
+    for i, wk in enumerate(weeks):  # the week's band: its numbers on hover, and in data attributes
+        week_clicks = {a: cells[(wk, a)] for a in order if cells.get((wk, a), 0.0) > 0}
+        lines = [wk] + [f"{a}: {v:.0f} clicks" for a, v in week_clicks.items()]
+        data = {"week": wk, "clicks": json.dumps({a: float(f"{v:.6g}") for a, v in week_clicks.items()})}
+        if att is not None and np.isfinite(att[i]):
+            lines.append(f"attribution {att[i]:+.4f}")
+            data["attribution"] = f"{att[i]:.6g}"
+        if len(lines) > 1:
+            svg.rect(left + slot * i, top, left + slot * (i + 1), height - bottom, "transparent", None,
+                     "\n".join(lines), data)
     if not order:
         svg.text((left + plot_r) / 2, (top + height - bottom) / 2, "no clicks before the cut-off", "middle", MUTED)
     items = [(a, {"fill": colours[a]}) for a in order]

@@ -108,13 +108,54 @@ def dataframe(frame: pd.DataFrame, name: str, key: str | None = None, height: in
 
 def table(frame: pd.DataFrame, name: str, key: str | None = None, formats: dict | None = None) -> None:
     """A small static table followed by its CSV button, for tables of a few rows that need no sorting or
-    scrolling: the interactive grid of st.dataframe costs the browser ~0.05 s per draw and keeps drawing after
-    the page reads as done, a static table ~0.01 s (docs/benchmarks.md, "Dashboard speed"). Numbers show 4
+    scrolling. Drawn as a Markdown table: the interactive grid of st.dataframe costs the browser ~0.05 s per
+    draw, and even st.table makes a page's first visit load Streamlit's Arrow code (~1 MB of JavaScript,
+    ~0.28 s of the Overview's cold first render: docs/benchmarks.md, "Dashboard speed"). Numbers show 4
     decimals and shares percentages, unless ``formats`` (column -> format string) says otherwise; the CSV
     keeps the numbers as they are."""
     shown = {c: "{:.1%}" for c in share_columns(frame)} | (formats or {})
-    st.table(frame.style.format(shown, precision=4, na_rep="—"), hide_index=True)
+    st.markdown(markdown_table(frame, shown))
     csv_button(frame, name, key=f"csv_{key or slug(name)}")
+
+
+# what Markdown or Streamlit's extensions would read in a cell: emphasis, code, links and images, HTML and
+# entities, strikethrough, LaTeX ($), emoji shortcodes and colour directives (:), the cell separator (|)
+_MARKDOWN_SIGNS = re.compile(r"([\\`*_\[\]<>&~$:|!])")
+
+
+def markdown_text(value) -> str:
+    """``value`` as literal text inside a Markdown table cell."""
+    return _MARKDOWN_SIGNS.sub(r"\\\1", str(value)).replace("\n", " ")
+
+
+def cell_text(value, fmt: str | None = None) -> str:
+    """One cell as shown: "—" when missing, else ``fmt`` or, for a float, 4 decimals."""
+    try:
+        missing = value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or an array in a cell
+        missing = False
+    if missing:
+        return "—"
+    if fmt:
+        return fmt.format(value)
+    return f"{value:.4f}" if pd.api.types.is_float(value) else str(value)
+
+
+def markdown_table(frame: pd.DataFrame, formats: dict | None = None, cell=None) -> str:
+    """``frame`` as a GitHub-flavoured Markdown table, numeric columns right-aligned, every cell escaped;
+    ``formats``: column -> format string; ``cell(column, value, text)``: may wrap a cell's escaped text (a
+    colour directive)."""
+    formats = formats or {}
+    cols = list(frame.columns)
+    right = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) for c in cols]
+    lines = ["| " + " | ".join(markdown_text(c) for c in cols) + " |",
+             "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
+    for rec in frame.itertuples(index=False):
+        texts = [markdown_text(cell_text(v, formats.get(c))) for c, v in zip(cols, rec)]
+        if cell is not None:
+            texts = [cell(c, v, t) for c, v, t in zip(cols, rec, texts)]
+        lines.append("| " + " | ".join(texts) + " |")
+    return "\n".join(lines)
 
 
 def chart(fig, key: str | None = None, config: dict | None = None, **kw):
@@ -368,8 +409,8 @@ def _factor_table(run, dec, key: str) -> None:
     heads = {f: f"{f} {mark}" for f, mark in zip(tbl["factor"], tbl["as planted"])}
     view = tbl.set_index("factor")[list(run.streams)].T.rename(columns=heads)
     view.insert(0, "stream", [s.replace(".", " · ") for s in view.index])
-    # a static table (a grid here cost the Overview's first render ~0.3 s: docs/benchmarks.md)
-    st.table(view.style.map(_mark_style, subset=list(heads.values())), hide_index=True)
+    # a static Markdown table (a grid here cost the Overview's first render ~0.3 s: docs/benchmarks.md)
+    st.markdown(markdown_table(view, cell=_mark_cell))
     csv_button(tbl, "factor placement", key=f"csv_{key}_factor_table")
     st.caption(" · ".join(f"**{r['factor']}** {r['kind']}, observed by {r['observed by']}"
                           for r in tbl.to_dict("records")) + ". " + V.placement_legend(dec))
@@ -380,13 +421,14 @@ def _factor_table(run, dec, key: str) -> None:
             _cross_modal(run, dec, key)
 
 
-def _mark_style(cell) -> str:
-    text = str(cell)
-    if text.endswith("✓"):
-        return "background-color: #e3f4ea"
-    if text.endswith("✗"):
-        return "background-color: #fbe3dc"
-    return "color: #8a8a8a"
+def _mark_cell(column, value, text: str) -> str:
+    """A factor cell on a green background where the factor sits as planted (✓), red where not (✗), grey
+    where it is not checked."""
+    if str(value).endswith("✓"):
+        return f":green-background[{text}]"
+    if str(value).endswith("✗"):
+        return f":red-background[{text}]"
+    return text if column == "stream" else f":gray[{text}]"
 
 
 def _cross_modal(run, dec, key: str) -> None:

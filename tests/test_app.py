@@ -5,6 +5,7 @@ partial, old-format and corrupt runs, empty cohorts) give friendly messages, nev
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -40,6 +41,13 @@ def open_page(page: str) -> AppTest:
     return at
 
 
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Open one of the Learner explorer's tabs (only the open tab's content is built)."""
+    assert label in [t.label for t in at.tabs], [t.label for t in at.tabs]
+    at.session_state["learner_tab"] = label
+    return at.run()
+
+
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -59,9 +67,45 @@ def pick_lists(at: AppTest) -> list[PickList]:
             if e.proto.component_name == "dsrsd_pick_list"]
 
 
+class MarkdownTable:
+    """A small static table (app/ui.py ``markdown_table``) read back from its Markdown as the page shows it:
+    ``value`` has the cells' text, with numbers (and percentages, as fractions) turned back into numbers."""
+
+    def __init__(self, text: str):
+        lines = text.strip().splitlines()
+        head, rows = self.cells(lines[0]), [self.cells(line) for line in lines[2:]]
+        self.value = pd.DataFrame([[self.number(c) for c in r] for r in rows], columns=head)
+
+    @staticmethod
+    def cells(line: str) -> list[str]:
+        parts = re.split(r"(?<!\\)\|", line.strip()[1:-1])
+        out = []
+        for p in parts:
+            p = p.strip()
+            wrapped = re.fullmatch(r":[a-z-]+\[(.*)\]", p)  # a coloured cell, :green-background[...]
+            out.append(re.sub(r"\\(.)", r"\1", wrapped.group(1) if wrapped else p))
+        return out
+
+    @staticmethod
+    def number(text: str):
+        if text == "—":
+            return float("nan")
+        if re.fullmatch(r"[+-]?\d+", text):
+            return int(text)
+        try:
+            return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            return text
+
+
+def markdown_tables(at: AppTest) -> list[MarkdownTable]:
+    return [MarkdownTable(m.value) for m in at.markdown
+            if m.value.startswith("| ") and m.value.split("\n")[1].startswith(("|:---", "|---:"))]
+
+
 def tables(at: AppTest) -> list:
-    """Every table on the page: interactive grids (st.dataframe), static tables (st.table) and pick lists."""
-    return [*at.dataframe, *at.table, *pick_lists(at)]
+    """Every table on the page: interactive grids (st.dataframe), static tables (Markdown) and pick lists."""
+    return [*at.dataframe, *markdown_tables(at), *pick_lists(at)]
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -186,8 +230,10 @@ def test_learner_pick_by_id_shows_stored_values(app_env, stored):
     assert steps == pytest.approx(final, abs=1e-4)
     assert final == pytest.approx(float(pred.loc[target, f"proba_{classes[int(pred.loc[target, 'pred'])]}"]), abs=1e-5)
     # the nearest learners are the stored ones
+    open_tab(at, "Nearest learners")
+    assert_clean(at)
     nn = stored["run"].table("neighbours").set_index("sample").loc[target]
-    table = next(d.value for d in at.table if "rank" in d.value.columns)
+    table = next(d.value for d in tables(at) if "rank" in d.value.columns)
     assert list(table["student"]) == [samples.loc[int(nn[f"n{i}"]), "id_student"] for i in range(10)]
     # a neighbour's button opens that learner, and the new learner's buttons start with none picked
     third = int(nn["n2"])
@@ -220,9 +266,9 @@ def test_learner_record_charts_show_the_stored_timeline(app_env, stored):
     run = stored["run"]
     clicks = run.table("timeline_clickstream")
     mine = clicks[clicks["sample"] == sample].groupby("step_name", observed=True)["value"].sum()
-    (bars,) = [c for c in svg_marks(at, "activity")]
-    drawn = pd.DataFrame(bars).astype({"value": float}).groupby("week")["value"].sum()
-    assert drawn.to_dict() == pytest.approx({str(k): v for k, v in mine.items() if v > 0})
+    (weeks,) = svg_marks(at, "clicks")
+    drawn = {w["week"]: sum(json.loads(w["clicks"]).values()) for w in weeks}
+    assert {k: v for k, v in drawn.items() if v > 0} == pytest.approx({str(k): v for k, v in mine.items() if v > 0})
     points = next(c for c in svg_marks(at, "score"))
     assessments = run.table("timeline_assessments")
     assert len(points) == int((assessments["sample"] == sample).sum())
@@ -234,6 +280,7 @@ def test_learner_modality_drop_values(app_env, stored):
     sample = int(at.session_state["learner_sample"])
     drops = stored["run"].table("modality_drop_samples")
     pred_cls = stored["run"].classes[int(stored["pred"].loc[sample, "pred"])]
+    open_tab(at, "Without each modality")
     for mode in ("mask", "mean"):
         at.radio(key="learner_drop_mode").set_value(mode).run()
         assert_clean(at)
@@ -720,6 +767,8 @@ def test_stream_drop_on_learner_and_drop_lab(app_env, stored):
     sample = int(at.session_state["learner_sample"])
     pred_cls = stored["run"].classes[int(stored["pred"].loc[sample, "pred"])]
     mine = drops[drops["sample"] == sample].set_index("removed")
+    open_tab(at, "Without each modality")
+    assert_clean(at)
     (bars,) = [c for c in svg_marks(at, "kind") if {b["kind"] for b in c} == {"whole", "shared", "private"}]
     assert {b["modality"] for b in bars} == set(stored["run"].modalities)
     for b in bars:
@@ -752,6 +801,8 @@ def test_run_without_stream_drop_hides_it(monkeypatch, variant_runs):
     monkeypatch.delenv("DSRSD_RUNS", raising=False)
     for page in ("learner", "drop"):
         at = open_page(page)
+        if page == "learner":
+            open_tab(at, "Without each modality")
         assert_clean(at)
         assert any("whole-modality removal only" in c.value for c in at.caption), page
         assert not any(any(t.get("name") == "shared stream only" for t in c["data"]) for c in charts(at)), page
@@ -764,3 +815,22 @@ def test_share_columns_are_recognised_by_whole_word():
 
     assert all(is_share_column(c) for c in ("share", "modality_share", "stream share", "flip rate", "share_positive"))
     assert not any(is_share_column(c) for c in ("shared R² from others", "shared_effective_rank", "integrated", "accuracy"))
+
+
+def test_markdown_table_shows_cells_literally():
+    """Static tables are Markdown: a cell's signs (a pipe, emphasis, a colour directive, LaTeX, HTML) are escaped,
+    so a presentation or stream name from a data file shows as written; numbers are right-aligned and formatted."""
+    from app.ui import markdown_table
+
+    frame = pd.DataFrame({"name": ["a|b", "*x* _y_", ":red[z] $1$", "<b>&amp;</b>", "[l](u) ~s~"],
+                          "share": [0.5, 0.25, float("nan"), 0.0, 1.0], "n": [1, 2, 3, 4, 5]})
+    md = markdown_table(frame, {"share": "{:.1%}"})
+    lines = md.splitlines()
+    assert lines[1] == "|:---|---:|---:|"
+    assert lines[2] == r"| a\|b | 50.0% | 1 |"
+    assert r"\:red\[z\] \$1\$" in lines[4] and r"\<b\>\&amp;\</b\>" in lines[5]
+    for line in lines[2:]:  # exactly three cells per row: no unescaped pipe is left
+        assert len(re.split(r"(?<!\\)\|", line.strip()[1:-1])) == 3
+    back = MarkdownTable(md).value
+    assert list(back["name"]) == list(frame["name"])
+    assert back["share"].tolist()[:2] == [0.5, 0.25] and pd.isna(back["share"][2])

@@ -195,9 +195,9 @@ def test_what_if_round_trip_and_model_quality(served, default_run):
     where = """(() => { for (const e of document.querySelectorAll(%s)) if (e.innerText.includes(%s)) {
         e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();
         return {x: r.left + Math.min(12, r.width / 2), y: r.top + r.height / 2}; } return null; })()"""
-    toggle = wait_for(lambda: browser.evaluate(where % ("'label'", "'What if'")), timeout=30)
+    tab = wait_for(lambda: browser.evaluate(where % ("'[role=\"tab\"]'", "'What if'")), timeout=30)
     time.sleep(0.5)
-    click(browser, toggle["x"], toggle["y"] + 0.0)  # a real click: a scripted label.click() does not toggle it
+    click(browser, tab["x"], tab["y"])  # a real click, as a user opens the tab
     assert wait_for(lambda: browser.evaluate(where % ("'button'", "'Show the new prediction'")), timeout=180), \
         "the what-if form did not appear"
     want = f"{samples.loc[target, 'proba_at_risk']:.1%}"

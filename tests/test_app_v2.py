@@ -18,7 +18,7 @@ APP = ROOT / "app" / "main.py"
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from test_app import PAGES, assert_clean, charts, metric, pick_lists, svg_charts, svg_marks, tables  # noqa: E402
+from test_app import PAGES, assert_clean, charts, metric, open_tab, pick_lists, svg_charts, svg_marks, tables  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +161,8 @@ def test_learner_in_plain_words_names_the_learners_own_values(env, stored_run):
     clicks_svg = next(c for c in svg_charts(at) if "Clicks per week, up to the cut-off" in texts(c))
     axis = [w for w in texts(clicks_svg) if w.startswith("week ")]  # the x axis: one label per week
     assert axis and max(int(w.split()[1]) for w in axis) <= cut_week
-    (bars,) = svg_marks(at, "activity")
-    assert max(int(b["week"].split()[1]) for b in bars) <= cut_week
+    (weeks,) = svg_marks(at, "clicks")
+    assert max(int(w["week"].split()[1]) for w in weeks) <= cut_week
     assess = next(c for c in svg_charts(at) if "Assessment scores against due dates" in texts(c))
     legend = texts(assess)
     assert "cut-off" in legend and any(s in legend for s in ("scored", "not submitted", "submitted, no score"))
@@ -256,7 +256,7 @@ def test_dominance_and_learner_show_the_chosen_attribution_method(env, stored_ru
     target = int(at.session_state["learner_sample"])
     at.segmented_control(key="learner_method").set_value("ig").run()
     assert_clean(at)
-    table = next(d.value for d in at.table if "gate weight" in d.value.columns)
+    table = next(d.value for d in tables(at) if "gate weight" in d.value.columns)
     assert list(table["contribution"]) == pytest.approx([ig.loc[target, f"ig_{s}"] for s in run.streams], abs=1e-4)
 
 
@@ -295,7 +295,7 @@ def test_what_if_submits_a_missed_assessment(env, stored_run):
     miss = ta[(ta["submitted"] <= 0.5) & ta["sample"].isin(samples.index[samples["split"] == "test"])]
     target, step = int(miss["sample"].iloc[0]), int(miss["step"].iloc[0])
     at = start({"learner": str(target)}, "learner")
-    at.toggle(key="whatif_open").set_value(True).run()
+    open_tab(at, "What if…?")
     assert_clean(at)
     at.multiselect(key=f"wi_submit_{target}").set_value([step])
     at.slider(key=f"wi_score_{target}").set_value(80)

@@ -1,6 +1,8 @@
 """The inline SVG charts (app/svg.py): well-formed, exact values on their marks, ids that cannot collide."""
 from __future__ import annotations
 
+import json
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -98,12 +100,19 @@ def test_clicks_timeline_stacks_the_top_activities_and_pools_the_rest():
     clicks = pd.DataFrame({"step_name": ["w1", "w1", "w1", "w2"], "feature": ["quiz", "forum", "page", "quiz"],
                            "value": [5.0, 3.0, 1.0, 2.0]})
     out = svg.clicks_timeline(clicks, ["w0", "w1", "w2"], pd.Series({"w0": 0.0, "w1": 0.01, "w2": -0.02}), top_k=2)
-    bars = marks(out, "activity")
-    assert {(b["week"], b["activity"], float(b["value"])) for b in bars} == \
+    weeks = marks(out, "clicks")  # one band per week, holding the week's clicks per activity
+    assert {(w["week"], a, v) for w in weeks for a, v in json.loads(w["clicks"]).items()} == \
         {("w1", "quiz", 5.0), ("w1", "forum", 3.0), ("w1", "other", 1.0), ("w2", "quiz", 2.0)}
     assert [float(m["attribution"]) for m in marks(out, "attribution")] == pytest.approx([0.0, 0.01, -0.02])
+    # the bars are drawn as one path per activity: the top activity's two bars, 5 and 2 clicks high
+    root = ET.fromstring(out)
+    fills = [p.attrib["d"] for p in root.iter(f"{NS}path") if p.attrib.get("fill") not in (None, "#000", "none")]
+    assert len(fills) == 3 and fills[0].count("M") == 2
+    heights = [float(v) for v in re.findall(r"V([\d.]+)", fills[0])]
+    tops = [float(v) for v in re.findall(r"M[\d.]+,([\d.]+)", fills[0])]
+    assert (heights[0] - tops[0]) / (heights[1] - tops[1]) == pytest.approx(5 / 2, rel=0.02)
     empty = svg.clicks_timeline(clicks.iloc[:0], ["w0"], None)
-    assert "no clicks before the cut-off" in empty and not marks(empty, "activity")
+    assert "no clicks before the cut-off" in empty and not marks(empty, "clicks")
 
 
 def test_assessment_timeline_places_every_point_and_the_cutoff():

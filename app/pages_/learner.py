@@ -18,6 +18,8 @@ from dsrsd_core.run_dir import input_table, timeline_table
 LIST_COLUMNS = {"id_student": "student", "presentation": "presentation", "risk": "chance at risk",
                 "pred_name": "predicted", "seen": "seen in training", "final_result": "final result"}
 PAGE_SIZE = 500  # rows of the at-risk list per page (every learner is reachable through the pages)
+TABS = {"record": "Record before the cut-off", "near": "Nearest learners", "drop": "Without each modality",
+        "whatif": "What if…?"}
 SCOPES = {"unseen": "not seen in training (test split)", "all": "all learners (train, validation and test)"}
 
 
@@ -275,62 +277,76 @@ def body() -> None:
         if table == "shapley":
             st.caption(f"baseline {base:.3f} + sum {contrib['phi'].sum():+.3f} = {base + contrib['phi'].sum():.3f}")
 
-    if st.toggle("What if…? Change a few of this learner's inputs and see the new prediction", key="whatif_open",
-                 help="Computed on demand from the run's model.pt (one learner, under a time limit): e.g. submit a "
-                      "missed assessment, or scale the clicks of one week."):
-        what_if_section(run, row, sample)
+    # ---- the rest, one tab at a time: only the open tab is built and sent (a switch draws one of them)
+    tabs = dict(zip(TABS, st.tabs(list(TABS.values()), key="learner_tab", on_change="rerun")))
+    with tabs["record"]:
+        if tabs["record"].open:
+            record_section(run, row, sample)
+    with tabs["near"]:
+        if tabs["near"].open:
+            neighbours_section(run, learners, row, sample)
+    with tabs["drop"]:
+        if tabs["drop"].open:
+            drop_section(run, row, sample, pred)
+    with tabs["whatif"]:
+        if tabs["whatif"].open:
+            st.caption("Change a few of this learner's inputs and see the new prediction, computed on demand from "
+                       "the run's model.pt (one learner, under a time limit).")
+            what_if_section(run, row, sample)
 
-    # ---- timeline
-    st.subheader("The learner's own record before the cut-off", anchor=False)
-    t1, t2 = st.container(), st.container()
+
+def record_section(run, row, sample: int) -> None:
+    """The learner's clicks per week and assessment scores, up to the cut-off."""
     spec = {m["name"]: m for m in run.info["modalities"]}
-    with t1:
-        if "clickstream" in spec and run.has_table(timeline_table("clickstream")):
-            tl = runs.frame(run, timeline_table("clickstream"))
-            clicks = tl[tl["sample"] == sample]
-            steps = input_table("clickstream", "steps")
-            attr = runs.frame(run, steps).loc[sample].drop(labels="sample") if run.has_table(steps) else None
-            weeks = [w for w in spec["clickstream"]["step_names"]  # this learner's weeks: up to its cut-off
-                     if E.week_number(w) is None or E.week_number(w) <= E.cutoff_week(row["cutoff_day"])]
-            ui.svg(svg.clicks_timeline(clicks, weeks, attr, title="Clicks per week, up to the cut-off"))
-            ui.csv_button(clicks.drop(columns="step"), f"clicks {row['id_student']}", key="csv_clicks")
-        elif "clickstream" in spec:
-            st.info("This run has no timeline tables; rerun `dsrsd explain` on it to add them.")
-    with t2:
-        if "assessments" in spec and run.has_table(timeline_table("assessments")):
-            ta = runs.frame(run, timeline_table("assessments"))
-            steps = input_table("assessments", "steps")
-            attr = runs.frame(run, steps).loc[sample] if run.has_table(steps) else None
-            pts, x_title, cut_x = V.assessment_points(ta[ta["sample"] == sample], row,
-                                                      run.info["data"]["report"].get("cutoff", {}), attr)
-            ui.svg(svg.assessment_timeline(pts, cut_x, x_title, title="Assessment scores against due dates"))
-            ui.csv_button(pts.drop(columns="label"), f"assessments {row['id_student']}", key="csv_assess")
+    if "clickstream" in spec and run.has_table(timeline_table("clickstream")):
+        tl = runs.frame(run, timeline_table("clickstream"))
+        clicks = tl[tl["sample"] == sample]
+        steps = input_table("clickstream", "steps")
+        attr = runs.frame(run, steps).loc[sample].drop(labels="sample") if run.has_table(steps) else None
+        weeks = [w for w in spec["clickstream"]["step_names"]  # this learner's weeks: up to its cut-off
+                 if E.week_number(w) is None or E.week_number(w) <= E.cutoff_week(row["cutoff_day"])]
+        ui.svg(svg.clicks_timeline(clicks, weeks, attr, title="Clicks per week, up to the cut-off"))
+        ui.csv_button(clicks.drop(columns="step"), f"clicks {row['id_student']}", key="csv_clicks")
+    elif "clickstream" in spec:
+        st.info("This run has no timeline tables; rerun `dsrsd explain` on it to add them.")
+    if "assessments" in spec and run.has_table(timeline_table("assessments")):
+        ta = runs.frame(run, timeline_table("assessments"))
+        steps = input_table("assessments", "steps")
+        attr = runs.frame(run, steps).loc[sample] if run.has_table(steps) else None
+        pts, x_title, cut_x = V.assessment_points(ta[ta["sample"] == sample], row,
+                                                  run.info["data"]["report"].get("cutoff", {}), attr)
+        ui.svg(svg.assessment_timeline(pts, cut_x, x_title, title="Assessment scores against due dates"))
+        ui.csv_button(pts.drop(columns="label"), f"assessments {row['id_student']}", key="csv_assess")
 
-    # ---- neighbours and modality drop
-    n1, n2 = st.columns(2)
-    with n1:
-        st.subheader("Nearest learners in the shared space", anchor=False)
-        nb = runs.frame(run, "neighbours").loc[sample]
-        ids = [int(nb[f"n{i}"]) for i in range(10) if f"n{i}" in nb]
-        near = learners.loc[ids]
-        same_true = int((near["label"] == row["label"]).sum())
-        same_pred = int((near["pred"] == row["pred"]).sum())
-        st.caption(f"{same_true} of {len(ids)} share this learner's true class, {same_pred} its prediction.")
-        nview = pd.DataFrame({"student": near["id_student"], "presentation": near["presentation"],
-                              "true class": near["label_name"].map(V.humanize),
-                              "predicted": near["pred_name"].map(V.humanize),
-                              "chance at risk": (near["risk"] * 100).round(0).astype(int).astype(str) + "%"})
-        nview.insert(0, "rank", range(1, len(ids) + 1))
-        # a static table and one button per neighbour: redrawn on every switch, a selectable grid cost ~0.1 s more
-        ui.table(nview, f"neighbours {row['id_student']}", key="nn")
-        key = f"nn_open_{sample}"  # a new widget per learner: no neighbour stays picked
-        st.pills("Open a nearest learner", ids, key=key, on_change=pick_neighbour, wrap=True,
-                 args=(key, dict(zip(ids, near["id_student"]))),
-                 format_func=lambda s: f"{ids.index(s) + 1} · {learners.loc[s, 'id_student']}")
-    with n2:
-        st.subheader("Without each modality", anchor=False)
-        drops = runs.frame(run, "modality_drop_samples")
-        mine = drops[drops["sample"] == sample]
+
+def neighbours_section(run, learners: pd.DataFrame, row, sample: int) -> None:
+    """The ten nearest learners in the shared space, with a button to open each."""
+    nb = runs.frame(run, "neighbours").loc[sample]
+    ids = [int(nb[f"n{i}"]) for i in range(10) if f"n{i}" in nb]
+    near = learners.loc[ids]
+    same_true = int((near["label"] == row["label"]).sum())
+    same_pred = int((near["pred"] == row["pred"]).sum())
+    st.caption(f"The learners closest to this one in the shared space: {same_true} of {len(ids)} share this "
+               f"learner's true class, {same_pred} its prediction.")
+    nview = pd.DataFrame({"student": near["id_student"], "presentation": near["presentation"],
+                          "true class": near["label_name"].map(V.humanize),
+                          "predicted": near["pred_name"].map(V.humanize),
+                          "chance at risk": (near["risk"] * 100).round(0).astype(int).astype(str) + "%"})
+    nview.insert(0, "rank", range(1, len(ids) + 1))
+    ui.table(nview, f"neighbours {row['id_student']}", key="nn")
+    key = f"nn_open_{sample}"  # a new widget per learner: no neighbour stays picked
+    st.pills("Open a nearest learner", ids, key=key, on_change=pick_neighbour, wrap=True,
+             args=(key, dict(zip(ids, near["id_student"]))),
+             format_func=lambda s: f"{ids.index(s) + 1} · {learners.loc[s, 'id_student']}")
+
+
+def drop_section(run, row, sample: int, pred: str) -> None:
+    """What the prediction becomes without each modality, and without each stream."""
+    c1, c2 = st.columns(2)
+    drops = runs.frame(run, "modality_drop_samples")
+    mine = drops[drops["sample"] == sample]
+    with c1:
+        st.markdown("**Without one modality**")
         modes = [m for m in ("mask", "mean") if m in set(mine["mode"])]
         mode = st.radio("Removal", modes, horizontal=True, key="learner_drop_mode",
                         format_func={"mask": "missing-modality path (mask)",
@@ -349,6 +365,7 @@ def body() -> None:
             ui.csv_button(frame, f"modality drop {row['id_student']}", key="csv_learner_drop")
         else:
             st.info("No modality-drop results for this learner.")
+    with c2:
         st.markdown("**Without one stream**", help="One stream removed through the model's missing-stream path "
                     "(its gate weight set to 0), everything else kept. Is this modality's contribution something "
                     "the other modalities also carry?")
