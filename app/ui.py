@@ -8,6 +8,7 @@ import re
 import sys
 import traceback
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -82,6 +83,17 @@ def csv_button(frame: pd.DataFrame, name: str, label: str | None = None, key: st
     st.download_button(label or f"Download {name} (CSV)", lambda: frame.to_csv(index=False).encode("utf-8"),
                        file_name=f"{prefix}{slug(name)}.csv", mime="text/csv", key=key or f"csv_{slug(name)}",
                        icon=":material/download:")
+
+
+def when(created) -> str:
+    """A run's creation time as people read it, "2026-12-01 13:53 UTC" (run.json keeps ISO 8601). Also keeps
+    "13:53:32" out of the page, which Streamlit's markdown would take for an emoji shortcode (":53:") and load
+    its emoji table for (~260 KB of JavaScript on a first visit)."""
+    try:
+        t = datetime.fromisoformat(str(created))
+    except ValueError:
+        return str(created or "?")
+    return (t.astimezone(timezone.utc) if t.tzinfo else t).strftime("%Y-%m-%d %H:%M") + (" UTC" if t.tzinfo else "")
 
 
 def is_share_column(name) -> bool:
@@ -328,7 +340,7 @@ def sidebar() -> runs.Context:
     ctx.runs = candidates
     if ctx.run is not None:
         info = ctx.run.info
-        sb.caption(f"`{ctx.run.path}` · {info.get('model', '?')} · created {str(info.get('created', '?'))[:16]}")
+        sb.caption(f"`{ctx.run.path}` · {info.get('model', '?')} · created {when(info.get('created'))}")
         _filters(sb, ctx)
     else:
         sb.caption(f"`{choice}` cannot be opened (see the page).")

@@ -34,7 +34,7 @@ ctx = ui.context()
 st.title("Overview", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
     run = ctx.require_run()
-    st.caption(f"Run `{run.path}` · model `{run.info.get('model')}` · created {run.info.get('created', '?')}")
+    st.caption(f"Run `{run.path}` · model `{run.info.get('model')}` · created {ui.when(run.info.get('created'))}")
 
     problem = runs.explain_problem(run.path)
     if problem:
