@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the pa
 
 import streamlit as st  # noqa: E402
 
-from app import next_step, ui  # noqa: E402
+from app import next_step, runs, ui  # noqa: E402
 
 st.set_page_config(page_title="dsrsd · DSRSD-Net dashboard", page_icon=":material/hub:", layout="wide",
                    initial_sidebar_state="expanded")
@@ -28,3 +28,4 @@ st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem} h1{padd
 with ui.guard():
     ui.sidebar()
 nav.run()
+runs.freeze_loaded()

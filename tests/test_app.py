@@ -834,3 +834,27 @@ def test_markdown_table_shows_cells_literally():
     back = MarkdownTable(md).value
     assert list(back["name"]) == list(frame["name"])
     assert back["share"].tolist()[:2] == [0.5, 0.25] and pd.isna(back["share"][2])
+
+
+def test_freeze_loaded_freezes_only_after_new_imports():
+    """The app moves long-lived objects out of the garbage collector's walks once per batch of new imports
+    (app/runs.py freeze_loaded), not on every rerun: a collection walks everything that is not frozen."""
+    import gc
+    import types
+
+    from app import runs
+
+    try:
+        runs._frozen_at = -1
+        runs.freeze_loaded()
+        frozen = gc.get_freeze_count()
+        assert frozen > 0 and runs._frozen_at == len(sys.modules)
+        runs.freeze_loaded()  # nothing new imported: nothing more frozen
+        assert gc.get_freeze_count() == frozen
+        sys.modules["_dsrsd_test_new_module"] = types.ModuleType("_dsrsd_test_new_module")
+        keep = [[] for _ in range(1000)]  # objects alive at the next freeze
+        runs.freeze_loaded()
+        assert gc.get_freeze_count() >= frozen + len(keep)
+    finally:
+        sys.modules.pop("_dsrsd_test_new_module", None)
+        gc.unfreeze()

@@ -80,12 +80,6 @@ def export_section(run, in_scope: pd.DataFrame) -> None:
 
 def what_if_section(run, row, sample: int) -> None:
     """Change a few inputs and see the new prediction (dsrsd_core.whatif: the model, on demand, time-limited)."""
-    with st.spinner("Loading the model and this run's data (once per run)…"):
-        try:
-            model, data = runs.whatif_model(run)
-        except DsrsdError as e:
-            st.warning(f"The what-if needs the model and the run's data: {e}")
-            return
     spec = {m["name"]: m for m in run.info["modalities"]}
     ta = runs.frame(run, timeline_table("assessments")) if run.has_table(timeline_table("assessments")) else None
     missed = []
@@ -112,6 +106,11 @@ def what_if_section(run, row, sample: int) -> None:
         st.caption("Computed from the model on demand (one learner, a few hundredths of a second), never stored.")
         return
     clicks = {week: factor} if has_clicks and week != "(no change)" else {}
+    try:  # the model is loaded only now, when asked: importing torch into the server slowed every later rerun
+        model, data = runs.whatif_model(run)
+    except DsrsdError as e:
+        st.warning(f"The what-if needs the model and the run's data: {e}")
+        return
     try:
         out = W.what_if(model, data, sample, run.classes, run.streams, {s: score for s in submit}, clicks)
     except DsrsdError as e:
@@ -389,6 +388,7 @@ def learner_view() -> None:
     and its nine cohort filters (a switch by id 0.81 -> 0.54 s on the shipped run: docs/benchmarks.md)."""
     with ui.guard():
         body()
+    runs.freeze_loaded()  # a fragment rerun skips main.py's call; the what-if imports torch in one
 
 
 ctx = ui.context()
