@@ -80,10 +80,10 @@ def freeze_loaded() -> None:
     (``gc.freeze``), so later collections stop walking the hundreds of thousands of long-lived objects of
     pandas, Streamlit, the cached tables and torch: a full collection during a rerun cost a learner switch
     ~0.07 s on the shipped run, ~0.15 s once torch was loaded (docs/benchmarks.md, "Dashboard speed").
-    Reference counting still frees frozen objects; a collection first, so nothing already garbage is kept."""
+    Reference counting still frees frozen objects. No collection first: it would cost the first render ~0.06 s,
+    and what it would free (cycles already unreachable at one of these few moments) is small and bounded."""
     global _frozen_at
     if len(sys.modules) != _frozen_at:
-        gc.collect()
         gc.freeze()
         _frozen_at = len(sys.modules)
 
