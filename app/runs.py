@@ -23,6 +23,7 @@ from dsrsd_core.errors import DsrsdError
 from dsrsd_core.run_dir import Run, describe_run, file_signature, load_run
 from dsrsd_core.views import COHORT_COLUMNS, data_identity
 from dsrsd_core.views import learners as learner_table
+from dsrsd_core.views import map_points as map_points_of
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_RUN = REPO / "checkpoints" / "default"
@@ -137,6 +138,21 @@ def filter_options(run: Run) -> dict[str, list[str]]:
 def learners(run: Run) -> pd.DataFrame:
     """samples.parquet indexed by sample, plus ``risk``, ``correct`` and ``presentation``."""
     return _learners(str(run.path), signature(run.path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _map_points(path: str, sig: str, name: str) -> pd.DataFrame:
+    run = _open(path, sig)
+    return map_points_of(_frame(path, sig, "umap"), name, _learners(path, sig), run.modalities)
+
+
+def map_points(run: Run, name: str, cohort: pd.DataFrame) -> pd.DataFrame:
+    """The points of the stored UMAP map ``name`` (:func:`dsrsd_core.views.map_points`) of the learners in
+    ``cohort``: joined once per run and map, then only filtered (a recolour of a 25k-learner run's two maps
+    joined 150,000 points again)."""
+    pts = _map_points(str(run.path), signature(run.path), name)
+    everyone = learners(run)
+    return pts if len(cohort) == len(everyone) else pts[pts["sample"].isin(cohort.index)]
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -234,11 +234,15 @@ def selected_samples(event, figure) -> list[int]:
         cd = p.get("customdata")
         if isinstance(cd, (list, tuple)):
             cd = cd[0] if cd else None
+        elif isinstance(cd, dict):  # a row of a 2-D customdata comes back keyed by position: {"0": sample, ...}
+            cd = cd.get("0")
         if cd is None:
             try:
                 cd = figure.data[p["curve_number"]].customdata[p["point_index"]]
             except (KeyError, IndexError, TypeError):
                 continue
+            if getattr(cd, "ndim", 0):  # a row of customdata: the sample comes first
+                cd = cd[0]
         out.append(int(cd))
     return list(dict.fromkeys(out))
 

@@ -9,7 +9,8 @@ Starts ``streamlit run app/main.py`` on the run (the shipped one by default) and
 * cold first render of Overview (server started, caches empty) and warm first render (a new browser
   session on a warm server: a reload);
 * learner switch by clicking a row of the at-risk list, and by typing a student id;
-* one other action: switching the at-risk list between the test split and all learners;
+* two other actions: switching the at-risk list between the test split and all learners, and recolouring the
+  Embedding space's two maps ("Colour by"; timed from the click on the new colour, opening the box not counted);
 * the server's resident memory (RSS, this process and its children) with one session, with
   ``--sessions`` sessions open at once (browser tabs on the Learner explorer), and 30 s after closing them.
 
@@ -109,6 +110,41 @@ def toggle_scope(browser: Chromium, label: str) -> float:
     return time.monotonic() - t0 - 0.3
 
 
+def mouse_click(browser: Chromium, point: dict) -> None:
+    """A real click (react-aria's menus ignore a scripted element.click())."""
+    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+        browser.call("Input.dispatchMouseEvent", type=kind, x=point["x"], y=point["y"], button="left",
+                     clickCount=0 if kind == "mouseMoved" else 1)
+
+
+def centre_of(browser: Chromium, js: str) -> dict | None:
+    return browser.evaluate(f"(() => {{ const e = {js}; if (!e) return null; e.scrollIntoView({{block: 'center'}}); "
+                            "const r = e.getBoundingClientRect(); return {x: r.left + r.width / 2, "
+                            "y: r.top + r.height / 2}; })()")
+
+
+def recolour(browser: Chromium, option: str) -> tuple[float, float]:
+    """Pick ``option`` in the Embedding space's "Colour by" box: (seconds by the settle rule, seconds to the last
+    DOM change), both from the click on the option (opening the box is not counted)."""
+    box = "document.querySelector('input[aria-label=\"Colour by\"]')"
+    mouse_click(browser, centre_of(browser, f"{box}.parentElement.querySelector('button')"))
+    option_js = (f"[...document.querySelectorAll('[role=\"option\"]')]"
+                 f".find(o => o.innerText.trim() === {json.dumps(option)})")
+    deadline = time.monotonic() + 10
+    while (point := centre_of(browser, option_js)) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no option {option!r} in 'Colour by'")
+        time.sleep(0.03)
+    start = browser.evaluate("window.__dsrsdLast = performance.now()")
+    t0 = time.monotonic()
+    mouse_click(browser, point)
+    while browser.evaluate(f"{box}.value") != option and time.monotonic() - t0 < 30:
+        time.sleep(0.02)
+    browser.wait_rendered(timeout=60, settle=0.3)
+    settled = time.monotonic() - t0 - 0.3
+    return settled, (browser.evaluate("window.__dsrsdLast") - start) / 1000
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", default=None, help="run directory (default: checkpoints/default)")
@@ -151,6 +187,9 @@ def main() -> int:
             out["switch_by_id_first_s"] = round(by_id[0][0], 2)
         record(out, "toggle_list_scope", [timed(browser, toggle_scope, "all learners" if i % 2 == 0 else "not seen")
                                           for i in range(args.repeat)])
+        browser.open_page(server.url, "embedding", "Embedding space")
+        colours = ["True class", "Predicted class", "Correct / wrong", "Modality"]
+        record(out, "recolour_maps", [recolour(browser, colours[i % len(colours)]) for i in range(args.repeat)])
         for _ in range(args.sessions - 1):  # more sessions: one tab each, on the Learner explorer
             tabs.append(browser.call("Target.createTarget", url=f"{server.url}/learner")["targetId"])
         time.sleep(5)

@@ -455,9 +455,9 @@ def learners(samples: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
 
 
 def map_points(umap: pd.DataFrame, name: str, learners: pd.DataFrame, modalities: Sequence[str]) -> pd.DataFrame:
-    """The points of one stored UMAP map with their learner's columns (:func:`learners`, indexed by sample),
-    ``correctness`` and a ``hover`` text; points of modalities a learner does not have are left out
-    (they are the model's output for zero input)."""
+    """The points of one stored UMAP map with their learner's columns (:func:`learners`, indexed by sample)
+    and ``correctness``; points of modalities a learner does not have are left out (they are the model's output
+    for zero input)."""
     pts = umap[(umap["map"] == name) & umap["sample"].isin(learners.index)]
     info = learners[["id_student", "presentation", "label_name", "pred_name", "risk", "correct", "split"] +
                     [c for c in COHORT_COLUMNS if c in learners and c not in ("pred_name", "split")] +
@@ -469,10 +469,6 @@ def map_points(umap: pd.DataFrame, name: str, learners: pd.DataFrame, modalities
             present &= ~((pts["modality"] == m).to_numpy() & ~pts[f"present_{m}"].astype(bool).to_numpy())
     pts = pts[present].copy()
     pts["correctness"] = np.where(pts["correct"], "correct", "wrong")
-    pts["hover"] = ("student " + pts["id_student"].astype(str) + " · " + pts["presentation"] + "<br>true "
-                    + pts["label_name"].astype(str) + " · predicted " + pts["pred_name"].astype(str) + " (risk "
-                    + pts["risk"].round(2).astype(str) + ")<br>" + pts["modality"].astype(str) + " · "
-                    + pts["stream"].astype(str) + " stream")
     return pts
 
 

@@ -312,6 +312,12 @@ def test_embedding_colours_and_selection_mapping(app_env, stored):
     assert selected_samples({"selection": {"points": [{"curve_number": 0, "point_index": 1}]}}, fig) == [9]
     assert selected_samples({"selection": {"points": [{"customdata": [5]}, {"customdata": 5}]}}, fig) == [5]
     assert selected_samples(None, fig) == []
+    # the maps' customdata rows (sample, student, chance at risk), as a click returns them and by index
+    import numpy as np
+
+    rows = go.Figure([go.Scattergl(x=[0, 1], y=[0, 1], customdata=np.array([[5, 101, 0.2], [9, 102, 0.7]]))])
+    assert selected_samples({"selection": {"points": [{"customdata": {"0": 9, "1": 102, "2": 0.7}}]}}, rows) == [9]
+    assert selected_samples({"selection": {"points": [{"curve_number": 0, "point_index": 0}]}}, rows) == [5]
 
 
 def test_drop_lab_flips_match_the_stored_table(app_env, stored):

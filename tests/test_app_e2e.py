@@ -104,7 +104,7 @@ def test_clicking_a_map_point_opens_that_learner(served, default_run):
       const t0 = gd._fullData[0]; const i0 = Math.floor(t0.x.length / 2); const [x, y] = px(t0, i0);
       const near = [];
       for (const t of gd._fullData) for (let i = 0; i < t.x.length; i++) {
-        const [a, b] = px(t, i); if (Math.hypot(a - x, b - y) <= 6) near.push(Number(t.customdata[i])); }
+        const [a, b] = px(t, i); if (Math.hypot(a - x, b - y) <= 6) { const cd = t.customdata[i]; near.push(Number(cd != null && cd.length !== undefined ? cd[0] : cd)); } }
       return {x: x, y: y, near: near}; })()""")
     click(browser, target["x"], target["y"])
     assert wait_for(lambda: browser.evaluate("location.pathname").endswith("/learner") and learner_heading(browser),

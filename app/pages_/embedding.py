@@ -30,6 +30,63 @@ def colour_map(points: pd.DataFrame, colour: str, run) -> dict | None:
     return None
 
 
+@st.fragment
+def maps_view(run, learners: pd.DataFrame, cohort: pd.DataFrame, umap: pd.DataFrame, emb: dict, placed: bool) -> None:
+    """The maps and their controls, as a fragment: a recolour or another view redraws the maps alone, not the
+    sidebar and the decomposition block above them."""
+    with ui.guard():
+        maps = set(umap["map"].unique())  # once: each set(umap["map"]) walked 150,000 strings on a 25k run
+        per_modality = [m for m in run.modalities if f"{m}_shared_private" in maps]
+        c1, c2 = st.columns(2)
+        view = c1.selectbox("Maps", [ALL] + [f"{m}: shared vs private" for m in per_modality], key="emb_view")
+        options = [c for c in COLOURS if (c != "stream" or view != ALL) and (c != "placement" or placed)]
+        colour = c2.selectbox("Colour by", options, format_func=COLOURS.get, key="emb_colour")
+
+        if view == ALL:
+            names = [("shared_all", "Shared streams"), ("private_all", "Private streams")]
+        else:
+            m = view.split(":")[0]
+            names = [(f"{m}_shared_private", f"{m}: shared and private streams in one map")]
+        selected, columns = [], st.columns(len(names))
+        for col, (name, title) in zip(columns, names):
+            with col:
+                pts = runs.map_points(run, name, cohort)
+                if placed and colour == "placement":
+                    pts = pts.assign(placement=pts["fitted"].map({True: "fitted", False: "placed"}))
+                if pts.empty:
+                    st.info(f"No point of the cohort is in the {name} map (the maps hold a sample of the learners).")
+                    continue
+                fig = F.umap_figure(pts, colour, colour_map(pts, colour, run), title=title)
+                event = ui.chart(fig, key=f"map_{name}", config=ui.MAP_CONFIG, on_select="rerun",
+                                 selection_mode=("points", "box", "lasso"))
+                selected += ui.selected_samples(event, fig)
+                stats = emb.get(name, {})
+                shown = {k: v for k, v in stats.items() if k in HELP or k.startswith("label_separation")}
+                if shown:
+                    mcols = st.columns(len(shown))
+                    for mc, (k, v) in zip(mcols, shown.items()):
+                        mc.metric(k.replace("_", " "), f"{v:.2f}", help=HELP.get(k, HELP["label_separation"]))
+                st.caption(f"{pts['sample'].nunique():,} learners, {len(pts):,} points"
+                           + (f" ({int(pts['fitted'].sum()):,} fitted, {int((~pts['fitted']).sum()):,} placed)." if placed
+                              else "."))
+                cols = ["sample", "id_student", "modality", "stream", "x", "y", "label_name", "pred_name", "risk", "split"]
+                ui.csv_button(pts[cols + ([colour] if colour in pts and colour not in cols else [])],
+                              f"map {name}", key=f"csv_map_{name}")
+
+        selected = list(dict.fromkeys(selected))
+        if len(selected) == 1:
+            ui.go_to_learner(selected[0], learners.loc[selected[0], "id_student"])
+        elif selected:
+            st.subheader(f"{len(selected):,} learners selected", anchor=False)
+            chosen = learners.loc[selected, ["sample", "id_student", "presentation", "label_name", "pred_name", "risk",
+                                             "split"]].round(3)
+            ui.dataframe(chosen, "selected learners", key="emb_selected")
+            pick = st.selectbox("Open one of them", selected, key="emb_pick",
+                                format_func=lambda s: f"{learners.loc[s, 'id_student']} · {learners.loc[s, 'presentation']}")
+            if st.button("Open in Learner explorer", icon=":material/person_search:"):
+                ui.go_to_learner(pick, learners.loc[pick, "id_student"])
+
+
 ctx = ui.context()
 st.title("Embedding space", anchor=False)  # also when the page cannot be drawn
 with ui.guard():
@@ -46,51 +103,4 @@ with ui.guard():
                + ". Each point is one learner's stream. "
                "Click a point to open that learner; choose box or lasso select in the chart's tool bar to list several.")
     ui.decomposition_block(run, "embedding", fold=True)
-    per_modality = [m for m in run.modalities if f"{m}_shared_private" in set(umap["map"])]
-    c1, c2 = st.columns(2)
-    view = c1.selectbox("Maps", [ALL] + [f"{m}: shared vs private" for m in per_modality], key="emb_view")
-    options = [c for c in COLOURS if (c != "stream" or view != ALL) and (c != "placement" or placed)]
-    colour = c2.selectbox("Colour by", options, format_func=COLOURS.get, key="emb_colour")
-
-    if view == ALL:
-        names = [("shared_all", "Shared streams"), ("private_all", "Private streams")]
-    else:
-        m = view.split(":")[0]
-        names = [(f"{m}_shared_private", f"{m}: shared and private streams in one map")]
-    selected, columns = [], st.columns(len(names))
-    for col, (name, title) in zip(columns, names):
-        with col:
-            pts = V.map_points(umap, name, cohort, run.modalities)
-            if placed:
-                pts["placement"] = pts["fitted"].map({True: "fitted", False: "placed"})
-            if pts.empty:
-                st.info(f"No point of the cohort is in the {name} map (the maps hold a sample of the learners).")
-                continue
-            fig = F.umap_figure(pts, colour, colour_map(pts, colour, run), title=title)
-            event = ui.chart(fig, key=f"map_{name}", config=ui.MAP_CONFIG, on_select="rerun", selection_mode=("points", "box", "lasso"))
-            selected += ui.selected_samples(event, fig)
-            stats = emb.get(name, {})
-            shown = {k: v for k, v in stats.items() if k in HELP or k.startswith("label_separation")}
-            if shown:
-                mcols = st.columns(len(shown))
-                for mc, (k, v) in zip(mcols, shown.items()):
-                    mc.metric(k.replace("_", " "), f"{v:.2f}", help=HELP.get(k, HELP["label_separation"]))
-            st.caption(f"{pts['sample'].nunique():,} learners, {len(pts):,} points"
-                       + (f" ({int(pts['fitted'].sum()):,} fitted, {int((~pts['fitted']).sum()):,} placed)." if placed
-                          else "."))
-            cols = ["sample", "id_student", "modality", "stream", "x", "y", "label_name", "pred_name", "risk", "split"]
-            ui.csv_button(pts[cols + ([colour] if colour in pts and colour not in cols else [])],
-                          f"map {name}", key=f"csv_map_{name}")
-
-    selected = list(dict.fromkeys(selected))
-    if len(selected) == 1:
-        ui.go_to_learner(selected[0], learners.loc[selected[0], "id_student"])
-    elif selected:
-        st.subheader(f"{len(selected):,} learners selected", anchor=False)
-        chosen = learners.loc[selected, ["sample", "id_student", "presentation", "label_name", "pred_name", "risk",
-                                         "split"]].round(3)
-        ui.dataframe(chosen, "selected learners", key="emb_selected")
-        pick = st.selectbox("Open one of them", selected, key="emb_pick",
-                            format_func=lambda s: f"{learners.loc[s, 'id_student']} · {learners.loc[s, 'presentation']}")
-        if st.button("Open in Learner explorer", icon=":material/person_search:"):
-            ui.go_to_learner(pick, learners.loc[pick, "id_student"])
+    maps_view(run, learners, cohort, umap, emb, placed)
