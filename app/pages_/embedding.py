@@ -54,7 +54,8 @@ def maps_view(run, learners: pd.DataFrame, cohort: pd.DataFrame, umap: pd.DataFr
                 if placed and colour == "placement":
                     pts = pts.assign(placement=pts["fitted"].map({True: "fitted", False: "placed"}))
                 if pts.empty:
-                    st.info(f"No point of the cohort is in the {name} map (the maps hold a sample of the learners).")
+                    st.info(f"No point of the cohort is in the {name} map (the maps hold a sample of the "
+                            "learners).")
                     continue
                 fig = F.umap_figure(pts, colour, colour_map(pts, colour, run), title=title)
                 event = ui.chart(fig, key=f"map_{name}", config=ui.MAP_CONFIG, on_select="rerun",
@@ -66,10 +67,11 @@ def maps_view(run, learners: pd.DataFrame, cohort: pd.DataFrame, umap: pd.DataFr
                     mcols = st.columns(len(shown))
                     for mc, (k, v) in zip(mcols, shown.items()):
                         mc.metric(k.replace("_", " "), f"{v:.2f}", help=HELP.get(k, HELP["label_separation"]))
+                fitted = int(pts["fitted"].sum()) if placed else 0
                 st.caption(f"{pts['sample'].nunique():,} learners, {len(pts):,} points"
-                           + (f" ({int(pts['fitted'].sum()):,} fitted, {int((~pts['fitted']).sum()):,} placed)." if placed
-                              else "."))
-                cols = ["sample", "id_student", "modality", "stream", "x", "y", "label_name", "pred_name", "risk", "split"]
+                           + (f" ({fitted:,} fitted, {len(pts) - fitted:,} placed)." if placed else "."))
+                cols = ["sample", "id_student", "modality", "stream", "x", "y", "label_name", "pred_name", "risk",
+                        "split"]
                 ui.csv_button(pts[cols + ([colour] if colour in pts and colour not in cols else [])],
                               f"map {name}", key=f"csv_map_{name}")
 
@@ -81,8 +83,8 @@ def maps_view(run, learners: pd.DataFrame, cohort: pd.DataFrame, umap: pd.DataFr
             chosen = learners.loc[selected, ["sample", "id_student", "presentation", "label_name", "pred_name", "risk",
                                              "split"]].round(3)
             ui.dataframe(chosen, "selected learners", key="emb_selected")
-            pick = st.selectbox("Open one of them", selected, key="emb_pick",
-                                format_func=lambda s: f"{learners.loc[s, 'id_student']} · {learners.loc[s, 'presentation']}")
+            pick = st.selectbox("Open one of them", selected, key="emb_pick", format_func=lambda s:
+                                f"{learners.loc[s, 'id_student']} · {learners.loc[s, 'presentation']}")
             if st.button("Open in Learner explorer", icon=":material/person_search:"):
                 ui.go_to_learner(pick, learners.loc[pick, "id_student"])
 
