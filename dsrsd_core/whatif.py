@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -26,6 +27,16 @@ from .errors import DsrsdError
 TIME_LIMIT_S = 5.0
 ASSESSMENT_COLUMNS = {"submitted": 1.0, "score_missing": 0.0, "days_early_30": 0.0, "is_banked": 0.0,
                       "overdue_unsubmitted": 0.0}
+
+
+def unavailable(run) -> str | None:
+    """Why the what-if cannot run for ``run``, from a cheap check (no torch, no data read), so the app can say
+    so before anyone fills in the form; None when it may run (:func:`load` still checks the data's fingerprint).
+    The data of a synthetic run is rebuilt by the project's generator, so only a folder source can be missing."""
+    source = str(run.info.get("data", {}).get("source", ""))
+    if source and source != "synthetic" and not Path(source).is_dir():
+        return f"this run's training data ({source}) is not on this machine"
+    return None
 
 
 def load(run):

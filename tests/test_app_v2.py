@@ -312,3 +312,22 @@ def test_what_if_submits_a_missed_assessment(env, stored_run):
     assert shown and shown[0].value == f"{want:.1%}"
     before = samples.loc[target, "proba_at_risk"]
     assert shown[0].delta == f"{(want - before) * 100:+.1f} points"
+
+
+def test_what_if_says_when_the_data_is_missing_before_the_form(env, monkeypatch, tmp_path):
+    """A run trained on data that is not on this machine: the what-if says so when its tab opens (a cheap check,
+    no torch), instead of after the form is filled in."""
+    from types import SimpleNamespace
+
+    from dsrsd_core import whatif as W
+
+    assert W.unavailable(SimpleNamespace(info={"data": {"source": "synthetic"}})) is None
+    assert W.unavailable(SimpleNamespace(info={"data": {"source": str(tmp_path)}})) is None
+    gone = str(tmp_path / "gone")
+    assert gone in W.unavailable(SimpleNamespace(info={"data": {"source": gone}}))
+    monkeypatch.setattr(W, "unavailable", lambda run: f"this run's training data ({gone}) is not on this machine")
+    at = start(page="learner")
+    open_tab(at, "What if…?")
+    assert_clean(at)
+    assert any(gone in w.value for w in at.warning)
+    assert "Show the new prediction" not in [b.label for b in at.button]

@@ -80,6 +80,10 @@ def export_section(run, in_scope: pd.DataFrame) -> None:
 
 def what_if_section(run, row, sample: int) -> None:
     """Change a few inputs and see the new prediction (dsrsd_core.whatif: the model, on demand, time-limited)."""
+    reason = W.unavailable(run)
+    if reason:
+        st.warning(f"The what-if needs the model and the run's data: {reason}.")
+        return
     spec = {m["name"]: m for m in run.info["modalities"]}
     ta = runs.frame(run, timeline_table("assessments")) if run.has_table(timeline_table("assessments")) else None
     missed = []
