@@ -232,9 +232,11 @@ def umap_figure(points: pd.DataFrame, colour: str, colours: Mapping[str, str] | 
         order = sorted(order, key=lambda v: counts.get(v, 0))
     extra = [c for c in ("id_student", "risk") if c in points]
     numeric = all(pd.api.types.is_numeric_dtype(points[c]) for c in extra)
-    template = ("sample %{customdata[0]:.0f}" + ("<br>student %{customdata[1]:.0f}" if "id_student" in extra and numeric
-                                                 else "<br>student %{customdata[1]}" if "id_student" in extra else "")
-                + (f"<br>chance at risk %{{customdata[{len(extra)}]:.0%}}" if "risk" in extra else ""))
+    template = "sample %{customdata[0]:.0f}"
+    if "id_student" in extra:
+        template += "<br>student %{customdata[1]" + (":.0f}" if numeric else "}")
+    if "risk" in extra:
+        template += f"<br>chance at risk %{{customdata[{len(extra)}]:.0%}}"
     codes = values.to_numpy()
     for c in order:
         part = points[codes == c]

@@ -107,7 +107,8 @@ def what_if_section(run, row, sample: int) -> None:
                                disabled=not has_clicks, help="0: no clicks that week; 2: twice as many.")
         go = st.form_submit_button("Show the new prediction", icon=":material/play_arrow:")
     if not go:
-        st.caption("Computed from the model on demand (one learner, a few hundredths of a second), never stored.")
+        st.caption("Computed from the model on demand (one learner, a few hundredths of a second; the first "
+                   "prediction of a run also loads its model and data, a few seconds), never stored.")
         return
     clicks = {week: factor} if has_clicks and week != "(no change)" else {}
     try:  # the model is loaded only now, when asked: importing torch into the server slowed every later rerun
