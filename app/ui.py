@@ -34,8 +34,6 @@ PAGES = {  # page id -> (file relative to app/, title, material icon)
     "compare": ("pages_/compare.py", "Compare runs", ":material/compare_arrows:"),
 }
 PLOTLY_CONFIG = {"displayModeBar": False}
-MAP_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage", "autoScale2d"],
-              "displayModeBar": True}
 
 
 # ---- the page guard --------------------------------------------------------------------------------
@@ -225,26 +223,6 @@ def _url_learner() -> int | None:
         return int(st.query_params.get(LEARNER_PARAM, ""))
     except ValueError:
         return None
-
-
-def selected_samples(event, figure) -> list[int]:
-    """Samples behind a plotly selection: the points' customdata, else looked up by curve and index."""
-    out = []
-    for p in (event or {}).get("selection", {}).get("points", []) if event else []:
-        cd = p.get("customdata")
-        if isinstance(cd, (list, tuple)):
-            cd = cd[0] if cd else None
-        elif isinstance(cd, dict):  # a row of a 2-D customdata comes back keyed by position: {"0": sample, ...}
-            cd = cd.get("0")
-        if cd is None:
-            try:
-                cd = figure.data[p["curve_number"]].customdata[p["point_index"]]
-            except (KeyError, IndexError, TypeError):
-                continue
-            if getattr(cd, "ndim", 0):  # a row of customdata: the sample comes first
-                cd = cd[0]
-        out.append(int(cd))
-    return list(dict.fromkeys(out))
 
 
 def learner_page():

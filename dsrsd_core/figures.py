@@ -212,24 +212,35 @@ def agreement_histogram(rank_agreement: pd.Series, title: str | None = None) -> 
 
 
 # ---- embedding maps -----------------------------------------------------------------------------------
-def umap_figure(points: pd.DataFrame, colour: str, colours: Mapping[str, str] | None = None,
-                title: str | None = None, height: int = 520, marker_size: int = 5, hover: bool = True) -> go.Figure:
-    """A 2-D map, one trace per value of ``colour``; ``customdata`` holds the sample index first (what a
-    selection returns), then the student id and the chance at risk when ``points`` has them (``id_student``,
-    ``risk``), which the hover shows with the trace's name. Numbers only: a text per point made every
-    redraw of a 25k-learner map encode, copy and send ~75,000 strings (a recolour took 1.2 s server-side)."""
-    fig = go.Figure()
+def map_groups(points: pd.DataFrame, colour: str, colours: Mapping[str, str] | None = None
+               ) -> tuple[np.ndarray, list[dict]]:
+    """The groups of a map coloured by ``colour``, in drawing order: per point the position of its group in
+    that order, and per group its ``value``, ``colour``, ``opacity`` and ``count``. Colours follow ``colours``
+    (else the category palette by sorted value); by correct / wrong, the minority (wrong) is drawn first, under
+    the majority, and the majority is see-through, so the map's look follows the counts instead of whichever
+    group is drawn last."""
     values = points[colour].astype("string").fillna("(missing)")
     cats = list(pd.unique(values))
     if colours is None:
         colours = {c: CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i, c in enumerate(sorted(cats))}
     order = sorted(cats, key=lambda v: (list(colours).index(v) if v in colours else len(colours), v))
     counts = values.value_counts()
-    # correct / wrong: the minority (wrong) is drawn first, under the majority, and the majority is see-through,
-    # so the map's look follows the counts instead of whichever trace is drawn last
     minority_under = colour == "correctness"
     if minority_under:
         order = sorted(order, key=lambda v: counts.get(v, 0))
+    groups = [{"value": str(c), "colour": colours.get(c, GREY), "count": int(counts.get(c, 0)),
+               "opacity": 0.75 if not minority_under or c == order[0] else 0.35} for c in order]
+    return pd.Categorical(values, categories=order).codes, groups
+
+
+def umap_figure(points: pd.DataFrame, colour: str, colours: Mapping[str, str] | None = None,
+                title: str | None = None, height: int = 520, marker_size: int = 5, hover: bool = True) -> go.Figure:
+    """A 2-D map, one trace per group of ``colour`` (:func:`map_groups`); ``customdata`` holds the sample index
+    first (what a selection returns), then the student id and the chance at risk when ``points`` has them
+    (``id_student``, ``risk``), which the hover shows with the trace's name. Numbers only: a text per point made
+    every redraw of a 25k-learner map encode, copy and send ~75,000 strings."""
+    fig = go.Figure()
+    codes, groups = map_groups(points, colour, colours)
     extra = [c for c in ("id_student", "risk") if c in points]
     numeric = all(pd.api.types.is_numeric_dtype(points[c]) for c in extra)
     template = "sample %{customdata[0]:.0f}"
@@ -237,17 +248,15 @@ def umap_figure(points: pd.DataFrame, colour: str, colours: Mapping[str, str] | 
         template += "<br>student %{customdata[1]" + (":.0f}" if numeric else "}")
     if "risk" in extra:
         template += f"<br>chance at risk %{{customdata[{len(extra)}]:.0%}}"
-    codes = values.to_numpy()
-    for c in order:
-        part = points[codes == c]
+    for i, g in enumerate(groups):
+        part = points[codes == i]
         cols = [part["sample"].to_numpy()] + [part[e].to_numpy() for e in extra]
         custom = np.column_stack(cols).astype(float) if numeric else np.column_stack(cols).astype(object)
         kw = {"hovertemplate": template} if hover else {"hoverinfo": "skip"}
-        name = f"{c} ({counts.get(c, 0):,})" if minority_under else str(c)
-        opacity = 0.75 if not minority_under or c == order[0] else 0.35
+        name = f"{g['value']} ({g['count']:,})" if colour == "correctness" else g["value"]
         fig.add_trace(go.Scattergl(x=part["x"].to_numpy(), y=part["y"].to_numpy(), mode="markers", name=name,
                                    customdata=custom, marker={
-                                       "size": marker_size, "color": colours.get(c, GREY), "opacity": opacity,
+                                       "size": marker_size, "color": g["colour"], "opacity": g["opacity"],
                                        "line": {"width": 0}}, **kw))
     fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
     fig.update_yaxes(showticklabels=False, title=None, zeroline=False, scaleanchor="x", scaleratio=1)

@@ -32,6 +32,8 @@ RENDERED_JS = """(() => {
   if (document.querySelector('[data-testid="stSkeleton"], [data-testid="stSpinner"]')) return false;
   for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]'))
     if (!c.querySelector('.main-svg')) return false;
+  for (const c of document.querySelectorAll('.dsrsd-map canvas.dsrsd-map-points'))  // app/map_canvas.js
+    if (!c.dataset.drawn) return false;
   return true;
 })()"""
 ERRORS_JS = """(() => Array.from(document.querySelectorAll(

@@ -118,6 +118,25 @@ def charts(at: AppTest) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+def maps(at: AppTest) -> list[dict]:
+    """The Embedding page's scatter maps (app/map_canvas.py): each one's data, its point columns decoded."""
+    import base64
+
+    import numpy as np
+
+    types = {"f32": np.float32, "i32": np.int32, "u8": np.uint8, "u16": np.uint16}
+    col = lambda c: c if c is None or isinstance(c, list) else np.frombuffer(  # noqa: E731
+        base64.b64decode(c["b64"]), dtype=types[c["type"]])
+    out = []
+    for c in at.get("bidi_component"):
+        if c.proto.component_name != "dsrsd_map":
+            continue
+        data = json.loads(c.proto.json)
+        out.append({**data, "points": {k: col(v) for k, v in data["points"].items()}, "codes": col(data["codes"]),
+                    "key": c.proto.id.rsplit("-", 1)[-1]})
+    return out
+
+
 def values(v) -> list:
     """A plotly data array from a chart spec: plain list, or plotly's base64 typed array."""
     if isinstance(v, dict) and "bdata" in v:
@@ -167,7 +186,7 @@ def test_page_renders(app_env, page):
     assert_clean(at)
     assert not at.warning, [w.value for w in at.warning]
     assert at.title, "every page has a title"
-    assert charts(at) or svg_charts(at), f"{page} shows no chart"
+    assert charts(at) or svg_charts(at) or maps(at), f"{page} shows no chart"
     assert any("CSV" in label for label in download_labels(at)), f"{page} has no CSV button"
 
 
@@ -291,33 +310,80 @@ def test_learner_modality_drop_values(app_env, stored):
         assert [int(b["flipped"]) for b in bars] == [int(f) for f in mine["flipped"]]
 
 
-def test_embedding_colours_and_selection_mapping(app_env, stored):
+def test_embedding_maps_carry_the_stored_points_and_colours(app_env, stored):
     at = open_page("embedding")
     assert_clean(at)
-    specs = charts(at)
-    assert len(specs) == 2  # shared and private side by side
-    assert {t["name"] for t in specs[0]["data"]} == set(stored["run"].modalities)
+    drawn = maps(at)
+    assert [m["key"] for m in drawn] == ["map_shared_all", "map_private_all"]  # side by side
+    umap = stored["run"].table("umap").set_index(["map", "sample", "modality"])
+    for m, name in zip(drawn, ("shared_all", "private_all")):
+        pts = m["points"]
+        assert len(pts["x"]) == len(pts["sample"]) == len(m["codes"]) == sum(g["count"] for g in m["groups"])
+        # each point sits where the run stored it, in its modality's colour
+        names = [m["groups"][c]["value"] for c in m["codes"]]
+        stored_xy = umap.loc[[(name, int(s), mod) for s, mod in zip(pts["sample"], names)], ["x", "y"]]
+        assert pts["x"] == pytest.approx(stored_xy["x"].to_numpy(), abs=1e-5)
+        assert pts["y"] == pytest.approx(stored_xy["y"].to_numpy(), abs=1e-5)
+        assert {g["value"] for g in m["groups"]} == set(stored["run"].modalities)
+        assert pts["student"] == pytest.approx(stored["samples"].loc[pts["sample"], "id_student"].to_numpy())
+        assert pts["risk"] == pytest.approx(stored["pred"].loc[pts["sample"], "proba_at_risk"].to_numpy(), abs=1e-6)
+
     at.selectbox(key="emb_colour").set_value("label_name").run()
     assert_clean(at)
-    assert {t["name"] for t in charts(at)[0]["data"]} <= set(stored["run"].classes)
+    recoloured = maps(at)[0]
+    assert recoloured["colour"] == "label_name"
+    assert {g["value"] for g in recoloured["groups"]} <= set(stored["run"].classes)
+    labels = stored["samples"].loc[recoloured["points"]["sample"], "label"].to_numpy()
+    classes = [recoloured["groups"][c]["value"] for c in recoloured["codes"]]
+    assert classes == [stored["run"].classes[int(v)] for v in labels]
+    # correct / wrong: the minority (wrong) is drawn first, under the rest, which is see-through
+    at.selectbox(key="emb_colour").set_value("correctness").run()
+    groups = maps(at)[0]["groups"]
+    assert [g["value"] for g in groups] == sorted([g["value"] for g in groups], key=lambda v: {
+        g["value"]: g["count"] for g in groups}[v])
+    assert groups[0]["count"] <= groups[-1]["count"] and groups[-1]["opacity"] < groups[0]["opacity"]
     at.selectbox(key="emb_view").set_value(f"{stored['run'].modalities[0]}: shared vs private").run()
     assert_clean(at)
-    assert len(charts(at)) == 1
+    assert [m["key"] for m in maps(at)] == [f"map_{stored['run'].modalities[0]}_shared_private"]
 
-    import plotly.graph_objects as go
 
-    from app.ui import selected_samples
+def test_selecting_on_a_map_lists_or_opens_learners(app_env, stored):
+    at = open_page("embedding")
+    several = [int(s) for s in maps(at)[0]["points"]["sample"][:3]]
+    at.session_state["map_shared_all"] = {"selected": several}  # what the map sends after a box or lasso
+    at.run()
+    assert_clean(at)
+    assert [s.value for s in at.subheader] == ["3 learners selected"]
+    assert sorted(at.dataframe[0].value["sample"]) == sorted(several)
+    at.session_state["map_shared_all"] = {"selected": several[:1]}  # a click on one point
+    at.run()
+    assert_clean(at)
+    assert int(at.session_state["learner_sample"]) == several[0]
+    student = stored["samples"].loc[several[0], "id_student"]
+    assert any(s.value.startswith(f"Student {student} ") for s in at.subheader)
 
-    fig = go.Figure([go.Scattergl(x=[0, 1], y=[0, 1], customdata=[5, 9])])
-    assert selected_samples({"selection": {"points": [{"curve_number": 0, "point_index": 1}]}}, fig) == [9]
-    assert selected_samples({"selection": {"points": [{"customdata": [5]}, {"customdata": 5}]}}, fig) == [5]
-    assert selected_samples(None, fig) == []
-    # the maps' customdata rows (sample, student, chance at risk), as a click returns them and by index
+
+def test_map_payload_round_trips_points_and_ids():
+    import base64
+
     import numpy as np
 
-    rows = go.Figure([go.Scattergl(x=[0, 1], y=[0, 1], customdata=np.array([[5, 101, 0.2], [9, 102, 0.7]]))])
-    assert selected_samples({"selection": {"points": [{"customdata": {"0": 9, "1": 102, "2": 0.7}}]}}, rows) == [9]
-    assert selected_samples({"selection": {"points": [{"curve_number": 0, "point_index": 0}]}}, rows) == [5]
+    from app.map_canvas import payload, selected
+
+    pts = pd.DataFrame({"sample": [4, 7, 9], "x": [0.5, -1.25, 3.0], "y": [2.0, 0.0, -0.75],
+                        "id_student": ["u1", "u2", "u3"], "risk": [0.1, 0.5, 0.9],
+                        "label_name": ["pass", "fail", "pass"]})
+    d = payload(pts, "label_name", {"fail": "#D55E00", "pass": "#0072B2"}, "t")
+    decode = lambda c, t: np.frombuffer(base64.b64decode(c["b64"]), dtype=t).tolist()  # noqa: E731
+    assert decode(d["points"]["x"], np.float32) == [0.5, -1.25, 3.0]
+    assert decode(d["points"]["sample"], np.int32) == [4, 7, 9]
+    assert d["points"]["student"] == ["u1", "u2", "u3"]  # text ids stay text
+    assert [g["value"] for g in d["groups"]] == ["fail", "pass"]  # the order of the colours given
+    assert decode(d["codes"], np.uint8) == [1, 0, 1]
+    numeric = payload(pts.assign(id_student=[101, 2**31 + 5, 7]), "label_name", None, "t")["points"]["student"]
+    assert numeric == ["101", "2147483653", "7"]  # too large for 32 bits: sent as text, not wrapped
+    assert selected(type("R", (), {"selected": [9, 4, 9]})()) == [9, 4]
+    assert selected(type("R", (), {"selected": None})()) == []
 
 
 def test_drop_lab_flips_match_the_stored_table(app_env, stored):

@@ -74,6 +74,9 @@ def click(browser, x: float, y: float) -> None:
         time.sleep(0.08)
 
 
+FIRST_MAP = "document.querySelector('.dsrsd-map').__dsrsdMap"  # app/map_canvas.js keeps its state there
+
+
 def test_every_page_renders_without_errors(served, tmp_path):
     server, browser = served
     out = Path(os.environ.get("DSRSD_SCREENSHOTS") or tmp_path)
@@ -96,16 +99,12 @@ def test_clicking_a_map_point_opens_that_learner(served, default_run):
     samples = pd.read_parquet(default_run / "samples.parquet").set_index("sample")
     browser.navigate(url(server, "embedding") + "?run=" + quote(str(server.picked)))  # another run than the shipped
     browser.wait_rendered(timeout=90)
-    # a point of the first map, and every sample drawn within 6 px of it (what a click may pick)
-    target = browser.evaluate("""(() => {
-      const gd = document.querySelector('.js-plotly-plot'); const fl = gd._fullLayout;
-      const xa = fl.xaxis, ya = fl.yaxis, r = gd.getBoundingClientRect();
-      const px = (t, i) => [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i])];
-      const t0 = gd._fullData[0]; const i0 = Math.floor(t0.x.length / 2); const [x, y] = px(t0, i0);
-      const near = [];
-      for (const t of gd._fullData) for (let i = 0; i < t.x.length; i++) {
-        const [a, b] = px(t, i); if (Math.hypot(a - x, b - y) <= 6) { const cd = t.customdata[i]; near.push(Number(cd != null && cd.length !== undefined ? cd[0] : cd)); } }
-      return {x: x, y: y, near: near}; })()""")
+    # a point of the first map, and every sample drawn within 7 px of it (what a click may pick)
+    target = browser.evaluate(f"""(() => {{
+      const m = {FIRST_MAP}; const p = m.pointOnPage(Math.floor(m.n / 2)); const near = [];
+      for (let i = 0; i < m.n; i++) {{ const q = m.pointOnPage(i);
+        if (Math.hypot(q.x - p.x, q.y - p.y) <= 7) near.push(q.sample); }}
+      return {{x: p.x, y: p.y, near: near}}; }})()""")
     click(browser, target["x"], target["y"])
     assert wait_for(lambda: browser.evaluate("location.pathname").endswith("/learner") and learner_heading(browser),
                     timeout=45), "selecting a point did not open the Learner explorer"
@@ -118,6 +117,90 @@ def test_clicking_a_map_point_opens_that_learner(served, default_run):
     # the run picked before the click is still the run shown (issue 11: it used to fall back to the shipped run)
     assert parse_qs(browser.evaluate("location.search").lstrip("?")).get("run") == [str(server.picked)]
     assert str(server.picked) in browser.evaluate("document.querySelector('[data-testid=\"stSidebar\"]').innerText")
+
+
+def drag(browser, start: dict, end: dict, steps: int = 6) -> None:
+    browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=start["x"], y=start["y"])
+    browser.call("Input.dispatchMouseEvent", type="mousePressed", x=start["x"], y=start["y"], button="left",
+                 clickCount=1)
+    for k in range(1, steps + 1):
+        x, y = start["x"] + (end["x"] - start["x"]) * k / steps, start["y"] + (end["y"] - start["y"]) * k / steps
+        browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y, button="left", buttons=1)
+        time.sleep(0.03)
+    browser.call("Input.dispatchMouseEvent", type="mouseReleased", x=end["x"], y=end["y"], button="left",
+                 clickCount=1)
+
+
+def test_map_recolours_in_place_and_box_selects(served, default_run):
+    """A recolour redraws the same map element (no remount) with each point in its group's colour; hiding a
+    group leaves its points out; a box selection lists exactly the learners drawn inside the box."""
+    import pandas as pd
+
+    server, browser = served
+    samples = pd.read_parquet(default_run / "samples.parquet").set_index("sample")
+    browser.open_page(server.url, "embedding", "Embedding space")
+    browser.evaluate(f"{FIRST_MAP}.root.dataset.mark = 'kept'")
+    box = "document.querySelector('input[aria-label=\"Colour by\"]')"
+    browser.evaluate(f"{box}.scrollIntoView({{block: 'center'}})")
+    opener = browser.evaluate(f"(() => {{ const r = {box}.parentElement.querySelector('button')"
+                              ".getBoundingClientRect(); return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()")
+    click(browser, opener["x"], opener["y"])
+    option = wait_for(lambda: browser.evaluate(
+        "(() => { const o = [...document.querySelectorAll('[role=\"option\"]')].find(o => o.innerText.trim() === "
+        "'True class'); if (!o) return null; const r = o.getBoundingClientRect(); "
+        "return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()"), timeout=10)
+    click(browser, option["x"], option["y"])
+    canvas = "document.querySelector('.dsrsd-map canvas.dsrsd-map-points')"
+    assert wait_for(lambda: browser.evaluate(f"{canvas}.dataset.colour") == "label_name", timeout=30)
+    browser.wait_rendered(timeout=60)
+    assert browser.evaluate(f"{FIRST_MAP}.root.dataset.mark") == "kept", "the map was mounted again"
+    # an isolated point is drawn in its group's colour at its group's opacity, over the page's white
+    check = browser.evaluate(f"""(() => {{
+      const m = {FIRST_MAP}, r = m.plot.getBoundingClientRect(), g = m.canvas.getContext('2d');
+      const xs = [], ys = []; for (let i = 0; i < m.n; i++) {{ xs.push(m.sx(i)); ys.push(m.sy(i)); }}
+      for (let i = 0; i < m.n; i++) {{
+        if (xs[i] < 10 || ys[i] < 10 || xs[i] > m.width - 10 || ys[i] > m.height - 10) continue;
+        let alone = true;
+        for (let j = 0; j < m.n && alone; j++) if (j !== i && Math.hypot(xs[j] - xs[i], ys[j] - ys[i]) < 8) alone = false;
+        if (!alone) continue;
+        const d = g.getImageData(Math.round(xs[i] * m.dpr), Math.round(ys[i] * m.dpr), 1, 1).data;
+        const grp = m.groups[m.code[i]];
+        return {{pixel: [d[0], d[1], d[2]], colour: grp.colour, opacity: grp.opacity, value: grp.value,
+                 sample: m.sample[i]}};
+      }}
+      return null; }})()""")
+    assert check is not None, "no isolated point to check"
+    want = [255 + (int(check["colour"][k:k + 2], 16) - 255) * check["opacity"] for k in (1, 3, 5)]
+    assert check["pixel"] == pytest.approx(want, abs=3), check
+    classes = __import__("json").loads((default_run / "run.json").read_text())["classes"]
+    assert check["value"] == classes[int(samples.loc[check["sample"], "label"])]
+    # hiding the first group in the legend leaves out exactly its points
+    before = int(browser.evaluate(f"{canvas}.dataset.drawn"))
+    hidden = browser.evaluate(f"(() => {{ const m = {FIRST_MAP}; m.legend.querySelector('button').click(); "
+                              "return m.groups[0].count; })()")
+    assert int(browser.evaluate(f"{canvas}.dataset.drawn")) == before - hidden
+    browser.evaluate(f"{FIRST_MAP}.legend.querySelector('button').click()")
+    # box select around the middle of the map: the learners listed are those drawn inside the box
+    browser.evaluate(f"{FIRST_MAP}.tools.querySelector('[data-mode=box]').click()")
+    browser.evaluate(f"{FIRST_MAP}.plot.scrollIntoView({{block: 'center'}})")
+    plot = browser.evaluate(f"(() => {{ const r = {FIRST_MAP}.plot.getBoundingClientRect(); "
+                            "return {x: r.left, y: r.top, w: r.width, h: r.height}; })()")
+    centre = {"x": plot["x"] + plot["w"] / 2, "y": plot["y"] + plot["h"] / 2}
+    for half in (15, 30, 60, 120):
+        a, b = {"x": centre["x"] - half, "y": centre["y"] - half}, {"x": centre["x"] + half, "y": centre["y"] + half}
+        inside = browser.evaluate(f"""(() => {{ const m = {FIRST_MAP}, out = new Set();
+          for (let i = 0; i < m.n; i++) {{ const p = m.pointOnPage(i);
+            if (p.x >= {a['x']} && p.x <= {b['x']} && p.y >= {a['y']} && p.y <= {b['y']}) out.add(p.sample); }}
+          return [...out]; }})()""")
+        if len(inside) >= 2:
+            break
+    assert len(inside) >= 2
+    drag(browser, a, b)
+    heading = f"{len(inside):,} learners selected"
+    assert wait_for(lambda: heading in browser.evaluate("document.body.innerText"), timeout=30), heading
+    browser.wait_rendered(timeout=60)
+    assert browser.evaluate(f"{FIRST_MAP}.selected.reduce((s, v) => s + v, 0)") >= len(inside)
+    assert browser.errors() == []
 
 
 def test_clicking_a_row_of_the_at_risk_list_opens_that_learner(served, default_run):

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app import runs, ui
+from app.map_canvas import scatter_map
 from dsrsd_core import figures as F
 from dsrsd_core import views as V
 
@@ -57,10 +58,7 @@ def maps_view(run, learners: pd.DataFrame, cohort: pd.DataFrame, umap: pd.DataFr
                     st.info(f"No point of the cohort is in the {name} map (the maps hold a sample of the "
                             "learners).")
                     continue
-                fig = F.umap_figure(pts, colour, colour_map(pts, colour, run), title=title)
-                event = ui.chart(fig, key=f"map_{name}", config=ui.MAP_CONFIG, on_select="rerun",
-                                 selection_mode=("points", "box", "lasso"))
-                selected += ui.selected_samples(event, fig)
+                selected += scatter_map(pts, colour, colour_map(pts, colour, run), title, key=f"map_{name}")
                 stats = emb.get(name, {})
                 shown = {k: v for k, v in stats.items() if k in HELP or k.startswith("label_separation")}
                 if shown:
@@ -103,6 +101,6 @@ with ui.guard():
                + ("; every other learner is placed on the fitted map (colour by 'UMAP: fitted or placed')" if placed
                   else " (this run's maps hold only them; rerun `dsrsd explain` to place the others)")
                + ". Each point is one learner's stream. "
-               "Click a point to open that learner; choose box or lasso select in the chart's tool bar to list several.")
+               "Click a point to open that learner; choose Box select or Lasso select above a map to list several.")
     ui.decomposition_block(run, "embedding", fold=True)
     maps_view(run, learners, cohort, umap, emb, placed)
