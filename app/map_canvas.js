@@ -53,7 +53,7 @@ class ScatterMap {
       b.onclick = () => this.setMode(mode);
       this.tools.appendChild(b);
     }
-    const reset = el("button", "dsrsd-map-tool", "Reset view");
+    const reset = el("button", "dsrsd-map-tool", "Reset");
     reset.type = "button";
     reset.title = "Show the whole map (or double-click it)";
     reset.onclick = () => this.resetView();
@@ -91,6 +91,8 @@ class ScatterMap {
     const same = this.src && this.src.x.b64 === src.x.b64 && this.src.y.b64 === src.y.b64 &&
       this.src.sample.b64 === src.sample.b64;
     if (!same) {
+      // a new cohort: the learners still shown stay selected (the page lists the selection's learners in it)
+      const kept = this.selected ? new Set(this.sample.filter((s, i) => this.selected[i])) : null;
       this.src = src;
       this.x = decodeColumn(src.x);
       this.y = decodeColumn(src.y);
@@ -99,6 +101,10 @@ class ScatterMap {
       this.risk = decodeColumn(src.risk);
       this.n = this.x.length;
       this.selected = null;
+      if (kept) {
+        const sel = this.sample.map((s) => (kept.has(s) ? 1 : 0));
+        if (sel.some((v) => v)) this.selected = Uint8Array.from(sel);
+      }
       this.fitBounds();
     }
     this.groups = data.groups;
@@ -107,11 +113,11 @@ class ScatterMap {
     const members = this.groups.map(() => []);
     for (let i = 0; i < this.n; i++) members[this.code[i]].push(i);
     this.members = members.map((m) => Int32Array.from(m));
-    const names = new Set(this.groups.map((g) => g.value));
-    for (const h of [...this.hidden]) if (!names.has(h)) this.hidden.delete(h);
+    if (data.colour !== this.colourBy) this.hidden.clear(); // hidden groups belong to one colouring
     this.title.textContent = data.title || "";
     this.plot.style.height = `${data.height}px`;
     this.colourBy = data.colour;
+    this.colourLabel = data.colour_label;
     this.drawLegend();
     this.resize(true);
   }
@@ -220,8 +226,8 @@ class ScatterMap {
     ctx.putImageData(this.image, 0, 0);
     const nSel = sel ? sel.reduce((a, b) => a + b, 0) : 0;
     this.canvas.setAttribute("aria-label", `${this.title.textContent}: ${this.n.toLocaleString()} points coloured by ` +
-      `${this.colourBy}` + (nSel ? `, ${nSel.toLocaleString()} selected` : ""));
-    this.clearButton.hidden = !sel;
+      `${this.colourLabel}` + (nSel ? `, ${nSel.toLocaleString()} selected` : ""));
+    this.clearButton.classList.toggle("idle", !sel); // kept in the layout, so the maps stay level
     // what a test or a benchmark can wait for: the draw is done
     this.canvas.dataset.drawn = String(drawn);
     this.canvas.dataset.colour = this.colourBy;
@@ -366,6 +372,7 @@ class ScatterMap {
         this.select(hits);
       }
     });
+    this.plot.addEventListener("pointercancel", () => { drag = null; this.outline(null); });
     this.plot.addEventListener("pointerleave", () => { this.tip.hidden = true; });
     this.plot.addEventListener("dblclick", () => this.resetView());
     this.plot.addEventListener("wheel", (e) => {

@@ -22,15 +22,14 @@ from dsrsd_core import figures as F
 HEIGHT = 520
 
 _CSS = """
-.dsrsd-map { font-size: 13px; color: rgb(49, 51, 63); }
-.dsrsd-map-head { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 4px; }
+.dsrsd-map { font-size: 13px; color: var(--st-text-color, rgb(49, 51, 63)); }
 .dsrsd-map-title { font-size: 15px; font-weight: 600; margin: 2px 0; }
-.dsrsd-map-tools { display: flex; flex-wrap: wrap; gap: 2px; }
+.dsrsd-map-tools { display: flex; flex-wrap: wrap; gap: 2px; margin: 2px 0; }
 .dsrsd-map-tool, .dsrsd-map-key { font: inherit; font-size: 12px; background: none; border: 1px solid transparent;
   border-radius: 4px; padding: 1px 6px; cursor: pointer; color: inherit; }
 .dsrsd-map-tool:hover, .dsrsd-map-key:hover { border-color: rgba(49, 51, 63, 0.3); }
 .dsrsd-map-tool.on { border-color: rgba(49, 51, 63, 0.5); background: rgba(49, 51, 63, 0.06); }
-.dsrsd-map-tool[hidden] { display: none; }
+.dsrsd-map-tool.idle { visibility: hidden; }
 .dsrsd-map-legend { display: flex; flex-wrap: wrap; gap: 2px 6px; margin: 2px 0 4px; }
 .dsrsd-map-key { display: inline-flex; align-items: center; gap: 5px; padding: 1px 4px; }
 .dsrsd-map-key.off { opacity: 0.4; text-decoration: line-through; }
@@ -40,7 +39,8 @@ _CSS = """
 .dsrsd-map-plot[data-mode="zoom"], .dsrsd-map-plot[data-mode="box"], .dsrsd-map-plot[data-mode="lasso"] {
   cursor: crosshair; }
 .dsrsd-map-plot canvas { position: absolute; left: 0; top: 0; width: 100%; height: 100%; }
-.dsrsd-map-tip { position: absolute; pointer-events: none; background: white; border: 1px solid; border-radius: 4px;
+.dsrsd-map-tip { position: absolute; pointer-events: none; border: 1px solid; border-radius: 4px;
+  background: var(--st-background-color, white);
   padding: 3px 6px; font-size: 12px; line-height: 1.35; white-space: nowrap; box-shadow: 0 1px 4px rgba(0, 0, 0, 0.15); }
 """
 
@@ -60,10 +60,11 @@ def _ids(values: pd.Series) -> dict | list:
     return values.astype(str).tolist()
 
 
-def payload(points: pd.DataFrame, colour: str, colours: dict | None, title: str, height: int = HEIGHT) -> dict:
+def payload(points: pd.DataFrame, colour: str, colours: dict | None, title: str, height: int = HEIGHT,
+            colour_label: str | None = None) -> dict:
     """What the component draws: the points (``x``, ``y``, ``sample``, and ``id_student`` and ``risk`` for the
     hover when ``points`` has them), the group of each point and the groups in drawing order
-    (:func:`dsrsd_core.figures.map_groups`)."""
+    (:func:`dsrsd_core.figures.map_groups`); ``colour_label`` names the colouring for screen readers."""
     codes, groups = F.map_groups(points, colour, colours)
     pts = {"x": _column(points["x"].to_numpy(np.float32), "f32"),
            "y": _column(points["y"].to_numpy(np.float32), "f32"),
@@ -72,13 +73,14 @@ def payload(points: pd.DataFrame, colour: str, colours: dict | None, title: str,
            "risk": _column(points["risk"].to_numpy(np.float32), "f32") if "risk" in points else None}
     code_type, dtype = ("u8", np.uint8) if len(groups) <= 256 else ("u16", np.uint16)
     return {"points": pts, "codes": _column(codes.astype(dtype), code_type), "groups": groups,
-            "colour": colour, "title": title, "height": height}
+            "colour": colour, "colour_label": colour_label or colour, "title": title, "height": height}
 
 
 def scatter_map(points: pd.DataFrame, colour: str, colours: dict | None, title: str, key: str,
-                height: int = HEIGHT) -> list[int]:
+                height: int = HEIGHT, colour_label: str | None = None) -> list[int]:
     """Draw the map; return the samples the user selected in it (a clicked point, or a box or lasso)."""
-    result = _component(key=key, data=payload(points, colour, colours, title, height), default={"selected": []},
+    data = payload(points, colour, colours, title, height, colour_label)
+    result = _component(key=key, data=data, default={"selected": []},
                         on_selected_change=lambda: None)
     return selected(result)
 

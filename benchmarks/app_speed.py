@@ -10,7 +10,8 @@ Starts ``streamlit run app/main.py`` on the run (the shipped one by default) and
   session on a warm server: a reload);
 * learner switch by clicking a row of the at-risk list, and by typing a student id;
 * two other actions: switching the at-risk list between the test split and all learners, and recolouring the
-  Embedding space's two maps ("Colour by"; timed from the click on the new colour, opening the box not counted);
+  Embedding space's two maps ("Colour by"; timed from the click on the new colour, opening the box not counted),
+  after the first visit of that page (``embedding_page_first``);
 * the server's resident memory (RSS, this process and its children) with one session, with
   ``--sessions`` sessions open at once (browser tabs on the Learner explorer), and 30 s after closing them.
 
@@ -187,7 +188,8 @@ def main() -> int:
             out["switch_by_id_first_s"] = round(by_id[0][0], 2)
         record(out, "toggle_list_scope", [timed(browser, toggle_scope, "all learners" if i % 2 == 0 else "not seen")
                                           for i in range(args.repeat)])
-        browser.open_page(server.url, "embedding", "Embedding space")
+        record(out, "embedding_page_first", [timed(browser, lambda b: b.open_page(server.url, "embedding",
+                                                                                  "Embedding space"))])
         colours = ["True class", "Predicted class", "Correct / wrong", "Modality"]
         record(out, "recolour_maps", [recolour(browser, colours[i % len(colours)]) for i in range(args.repeat)])
         for _ in range(args.sessions - 1):  # more sessions: one tab each, on the Learner explorer

@@ -349,12 +349,21 @@ def test_embedding_maps_carry_the_stored_points_and_colours(app_env, stored):
 
 def test_selecting_on_a_map_lists_or_opens_learners(app_env, stored):
     at = open_page("embedding")
-    several = [int(s) for s in maps(at)[0]["points"]["sample"][:3]]
+    shown = pd.Series(pd.unique(maps(at)[0]["points"]["sample"]))
+    regions = stored["samples"].loc[shown, "region"].astype(str).to_numpy()
+    region = pd.Series(regions).value_counts().index[0]
+    several = [int(s) for s in shown[regions == region][:2]] + [int(shown[regions != region].iloc[0])]
     at.session_state["map_shared_all"] = {"selected": several}  # what the map sends after a box or lasso
     at.run()
     assert_clean(at)
     assert [s.value for s in at.subheader] == ["3 learners selected"]
     assert sorted(at.dataframe[0].value["sample"]) == sorted(several)
+    # a cohort filter set after the selection: only the selected learners still in the cohort are listed
+    at.sidebar.multiselect(key="filter_region").set_value([region]).run()
+    assert_clean(at)
+    assert [s.value for s in at.subheader] == ["2 learners selected"]
+    assert sorted(at.dataframe[0].value["sample"]) == sorted(several[:2])
+    at.sidebar.multiselect(key="filter_region").set_value([]).run()
     at.session_state["map_shared_all"] = {"selected": several[:1]}  # a click on one point
     at.run()
     assert_clean(at)

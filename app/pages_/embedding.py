@@ -58,7 +58,8 @@ def maps_view(run, learners: pd.DataFrame, cohort: pd.DataFrame, umap: pd.DataFr
                     st.info(f"No point of the cohort is in the {name} map (the maps hold a sample of the "
                             "learners).")
                     continue
-                selected += scatter_map(pts, colour, colour_map(pts, colour, run), title, key=f"map_{name}")
+                selected += scatter_map(pts, colour, colour_map(pts, colour, run), title, key=f"map_{name}",
+                                        colour_label=COLOURS[colour])
                 stats = emb.get(name, {})
                 shown = {k: v for k, v in stats.items() if k in HELP or k.startswith("label_separation")}
                 if shown:
@@ -73,7 +74,8 @@ def maps_view(run, learners: pd.DataFrame, cohort: pd.DataFrame, umap: pd.DataFr
                 ui.csv_button(pts[cols + ([colour] if colour in pts and colour not in cols else [])],
                               f"map {name}", key=f"csv_map_{name}")
 
-        selected = list(dict.fromkeys(selected))
+        # a selection made before the cohort changed: only its learners still in the cohort
+        selected = [s for s in dict.fromkeys(selected) if s in cohort.index]
         if len(selected) == 1:
             ui.go_to_learner(selected[0], learners.loc[selected[0], "id_student"])
         elif selected:
