@@ -363,6 +363,12 @@ def test_selecting_on_a_map_lists_or_opens_learners(app_env, stored):
     assert_clean(at)
     assert [s.value for s in at.subheader] == ["2 learners selected"]
     assert sorted(at.dataframe[0].value["sample"]) == sorted(several[:2])
+    # a filter that leaves one of them lists that one; it does not jump to the Learner explorer
+    other = str(stored["samples"].loc[several[2], "region"])
+    at.sidebar.multiselect(key="filter_region").set_value([other]).run()
+    assert_clean(at)
+    assert [s.value for s in at.subheader] == ["1 learner selected"]
+    assert list(at.dataframe[0].value["sample"]) == [several[2]]
     at.sidebar.multiselect(key="filter_region").set_value([]).run()
     at.session_state["map_shared_all"] = {"selected": several[:1]}  # a click on one point
     at.run()

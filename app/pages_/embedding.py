@@ -74,12 +74,13 @@ def maps_view(run, learners: pd.DataFrame, cohort: pd.DataFrame, umap: pd.DataFr
                 ui.csv_button(pts[cols + ([colour] if colour in pts and colour not in cols else [])],
                               f"map {name}", key=f"csv_map_{name}")
 
-        # a selection made before the cohort changed: only its learners still in the cohort
-        selected = [s for s in dict.fromkeys(selected) if s in cohort.index]
-        if len(selected) == 1:
+        picked = list(dict.fromkeys(selected))
+        # a selection made before the cohort changed: only its learners still in the cohort (listed, not opened)
+        selected = [s for s in picked if s in cohort.index]
+        if len(picked) == 1 and selected:
             ui.go_to_learner(selected[0], learners.loc[selected[0], "id_student"])
         elif selected:
-            st.subheader(f"{len(selected):,} learners selected", anchor=False)
+            st.subheader(f"{len(selected):,} learner{'s' if len(selected) > 1 else ''} selected", anchor=False)
             chosen = learners.loc[selected, ["sample", "id_student", "presentation", "label_name", "pred_name", "risk",
                                              "split"]].round(3)
             ui.dataframe(chosen, "selected learners", key="emb_selected")
