@@ -13,6 +13,15 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
+from dsrsd_core import educator as E
+from dsrsd_core import views as V
+
+# the columns of a list of learners (the at-risk list, a selection on the maps), as they are shown
+LEARNER_COLUMNS = {"id_student": "student", "presentation": "presentation", "risk": "chance at risk",
+                   "pred_name": "predicted", "seen": "seen in training", "final_result": "final result"}
+PAGE_SIZE = 500  # rows a page: every learner is reachable through the pages, and the page stays light
+RISK_FORMAT = {"chance at risk": "{:.0f}%"}
+
 CSS = """
 .dsrsd-list { max-height: var(--list-height, 230px); overflow: auto; border: 1px solid rgba(128, 128, 128, 0.25);
   border-radius: 0.5rem; font-family: var(--st-font, sans-serif); font-size: 0.875rem; }
@@ -164,3 +173,29 @@ def _sort_keys(column: pd.Series) -> list | None:
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         return [float(v) if pd.notna(v) else -1e300 for v in column]  # JSON has no -inf; missing sorts first
     return None
+
+
+def learner_rows(learners: pd.DataFrame) -> pd.DataFrame:
+    """``learners`` (rows of :func:`app.runs.learners`) as a list shows them: the LEARNER_COLUMNS it has, the
+    predicted class in words, whether training saw the learner, the chance at risk in percent."""
+    view = learners.assign(seen=learners["split"].map(E.SEEN).fillna(learners["split"]),
+                           pred_name=learners["pred_name"].map(V.humanize))
+    view = view[[c for c in LEARNER_COLUMNS if c in view]].rename(columns=LEARNER_COLUMNS)
+    view["chance at risk"] = view["chance at risk"] * 100
+    return view
+
+
+def learner_tips(classes) -> dict:
+    """The header tooltips of a list of learners."""
+    return {"chance at risk": f"The model's probability {V.risk_label(classes)}, in percent.",
+            "seen in training": "yes: the model was fitted on this learner; partly: the learner's split chose the "
+                                "training epoch; no: test split, never seen."}
+
+
+def page_of(rows: pd.DataFrame, key: str, label: str) -> tuple[pd.DataFrame, int]:
+    """The PAGE_SIZE rows of ``rows`` on the page chosen in a number box (shown only when there is more than
+    one page), and the position of its first row."""
+    n_pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = st.number_input(f"{label} (of {n_pages})", 1, n_pages, 1, key=key) if n_pages > 1 else 1
+    lo = (int(page) - 1) * PAGE_SIZE
+    return rows.iloc[lo:lo + PAGE_SIZE], lo

@@ -9,9 +9,10 @@ Starts ``streamlit run app/main.py`` on the run (the shipped one by default) and
 * cold first render of Overview (server started, caches empty) and warm first render (a new browser
   session on a warm server: a reload);
 * learner switch by clicking a row of the at-risk list, and by typing a student id;
-* two other actions: switching the at-risk list between the test split and all learners, and recolouring the
+* other actions: switching the at-risk list between the test split and all learners, and recolouring the
   Embedding space's two maps ("Colour by"; timed from the click on the new colour, opening the box not counted),
-  after the first visit of that page (``embedding_page_first``);
+  after the first visit of that page (``embedding_page_first``); and a box selection on the first map (from the
+  button's release to the list of the selected learners drawn; ``box_select_learners``: how many each box held);
 * the server's resident memory (RSS, this process and its children) with one session, with
   ``--sessions`` sessions open at once (browser tabs on the Learner explorer), and 30 s after closing them.
 
@@ -33,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.browser import LEARNER_HEADING as HEADING  # noqa: E402
-from tests.browser import Chromium, StreamlitServer, find_chromium, list_students, switch_learner_by_row  # noqa: E402
+from tests.browser import (Chromium, StreamlitServer, box_select, find_chromium, list_students,  # noqa: E402
+                           switch_learner_by_row)
 
 def rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and its children, in MB (Linux /proc)."""
@@ -53,7 +55,8 @@ def rss_mb(pid: int) -> float:
 
 # Each action is also timed to the page's last DOM change: a MutationObserver installed in every new document
 # before its scripts run (so performance.now(), counted from the navigation's start, times a page load).
-OBSERVE = ("window.__dsrsdLast = 0; new MutationObserver(() => { window.__dsrsdLast = performance.now(); })"
+OBSERVE = ("window.__dsrsdObserved = true; window.__dsrsdLast = 0; "
+           "new MutationObserver(() => { window.__dsrsdLast = performance.now(); })"
            ".observe(document, {subtree: true, childList: true, attributes: true, characterData: true});")
 
 
@@ -192,6 +195,10 @@ def main() -> int:
                                                                                   "Embedding space"))])
         colours = ["True class", "Predicted class", "Correct / wrong", "Modality"]
         record(out, "recolour_maps", [recolour(browser, colours[i % len(colours)]) for i in range(args.repeat)])
+        # boxes of 100-160 px around points of the first map: hundreds to thousands of learners each
+        boxes = [box_select(browser, (0.35 + 0.06 * (i % 5), 0.5), 50 + 15 * (i % 5)) for i in range(args.repeat)]
+        record(out, "box_select", [(b[0], b[1]) for b in boxes])
+        out["box_select_learners"] = [int(b[2].split()[0].replace(",", "")) for b in boxes]
         for _ in range(args.sessions - 1):  # more sessions: one tab each, on the Learner explorer
             tabs.append(browser.call("Target.createTarget", url=f"{server.url}/learner")["targetId"])
         time.sleep(5)

@@ -357,18 +357,22 @@ def test_selecting_on_a_map_lists_or_opens_learners(app_env, stored):
     at.run()
     assert_clean(at)
     assert [s.value for s in at.subheader] == ["3 learners selected"]
-    assert sorted(at.dataframe[0].value["sample"]) == sorted(several)
+    listed = next(t for t in pick_lists(at) if "seen in training" in t.value.columns)
+    risk = stored["pred"].loc[several, "proba_at_risk"]
+    assert listed.samples == list(risk.sort_values(ascending=False, kind="stable").index)  # most at risk first
+    assert list(listed.value["student"]) == [str(stored["samples"].loc[s, "id_student"]) for s in listed.samples]
+    assert listed.open is None
     # a cohort filter set after the selection: only the selected learners still in the cohort are listed
     at.sidebar.multiselect(key="filter_region").set_value([region]).run()
     assert_clean(at)
     assert [s.value for s in at.subheader] == ["2 learners selected"]
-    assert sorted(at.dataframe[0].value["sample"]) == sorted(several[:2])
+    assert sorted(pick_lists(at)[0].samples) == sorted(several[:2])
     # a filter that leaves one of them lists that one; it does not jump to the Learner explorer
     other = str(stored["samples"].loc[several[2], "region"])
     at.sidebar.multiselect(key="filter_region").set_value([other]).run()
     assert_clean(at)
     assert [s.value for s in at.subheader] == ["1 learner selected"]
-    assert list(at.dataframe[0].value["sample"]) == [several[2]]
+    assert pick_lists(at)[0].samples == [several[2]]
     at.sidebar.multiselect(key="filter_region").set_value([]).run()
     at.session_state["map_shared_all"] = {"selected": several[:1]}  # a click on one point
     at.run()

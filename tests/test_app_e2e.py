@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, quote
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser import LIST_ROWS, Chromium, StreamlitServer, find_chromium, list_row_centre, list_students  # noqa: E402
+from browser import (FIRST_MAP, LIST_ROWS, Chromium, StreamlitServer, drag, find_chromium,  # noqa: E402
+                     list_row_centre, list_students)
 
 PAGES = {"overview": "Overview", "dominance": "Modality dominance", "learner": "Learner explorer",
          "embedding": "Embedding space", "drop": "Modality-drop lab", "diagnostics": "Training diagnostics",
@@ -74,9 +75,6 @@ def click(browser, x: float, y: float) -> None:
         time.sleep(0.08)
 
 
-FIRST_MAP = "document.querySelector('.dsrsd-map').__dsrsdMap"  # app/map_canvas.js keeps its state there
-
-
 def test_every_page_renders_without_errors(served, tmp_path):
     server, browser = served
     out = Path(os.environ.get("DSRSD_SCREENSHOTS") or tmp_path)
@@ -117,18 +115,6 @@ def test_clicking_a_map_point_opens_that_learner(served, default_run):
     # the run picked before the click is still the run shown (issue 11: it used to fall back to the shipped run)
     assert parse_qs(browser.evaluate("location.search").lstrip("?")).get("run") == [str(server.picked)]
     assert str(server.picked) in browser.evaluate("document.querySelector('[data-testid=\"stSidebar\"]').innerText")
-
-
-def drag(browser, start: dict, end: dict, steps: int = 6) -> None:
-    browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=start["x"], y=start["y"])
-    browser.call("Input.dispatchMouseEvent", type="mousePressed", x=start["x"], y=start["y"], button="left",
-                 clickCount=1)
-    for k in range(1, steps + 1):
-        x, y = start["x"] + (end["x"] - start["x"]) * k / steps, start["y"] + (end["y"] - start["y"]) * k / steps
-        browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y, button="left", buttons=1)
-        time.sleep(0.03)
-    browser.call("Input.dispatchMouseEvent", type="mouseReleased", x=end["x"], y=end["y"], button="left",
-                 clickCount=1)
 
 
 def test_map_recolours_in_place_and_box_selects(served, default_run):
@@ -200,7 +186,15 @@ def test_map_recolours_in_place_and_box_selects(served, default_run):
     assert wait_for(lambda: heading in browser.evaluate("document.body.innerText"), timeout=30), heading
     browser.wait_rendered(timeout=60)
     assert browser.evaluate(f"{FIRST_MAP}.selected.reduce((s, v) => s + v, 0)") >= len(inside)
+    listed = list_students(browser)
+    want = samples.loc[inside].sort_values("proba_at_risk", ascending=False, kind="stable")["id_student"]
+    assert listed == [str(i) for i in want[:500]]  # the selection's learners, most at risk first
     assert browser.errors() == []
+    # a click on a row of that list opens its learner in the Learner explorer
+    centre = list_row_centre(browser, 1)
+    click(browser, centre["x"], centre["y"])
+    assert wait_for(lambda: learner_heading(browser).startswith(f"Student {listed[0]} "), timeout=45), \
+        learner_heading(browser)
 
 
 def test_clicking_a_row_of_the_at_risk_list_opens_that_learner(served, default_run):

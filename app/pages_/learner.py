@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import runs, svg, ui
-from app.pick_list import pick_list
+from app.pick_list import LEARNER_COLUMNS, RISK_FORMAT, learner_rows, learner_tips, page_of, pick_list
 from app.text import input_words, learner_summary
 from dsrsd_core import educator as E
 from dsrsd_core import views as V
@@ -15,9 +15,6 @@ from dsrsd_core import whatif as W
 from dsrsd_core.errors import DsrsdError
 from dsrsd_core.run_dir import input_table, timeline_table
 
-LIST_COLUMNS = {"id_student": "student", "presentation": "presentation", "risk": "chance at risk",
-                "pred_name": "predicted", "seen": "seen in training", "final_result": "final result"}
-PAGE_SIZE = 500  # rows of the at-risk list per page (every learner is reachable through the pages)
 TABS = {"record": "Record before the cut-off", "near": "Nearest learners", "drop": "Without each modality",
         "whatif": "What if…?"}
 SCOPES = {"unseen": "not seen in training (test split)", "all": "all learners (train, validation and test)"}
@@ -165,7 +162,6 @@ def body() -> None:
     sample = int(sample)
     row = learners.loc[sample]
 
-    n_pages = max(1, -(-len(ranked) // PAGE_SIZE))
     pick, lst = st.columns([1, 2.8])
     with pick:
         st.text_input("Find a learner by student id", key="learner_id", on_change=find_by_id,
@@ -178,25 +174,15 @@ def body() -> None:
             st.session_state[key] = sample
             st.radio("Enrolments of this student", list(same.index), key=key, on_change=pick_enrolment, args=(key,),
                      format_func=lambda s: f"{learners.loc[s, 'presentation']} (sample {s})")
-        page = st.number_input(f"Page of the list (of {n_pages})", 1, n_pages, 1, key="risk_page") \
-            if n_pages > 1 else 1
-        lo = (int(page) - 1) * PAGE_SIZE
-        shown = ranked.iloc[lo:lo + PAGE_SIZE]
+        shown, lo = page_of(ranked, "risk_page", "Page of the list")
         st.caption(f"{len(ranked):,} learners in the list ({SCOPES[scope]}; cohort: {ctx.cohort.describe()}), most "
                    f"at risk first; rows {lo + 1 if len(ranked) else 0:,}–{lo + len(shown):,} shown. Click a row to "
                    "open it.")
     with lst:
-        view = shown.assign(seen=shown["split"].map(E.SEEN).fillna(shown["split"]),
-                            pred_name=shown["pred_name"].map(V.humanize))
-        view = view[[c for c in LIST_COLUMNS if c in view]].rename(columns=LIST_COLUMNS)
-        view["chance at risk"] = view["chance at risk"] * 100
-        pick_list(view, list(shown.index), sample, key="risk_list", bar="chance at risk",
+        pick_list(learner_rows(shown), list(shown.index), sample, key="risk_list", bar="chance at risk",
                   on_open=partial(pick_from_list, dict(zip(shown.index, shown["id_student"]))),
-                  formats={"chance at risk": "{:.0f}%"},
-                  tips={"chance at risk": f"The model's probability {V.risk_label(run.classes)}, in percent.",
-                        "seen in training": "yes: the model was fitted on this learner; partly: the learner's split "
-                                            "chose the training epoch; no: test split, never seen."})
-        ui.csv_button(ranked.assign(seen=ranked["split"].map(E.SEEN))[list(LIST_COLUMNS) + ["split", "sample"]],
+                  formats=RISK_FORMAT, tips=learner_tips(run.classes))
+        ui.csv_button(ranked.assign(seen=ranked["split"].map(E.SEEN))[list(LEARNER_COLUMNS) + ["split", "sample"]],
                       "at-risk list", key="csv_risk_list")
     if st.toggle("Educator export: the at-risk learners of this list with the top reasons in words",
                  key="export_open", help="For the learners of the list above (its cohort and split choice) whose "
