@@ -88,8 +88,9 @@ class ScatterMap {
   update(data, setStateValue) {
     this.setStateValue = setStateValue;
     const src = data.points;
-    const same = this.src && this.src.x.b64 === src.x.b64 && this.src.y.b64 === src.y.b64 &&
-      this.src.sample.b64 === src.sample.b64;
+    // the same points (another run keeps this element when its map has the same name): decoded once
+    const text = (col) => (col == null ? "" : Array.isArray(col) ? col.join("\n") : col.b64);
+    const same = this.src && ["x", "y", "sample", "student", "risk"].every((c) => text(this.src[c]) === text(src[c]));
     if (!same) {
       // a new cohort: the learners still shown stay selected (the page lists the selection's learners in it)
       const kept = this.selected ? new Set(this.sample.filter((s, i) => this.selected[i])) : null;
