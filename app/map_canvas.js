@@ -13,7 +13,7 @@ function decode(b64, Type) {
   return new Type(bytes.buffer);
 }
 
-const TYPES = { f32: Float32Array, f64: Float64Array, i32: Int32Array, u8: Uint8Array, u16: Uint16Array };
+const TYPES = { f32: Float32Array, i32: Int32Array, u8: Uint8Array, u16: Uint16Array }; // as map_canvas.py sends them
 const decodeColumn = (col) => (col == null ? null : Array.isArray(col) ? col : decode(col.b64, TYPES[col.type]));
 
 function el(tag, cls, text) {
