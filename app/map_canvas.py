@@ -6,7 +6,7 @@ so every recolour remounted both maps and built new WebGL scenes, which a browse
 CPU (0.76 s for the shipped run's two maps, 2.35 s for a 25k-learner run's 150,000 points). This component is
 keyed by the map alone: a recolour sends the points' group codes again and the browser redraws one canvas.
 
-The points travel as base64 typed arrays (a JSON list of 76,000 numbers is ~4x larger and slower to parse).
+The points travel as base64 typed arrays, not JSON lists of numbers: 2.1 MB for a map of 75,876 points.
 """
 from __future__ import annotations
 

@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.browser import LEARNER_HEADING as HEADING  # noqa: E402
-from tests.browser import (Chromium, StreamlitServer, box_select, find_chromium, list_students,  # noqa: E402
-                           switch_learner_by_row)
+from tests.browser import FIRST_MAP, SELECTED_HEADING  # noqa: E402
+from tests.browser import Chromium, StreamlitServer, find_chromium, list_students, switch_learner_by_row  # noqa: E402
 
 def rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and its children, in MB (Linux /proc)."""
@@ -55,8 +55,7 @@ def rss_mb(pid: int) -> float:
 
 # Each action is also timed to the page's last DOM change: a MutationObserver installed in every new document
 # before its scripts run (so performance.now(), counted from the navigation's start, times a page load).
-OBSERVE = ("window.__dsrsdObserved = true; window.__dsrsdLast = 0; "
-           "new MutationObserver(() => { window.__dsrsdLast = performance.now(); })"
+OBSERVE = ("window.__dsrsdLast = 0; new MutationObserver(() => { window.__dsrsdLast = performance.now(); })"
            ".observe(document, {subtree: true, childList: true, attributes: true, characterData: true});")
 
 
@@ -149,6 +148,27 @@ def recolour(browser: Chromium, option: str) -> tuple[float, float]:
     return settled, (browser.evaluate("window.__dsrsdLast") - start) / 1000
 
 
+def box_select(browser: Chromium, centre: tuple[float, float], half: float) -> tuple[float, float, str]:
+    """On the Embedding page, drag a box of ``2 * half`` pixels around ``centre`` (fractions of the first map's
+    width and height) with its Box select tool: (seconds by the settle rule, seconds to the last DOM change, the
+    heading of the selection's list), both from the button's release."""
+    browser.evaluate(f"{FIRST_MAP}.tools.querySelector('[data-mode=box]').click()")
+    r = browser.evaluate(f"(() => {{ const p = {FIRST_MAP}.plot; p.scrollIntoView({{block: 'center'}}); "
+                         "const r = p.getBoundingClientRect(); return {x: r.left, y: r.top, w: r.width, h: r.height}; })()")
+    x, y = r["x"] + r["w"] * centre[0], r["y"] + r["h"] * centre[1]
+    before = browser.evaluate(SELECTED_HEADING)
+    browser.call("Input.dispatchMouseEvent", type="mousePressed", x=x - half, y=y - half, button="left", clickCount=1)
+    browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=x + half, y=y + half, button="left", buttons=1)
+    start = browser.evaluate("window.__dsrsdLast = performance.now()")
+    t0 = time.monotonic()
+    browser.call("Input.dispatchMouseEvent", type="mouseReleased", x=x + half, y=y + half, button="left", clickCount=1)
+    while browser.evaluate(SELECTED_HEADING) == before and time.monotonic() - t0 < 30:
+        time.sleep(0.02)
+    browser.wait_rendered(timeout=30, settle=0.3)
+    settled = time.monotonic() - t0 - 0.3
+    return settled, (browser.evaluate("window.__dsrsdLast") - start) / 1000, browser.evaluate(SELECTED_HEADING)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", default=None, help="run directory (default: checkpoints/default)")
@@ -197,7 +217,7 @@ def main() -> int:
         record(out, "recolour_maps", [recolour(browser, colours[i % len(colours)]) for i in range(args.repeat)])
         # boxes of 100-160 px around points of the first map: hundreds to thousands of learners each
         boxes = [box_select(browser, (0.35 + 0.06 * (i % 5), 0.5), 50 + 15 * (i % 5)) for i in range(args.repeat)]
-        record(out, "box_select", [(b[0], b[1]) for b in boxes])
+        record(out, "box_select", [b[:2] for b in boxes])
         out["box_select_learners"] = [int(b[2].split()[0].replace(",", "")) for b in boxes]
         for _ in range(args.sessions - 1):  # more sessions: one tab each, on the Learner explorer
             tabs.append(browser.call("Target.createTarget", url=f"{server.url}/learner")["targetId"])

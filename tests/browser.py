@@ -215,30 +215,6 @@ def drag(browser: Chromium, start: dict, end: dict, steps: int = 6) -> None:
                  clickCount=1)
 
 
-def box_select(browser: Chromium, centre: tuple[float, float], half: float) -> tuple[float, float | None, str]:
-    """On the Embedding page, drag a box of ``2 * half`` pixels around ``centre`` (fractions of the first map's
-    width and height) with its Box select tool. Returns, from the button's release: seconds until the list of
-    the selection is drawn (and stable for 0.3 s), seconds to the page's last DOM change where
-    benchmarks/app_speed.py observes it (else None), and the list's heading."""
-    browser.evaluate(f"{FIRST_MAP}.tools.querySelector('[data-mode=box]').click()")
-    r = browser.evaluate(f"(() => {{ const p = {FIRST_MAP}.plot; p.scrollIntoView({{block: 'center'}}); "
-                         "const r = p.getBoundingClientRect(); return {x: r.left, y: r.top, w: r.width, h: r.height}; })()")
-    x, y = r["x"] + r["w"] * centre[0], r["y"] + r["h"] * centre[1]
-    before = browser.evaluate(SELECTED_HEADING)
-    browser.call("Input.dispatchMouseEvent", type="mousePressed", x=x - half, y=y - half, button="left", clickCount=1)
-    browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=x + half, y=y + half, button="left", buttons=1)
-    start = browser.evaluate("window.__dsrsdLast = performance.now()")
-    t0 = time.monotonic()
-    browser.call("Input.dispatchMouseEvent", type="mouseReleased", x=x + half, y=y + half, button="left", clickCount=1)
-    while browser.evaluate(SELECTED_HEADING) == before and time.monotonic() - t0 < 30:
-        time.sleep(0.02)
-    browser.wait_rendered(timeout=30, settle=0.3)
-    settled = time.monotonic() - t0 - 0.3
-    last = browser.evaluate("window.__dsrsdLast")
-    observed = browser.evaluate("typeof window.__dsrsdObserved !== 'undefined'")
-    return settled, (last - start) / 1000 if observed else None, browser.evaluate(SELECTED_HEADING)
-
-
 # the rows of the at-risk list (app/pick_list.py), inside the component's shadow root
 LIST_ROWS = ("(() => { for (const el of document.querySelectorAll('*')) if (el.shadowRoot) { "
              "const rows = el.shadowRoot.querySelectorAll('.dsrsd-list tbody tr'); if (rows.length) return rows; } "
